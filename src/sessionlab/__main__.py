@@ -1,0 +1,5 @@
+import sys
+
+from sessionlab.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Sub-commands of ``sessionlab``: one module each, each exposing ``register(subparsers)``."""
