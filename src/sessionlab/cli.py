@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "model",
     "cli_versions",
     "demo",
+    "lab",
 )
 
 

@@ -20,6 +20,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 from sessionlab.errors import CourseError
 from sessionlab.paths import course_home
@@ -154,49 +155,65 @@ def _write_launcher(name: str, node: Path, home: Path | None) -> Path:
     return launcher
 
 
+def _npm_failure(stderr: str) -> str:
+    """The one line of npm's error output that says what went wrong."""
+    lines = [line.removeprefix("npm error").strip() for line in stderr.splitlines()]
+    useful = [line for line in lines if line and "complete log of this run" not in line]
+    for line in useful:
+        if any(word in line for word in ("ECONNREFUSED", "ENOTFOUND", "E404", "ETIMEDOUT", "code")):
+            return line
+    return useful[0] if useful else "no output"
+
+
 def install(
     name: str,
     *,
     registry: str | None = None,
     force: bool = False,
     home: Path | None = None,
-    log=sys.stderr,
+    log: TextIO = sys.stderr,
 ) -> Path:
-    """Install one pinned CLI from npm into the course home; a no-op when already there."""
+    """Install one pinned CLI from npm into the course home; a no-op when already there.
+
+    npm works in a staging folder that replaces the old install only on success, so a failed
+    ``--force`` never breaks a working CLI.
+    """
     cli = pinned(name)
     node = node_executable()
     if is_installed(name, home) and not force:
         _write_launcher(name, node, home)  # Node may have moved (a rebuilt .venv)
         return bin_dir(name, home)
     target = install_dir(name, home)
-    target.mkdir(parents=True, exist_ok=True)
+    staging = target.with_name(target.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
     registry = registry or os.environ.get("SESSIONLAB_NPM_REGISTRY")
+    source = registry or "npm's configured registry"
     command = [
-        str(node),
-        str(_npm_cli(node)),
-        "install",
-        "--prefix",
-        str(target),
-        "--no-save",
-        "--no-audit",
-        "--no-fund",
-        "--omit=optional",
-        "--ignore-scripts",
+        str(node), str(_npm_cli(node)), "install", "--prefix", str(staging),
+        "--no-save", "--no-audit", "--no-fund", "--omit=optional", "--ignore-scripts",
+        "--fetch-retries=2", "--fetch-retry-mintimeout=1000", "--fetch-retry-maxtimeout=5000",
         *(["--registry", registry] if registry else []),
         f"{PACKAGE}@{cli.version}",
-    ]
+    ]  # fmt: skip
     env = _quiet_env()
     env["PATH"] = f"{node.parent}{os.pathsep}{env.get('PATH', '')}"
-    source = registry or "npm's configured registry"
     print(f"installing Claude Code {cli.version} ({name}) from {source}", file=log)
     try:
         done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     except subprocess.TimeoutExpired:
+        shutil.rmtree(staging, ignore_errors=True)
         raise CourseError(
             f"npm did not finish installing {cli.version} within 10 minutes: "
             f"check that {source} is reachable"
         ) from None
-    if done.returncode != 0 or not cli_js(name, home).is_file():
-        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise CourseError(f"npm could not install {PACKAGE}@{cli.version} from {source}: {last}")
+    staged_cli = staging / cli_js(name, home).relative_to(target)
+    if done.returncode != 0 or not staged_cli.is_file():
+        shutil.rmtree(staging, ignore_errors=True)
+        raise CourseError(
+            f"npm could not install {PACKAGE}@{cli.version} from {source}: "
+            f"{_npm_failure(done.stderr)}"
+        )
+    shutil.rmtree(target, ignore_errors=True)
+    staging.rename(target)
     return _write_launcher(name, node, home).parent

@@ -1,0 +1,60 @@
+# Session Engineering Lab: the single entry point.
+#   make lab     set everything up, start the course model, open JupyterLab on notebooks/
+#   make test    set up if needed, then lint and run the whole test suite
+#   make demo    headless run of the core story, prints a short report
+# Every target is idempotent: when nothing changed, set-up is a no-op.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.sessionlab-setup
+CLI_STAMP := .course/cli/.installed
+KERNEL := sessionlab
+LAB_ARGS ?=
+PYTEST_ARGS ?=
+
+.PHONY: help setup lab test lint demo doctor bench clean distclean
+
+help:
+	@echo "make lab | test | demo | doctor | bench | lint | clean"
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed: run make PYTHON=python3.11")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet -e ".[course,dev]"
+	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Session Lab (Python 3)" >/dev/null
+	@touch $@
+
+$(CLI_STAMP): $(STAMP) src/sessionlab/clis.py
+	$(BIN)/sessionlab cli install
+	@touch $@
+
+setup: $(STAMP) $(CLI_STAMP)
+
+lab: setup
+	$(BIN)/sessionlab lab $(LAB_ARGS)
+
+lint: setup
+	$(BIN)/ruff check src tests autograder
+	$(BIN)/ruff format --check src tests autograder
+
+test: setup lint
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+demo: setup
+	$(BIN)/sessionlab demo
+
+doctor: setup
+	$(BIN)/sessionlab doctor
+
+bench: setup
+	$(BIN)/sessionlab bench monitor
+
+clean:
+	rm -rf .course/sandbox bench-results .pytest_cache .ruff_cache
+
+distclean: clean
+	rm -rf $(VENV) .course

@@ -1,0 +1,62 @@
+"""``sessionlab lab``: start the course model, then JupyterLab on ``notebooks/``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from sessionlab.errors import CourseError
+from sessionlab.net import ensure_port_free
+from sessionlab.paths import repo_root
+
+MODEL_URL_ENV = "SESSIONLAB_MODEL_URL"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "lab", help="start the course model and JupyterLab on notebooks/",
+        description="Start the course model on 127.0.0.1 and JupyterLab on the student "
+        "notebooks. Notebooks and JupyterLab terminals find the model through "
+        f"${MODEL_URL_ENV}. Stop both with Ctrl-C.",
+    )
+    parser.add_argument("--port", type=int, default=8888, help="JupyterLab port (default 8888)")
+    parser.add_argument("--model-port", type=int, default=0,
+                        help="course model port (default: a free one)")
+    parser.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    parser.add_argument("--token", help="JupyterLab token (default: JupyterLab generates one)")
+    parser.add_argument("--notebook-dir", type=Path, help="folder to serve (default notebooks/)")
+    parser.set_defaults(func=_lab)
+
+
+def _notebook_dir(explicit: Path | None) -> Path:
+    folder = explicit or ((repo_root() or Path.cwd()) / "notebooks")
+    if not folder.is_dir():
+        raise CourseError(f"{folder} does not exist: pass --notebook-dir or run from the repo")
+    return folder.resolve()
+
+
+def _lab(args: argparse.Namespace) -> int:
+    from sessionlab.model import CourseModel
+
+    folder = _notebook_dir(args.notebook_dir)
+    ensure_port_free("127.0.0.1", args.port, flag="--port")
+    command = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={folder}",
+               f"--ServerApp.port={args.port}", "--ServerApp.port_retries=0",
+               "--ServerApp.ip=127.0.0.1"]
+    if args.no_browser:
+        command.append("--no-browser")
+    if args.token is not None:
+        command.append(f"--IdentityProvider.token={args.token}")
+    with CourseModel(port=args.model_port) as model:
+        print(f"course model: {model.url}", flush=True)
+        env = {**os.environ, MODEL_URL_ENV: model.url}
+        with subprocess.Popen(command, env=env) as jupyter:
+            try:
+                return jupyter.wait()
+            except KeyboardInterrupt:
+                jupyter.terminate()
+                jupyter.wait(timeout=30)
+                return 0
