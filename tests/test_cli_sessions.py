@@ -7,6 +7,7 @@ belong to that test alone.
 from __future__ import annotations
 
 import json
+from itertools import pairwise
 from pathlib import Path
 
 import anyio
@@ -119,9 +120,19 @@ def test_current_transcripts_keep_the_fields_the_course_relies_on(make_lab):
     anyio.run(ask_once, lab, "hello")
     [written] = lab.transcripts()
     entries = [e for e in read_entries(written) if e.get("type") in {"user", "assistant"}]
-    required = {"parentUuid", "isSidechain", "userType", "cwd", "sessionId", "version", "uuid",
-                "timestamp", "message", "type"}
+    required = {
+        "parentUuid",
+        "isSidechain",
+        "userType",
+        "cwd",
+        "sessionId",
+        "version",
+        "uuid",
+        "timestamp",
+        "message",
+        "type",
+    }
     assert entries and all(required <= set(e) for e in entries)
     assert entries[0]["parentUuid"] is None
-    assert all(b["parentUuid"] == a["uuid"] for a, b in zip(entries, entries[1:], strict=False))
+    assert all(b["parentUuid"] == a["uuid"] for a, b in pairwise(entries))
     assert {e["version"] for e in entries} == {"2.1.112"}
