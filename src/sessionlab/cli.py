@@ -22,6 +22,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "model",
     "cli_versions",
     "demo",
+    "monitor",
+    "consolidate",
     "lab",
 )
 
