@@ -55,7 +55,7 @@ _ASK = re.compile(
 _RECALL = re.compile(r"^(?:what\s+do\s+you\s+remember|how\s+many\s+messages)\b", re.IGNORECASE)
 _READ = re.compile(r"^READ(?P<two>2)?:\s*(?P<path>\S.*?)\s*$", re.DOTALL)
 # Read output: "     1→text" (1.0.x) or "1\ttext" (2.1.x).
-_LINE_NUMBER = re.compile(r"^\s*\d+(?:→|\t)")
+_LINE_NUMBER = re.compile(r"^\s*\d+(?:→|\t|$)")
 
 
 @dataclass(frozen=True)

@@ -140,29 +140,29 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             if route == "/" and self.command in ("GET", "HEAD"):
                 # CLI 2.1.x probes the base URL with ``HEAD /`` before its first call.
-                self._send_json(200, {"service": "sessionlab course model"}, request_id)
                 self._record(started, 200)
+                self._send_json(200, {"service": "sessionlab course model"}, request_id)
                 return
             if self.command == "POST" and route in ("/v1/messages", "/v1/messages/count_tokens"):
                 self._messages_route(route, body_bytes, started, request_id)
                 return
             message = f"{self.command} {route} is not part of the course model"
+            self._record(started, 404)
             self._send_json(
                 404, wire.error_body("not_found_error", message, request_id), request_id
             )
-            self._record(started, 404)
         except BadRequest as problem:
             error = wire.error_body("invalid_request_error", str(problem), request_id)
-            self._send_json(400, error, request_id)
             self._record(started, 400)
+            self._send_json(400, error, request_id)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
         except Exception as error:  # the server must outlive any single bad request
             self.close_connection = True
             try:
                 body = wire.error_body("api_error", f"course model bug: {error!r}", request_id)
-                self._send_json(500, body, request_id)
                 self._record(started, 500)
+                self._send_json(500, body, request_id)
             except OSError:
                 pass
 
@@ -196,8 +196,8 @@ class _Handler(BaseHTTPRequestHandler):
             "input_tokens": usage.input_tokens(body),
         }
         if counting:
-            self._send_json(200, {"input_tokens": seen["input_tokens"]}, request_id)
             self._record(started, 200, kind="count_tokens", **seen)
+            self._send_json(200, {"input_tokens": seen["input_tokens"]}, request_id)
             return
         kind = replies.classify(body)
         reply = replies.answer(body, kind)
@@ -211,10 +211,7 @@ class _Handler(BaseHTTPRequestHandler):
             output_count,
         )
         stream = bool(body.get("stream"))
-        if stream:
-            self._send_stream(message, request_id)
-        else:
-            self._send_json(200, message, request_id)
+        # Record first: once the reply is sent, a caller may read the records at once.
         self._record(
             started,
             200,
@@ -224,6 +221,10 @@ class _Handler(BaseHTTPRequestHandler):
             reply_text=reply.summary,
             **seen,
         )
+        if stream:
+            self._send_stream(message, request_id)
+        else:
+            self._send_json(200, message, request_id)
 
     do_GET = do_POST = do_HEAD = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _dispatch
 
