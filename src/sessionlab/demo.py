@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TextIO
 
@@ -95,8 +96,9 @@ def _wait_until(condition: Callable[[], bool], timeout: float = 15.0) -> bool:
 
 
 def _last_turn_history(lab: CourseLab) -> int:
+    """How many earlier user messages the model received on the latest turn."""
     turns = [record for record in lab.model.records if record.kind == "turn"] if lab.model else []
-    return turns[-1].user_messages if turns else -1
+    return turns[-1].user_messages - 1 if turns else -1
 
 
 def run_demo(cli: str = "legacy", *, name: str = "demo") -> DemoReport:
@@ -117,7 +119,7 @@ def run_demo(cli: str = "legacy", *, name: str = "demo") -> DemoReport:
         with SessionMonitor(lab.project_dir, fixed, adopt_existing=True):
             _wait_until(one_file)
             report.files_after_merge = len(lab.transcripts())
-            report.remembered_reply, _ = anyio.run(_turn, lab, QUESTION, resume=fixed)
+            report.remembered_reply, _ = anyio.run(partial(_turn, lab, QUESTION, resume=fixed))
             report.remembered_history = _last_turn_history(lab)
             if not _wait_until(one_file):
                 report.notes.append("the resume fork was not merged within 15 s")
@@ -125,6 +127,7 @@ def run_demo(cli: str = "legacy", *, name: str = "demo") -> DemoReport:
         entries = read_entries(Path(lab.project_dir) / f"{fixed}.jsonl")
         messages = [e for e in entries if e.get("type") in {"user", "assistant"}]
         report.total_messages = len(messages)
-        report.chain_messages = len(conversation_chain(entries))
+        chain = conversation_chain(entries)
+        report.chain_messages = sum(e.get("type") in {"user", "assistant"} for e in chain)
     report.seconds = time.monotonic() - started
     return report

@@ -27,11 +27,13 @@ from typing import TYPE_CHECKING, Any
 from sessionlab import clis
 from sessionlab.errors import CourseError
 from sessionlab.paths import course_home, project_dir
+from sessionlab.remote_model import MODEL_URL_ENV
 
 if TYPE_CHECKING:
     from claude_code_sdk import ClaudeCodeOptions
 
     from sessionlab.model import CourseModel
+    from sessionlab.remote_model import RemoteCourseModel
 
 LIVE_ENV = "SESSIONLAB_LIVE"
 DUMMY_API_KEY = "sk-ant-course-model-offline"
@@ -50,7 +52,7 @@ class CourseLab:
     cli: clis.PinnedCLI
     config_dir: Path
     workdir: Path
-    model: CourseModel | None
+    model: CourseModel | RemoteCourseModel | None
     live: bool
     env: dict[str, str] = field(default_factory=dict)
 
@@ -122,13 +124,23 @@ def patched_environ(updates: Mapping[str, str | None]) -> Iterator[None]:
 
 
 def cli_environment(
-    cli: clis.PinnedCLI, config_dir: Path, base_url: str | None, api_key: str | None
+    cli: clis.PinnedCLI,
+    config_dir: Path,
+    base_url: str | None,
+    api_key: str | None,
+    sandbox: Path,
 ) -> dict[str, str | None]:
-    """The variables a sandboxed CLI run needs (``None`` removes a variable)."""
+    """The variables a sandboxed CLI run needs (``None`` removes a variable).
+
+    ``GIT_CEILING_DIRECTORIES`` stops git at the sandbox: the sandbox lives inside the course
+    checkout, and the legacy CLI otherwise reads that repository's history and sends a
+    "files modified by user" request to the model on every resume.
+    """
     path = f"{clis.bin_dir(cli.name)}{os.pathsep}{os.environ.get('PATH', '')}"
     return {
         "PATH": path,
         "CLAUDE_CONFIG_DIR": str(config_dir),
+        "GIT_CEILING_DIRECTORIES": str(sandbox),
         "ANTHROPIC_BASE_URL": base_url,
         "ANTHROPIC_API_KEY": api_key,
         # A real OAuth token in the user's environment must never reach the course model.
@@ -152,7 +164,8 @@ def course_env(
 
     ``reset`` empties this sandbox first so a lesson re-runs the same way every time.
     ``live`` (or ``SESSIONLAB_LIVE=1``) talks to the real Anthropic API with your
-    ``ANTHROPIC_API_KEY`` instead of the course model. ``model`` reuses a running model.
+    ``ANTHROPIC_API_KEY`` instead of the course model. ``model`` reuses a running model; so
+    does ``$SESSIONLAB_MODEL_URL`` (set by ``make lab``).
     """
     pinned = clis.pinned(cli)
     if not clis.is_installed(cli):
@@ -177,7 +190,11 @@ def course_env(
         raise CourseError("live mode needs ANTHROPIC_API_KEY in the environment")
 
     own_model = None
-    if not use_live and model is None:
+    if not use_live and model is None and os.environ.get(MODEL_URL_ENV):
+        from sessionlab.remote_model import RemoteCourseModel
+
+        model = RemoteCourseModel(os.environ[MODEL_URL_ENV])
+    elif not use_live and model is None:
         from sessionlab.model import CourseModel
 
         own_model = model = CourseModel()
@@ -185,7 +202,7 @@ def course_env(
     try:
         base_url = None if use_live else model.url  # type: ignore[union-attr]
         api_key = os.environ["ANTHROPIC_API_KEY"] if use_live else DUMMY_API_KEY
-        updates = cli_environment(pinned, config.resolve(), base_url, api_key)
+        updates = cli_environment(pinned, config.resolve(), base_url, api_key, root.resolve())
         with patched_environ(updates):
             yield CourseLab(
                 cli=pinned,

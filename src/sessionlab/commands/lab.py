@@ -11,20 +11,21 @@ from pathlib import Path
 from sessionlab.errors import CourseError
 from sessionlab.net import ensure_port_free
 from sessionlab.paths import repo_root
-
-MODEL_URL_ENV = "SESSIONLAB_MODEL_URL"
+from sessionlab.remote_model import MODEL_URL_ENV
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "lab", help="start the course model and JupyterLab on notebooks/",
+        "lab",
+        help="start the course model and JupyterLab on notebooks/",
         description="Start the course model on 127.0.0.1 and JupyterLab on the student "
         "notebooks. Notebooks and JupyterLab terminals find the model through "
         f"${MODEL_URL_ENV}. Stop both with Ctrl-C.",
     )
     parser.add_argument("--port", type=int, default=8888, help="JupyterLab port (default 8888)")
-    parser.add_argument("--model-port", type=int, default=0,
-                        help="course model port (default: a free one)")
+    parser.add_argument(
+        "--model-port", type=int, default=0, help="course model port (default: a free one)"
+    )
     parser.add_argument("--no-browser", action="store_true", help="do not open a browser")
     parser.add_argument("--token", help="JupyterLab token (default: JupyterLab generates one)")
     parser.add_argument("--notebook-dir", type=Path, help="folder to serve (default notebooks/)")
@@ -43,9 +44,15 @@ def _lab(args: argparse.Namespace) -> int:
 
     folder = _notebook_dir(args.notebook_dir)
     ensure_port_free("127.0.0.1", args.port, flag="--port")
-    command = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={folder}",
-               f"--ServerApp.port={args.port}", "--ServerApp.port_retries=0",
-               "--ServerApp.ip=127.0.0.1"]
+    command = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        f"--ServerApp.root_dir={folder}",
+        f"--ServerApp.port={args.port}",
+        "--ServerApp.port_retries=0",
+        "--ServerApp.ip=127.0.0.1",
+    ]
     if args.no_browser:
         command.append("--no-browser")
     if args.token is not None:
