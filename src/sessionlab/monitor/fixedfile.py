@@ -79,7 +79,7 @@ class FixedFile:
     # -- writing --------------------------------------------------------------------------
     def _open(self) -> int:
         if self._fd is None:
-            fd = open_private(self.path.name, os.O_WRONLY | os.O_APPEND, dir_fd=self._dir_fd)
+            fd = open_private(self.path.name, os.O_RDWR | os.O_APPEND, dir_fd=self._dir_fd)
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
                 os.close(fd)
@@ -107,21 +107,37 @@ class FixedFile:
             os.fsync(fd)
             failpoints.hit("after_fsync")
         except OSError as error:
-            self._restore(fd, before, written)
+            self._restore(fd, before, chunks)
             raise AppendFailed(error.errno or errno.EIO, f"append failed: {error}") from error
         return before, before + written
 
-    def _restore(self, fd: int, before: int, written: int) -> None:
-        """Undo a failed batch: truncate if only we appended, else terminate the torn line."""
+    def _restore(self, fd: int, before: int, chunks: list[bytes]) -> None:
+        """Undo a failed batch: truncate if every byte past ``before`` is ours, else terminate.
+
+        "Ours" is checked by content, not by counting ``write`` results: a failing write may
+        have stored part of its buffer, and a foreign O_APPEND writer may have interleaved.
+        """
         try:
             now = os.fstat(fd).st_size
-            if now == before + written:
-                os.ftruncate(fd, before)
-            elif now > before:
-                os.write(fd, b"\n")
-            os.fsync(fd)
+            if now > before:
+                if self._is_our_prefix(fd, before, now, chunks):
+                    os.ftruncate(fd, before)
+                else:
+                    os.write(fd, b"\n")
+                os.fsync(fd)
         except OSError:
             pass  # still failing; the next attempt repeats the repair
+
+    def _is_our_prefix(self, fd: int, before: int, now: int, chunks: list[bytes]) -> bool:
+        pos = before
+        for chunk in chunks:
+            if pos >= now:
+                break
+            want = chunk[: now - pos]
+            if os.pread(fd, len(want), pos) != want:
+                return False
+            pos += len(want)
+        return pos == now
 
     def repair_torn_tail(self) -> bytes:
         """If the file does not end with ``\\n`` (a crash mid-write), cut the torn tail off.

@@ -1,0 +1,128 @@
+"""Small helpers the monitor tests (and course exercises) share: lines, writers, waiting.
+
+Kept in the package rather than in a conftest so notebooks and the autograder can build the
+same fixtures: realistic transcript lines, a writer that keeps its fd open like the CLI may,
+and a generic "run this monitor until the strays are gone" that works for any monitor with
+the course interface (``start``/``stop``/``get_stats``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from sessionlab.transcripts import read_entries
+
+#: Options that make the reference monitor react fast enough for unit tests.
+FAST_REFERENCE = {"quiet_period": 0.1, "empty_grace": 0.1, "rescan_interval": 0.5}
+FAST_NAIVE = {"interval": 0.05}
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def entry(
+    session_id: str,
+    parent: str | None,
+    kind: str = "user",
+    text: str = "hi",
+    *,
+    uid: str | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """A transcript entry with the CLI's envelope and key order."""
+    role = "assistant" if kind == "assistant" else "user"
+    return {
+        "parentUuid": parent,
+        "isSidechain": False,
+        "userType": "external",
+        "cwd": "/tmp/w",
+        "sessionId": session_id,
+        "version": "1.0.120",
+        "gitBranch": "",
+        "type": kind,
+        "message": {"role": role, "content": text},
+        "uuid": uid or new_id(),
+        "timestamp": "2026-11-22T01:50:48.907Z",
+        **extra,
+    }
+
+
+def dumps(value: dict[str, Any]) -> str:
+    """``JSON.stringify`` style: no spaces, non-ASCII kept."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def conversation(session_id: str, count: int, *, text: str = "m", parent: str | None = None):
+    """``count`` alternating user/assistant entries chained by parentUuid."""
+    out = []
+    for i in range(count):
+        item = entry(session_id, parent, "user" if i % 2 == 0 else "assistant", f"{text}{i}")
+        parent = item["uuid"]
+        out.append(item)
+    return out
+
+
+def write_stray(
+    directory: Path, entries: Iterable[dict[str, Any]], name: str | None = None
+) -> Path:
+    """Write a finished stray in one go (open, write, close)."""
+    path = directory / (name or f"{new_id()}.jsonl")
+    with open(path, "w", encoding="utf-8") as handle:
+        for item in entries:
+            handle.write(dumps(item) + "\n")
+    return path
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, step: float = 0.02) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return predicate()
+
+
+def strays(directory: Path, session_id: str, keep: Iterable[str] = ()) -> list[str]:
+    """Top-level ``*.jsonl`` (and tombstones) other than the fixed file and ``keep``."""
+    skip = {f"{session_id}.jsonl", *keep}
+    return sorted(
+        n
+        for n in os.listdir(directory)
+        if (n.endswith(".jsonl") or n.startswith(".sessionlab-merging-")) and n not in skip
+    )
+
+
+def fixed_entries(directory: Path, session_id: str) -> tuple[list[dict[str, Any]], int]:
+    """Entries of the fixed file and how many of its lines are malformed."""
+    path = directory / f"{session_id}.jsonl"
+    if not path.exists():
+        return [], 0
+    entries, bad = read_entries(path, tolerant=True)  # type: ignore[misc]
+    return entries, len(bad)
+
+
+def make_monitor(kind: str, directory: Path, session_id: str, **options: Any) -> Any:
+    """``"reference"`` -> SessionMonitor, ``"naive"`` -> NaivePollingMonitor, fast settings."""
+    if kind == "naive":
+        from sessionlab.monitor.naive import NaivePollingMonitor
+
+        return NaivePollingMonitor(directory, session_id, **{**FAST_NAIVE, **options})
+    from sessionlab.monitor.engine import SessionMonitor
+
+    return SessionMonitor(directory, session_id, **{**FAST_REFERENCE, **options})
+
+
+def settle(monitor: Any, directory: Path, session_id: str, keep: Iterable[str] = (), timeout=5.0):
+    """Wait until no stray is left (any monitor), then a little longer for the last merge."""
+    keep = list(keep)
+    if hasattr(monitor, "wait_idle"):
+        monitor.wait_idle(timeout)
+    wait_until(lambda: not strays(directory, session_id, keep), timeout)
+    time.sleep(0.15)
