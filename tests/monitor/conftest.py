@@ -1,0 +1,75 @@
+"""Fixtures for monitor tests: a throw-away project directory, never ``~/.claude``."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+SAMPLES = Path("/work/shared/samples")
+
+
+class Project:
+    """A fake ``<config>/projects/<sanitized cwd>`` with a fixed session id."""
+
+    def __init__(self, root: Path) -> None:
+        self.dir = root / "projects" / "-home-student-w"
+        self.dir.mkdir(parents=True)
+        self.session_id = str(uuid.uuid4())
+
+    @property
+    def fixed(self) -> Path:
+        return self.dir / f"{self.session_id}.jsonl"
+
+    def stray(self, entries: list[dict[str, Any]], name: str | None = None) -> Path:
+        path = self.dir / (name or f"{uuid.uuid4()}.jsonl")
+        path.write_text("".join(json.dumps(e) + "\n" for e in entries), encoding="utf-8")
+        return path
+
+    def fixed_entries(self) -> list[dict[str, Any]]:
+        if not self.fixed.exists():
+            return []
+        lines = self.fixed.read_text(encoding="utf-8").splitlines()
+        return [json.loads(line) for line in lines if line.strip()]
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    return Project(tmp_path)
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
+    """Poll ``predicate`` until true or ``timeout`` (a generous upper bound, not a KPI)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return predicate()
+
+
+@pytest.fixture
+def waiter() -> Callable[..., bool]:
+    return wait_until
+
+
+def entry(uuid_: str, session_id: str, parent: str | None = None, kind: str = "user") -> dict:
+    """A minimal transcript entry."""
+    return {
+        "parentUuid": parent,
+        "sessionId": session_id,
+        "type": kind,
+        "message": {"role": kind, "content": f"text {uuid_}"},
+        "uuid": uuid_,
+        "timestamp": "2026-11-22T01:50:48.907Z",
+    }
+
+
+@pytest.fixture
+def make_entry() -> Callable[..., dict]:
+    return entry
