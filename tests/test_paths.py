@@ -45,8 +45,17 @@ def test_the_real_cli_writes_where_sanitize_cwd_says(make_lab, cli, tmp_path):
     deep.mkdir(parents=True)
     subprocess.run(
         ["claude", "-p", "hello", "--output-format", "json"],
-        cwd=deep, check=True, capture_output=True, timeout=120,
+        cwd=deep,
+        check=True,
+        capture_output=True,
+        timeout=120,
     )
     written = [p for p in (lab.config_dir / "projects").iterdir() if any(p.glob("*.jsonl"))]
     assert [p.name for p in written] == [lab.project_dir_for(deep).name]
-    assert (len(written[0].name) > 200) is (not clis.pinned(cli).truncates_long_project_names)
+    untruncated = sanitize_cwd(deep, truncate_long=False)
+    assert len(untruncated) > 200
+    if clis.pinned(cli).truncates_long_project_names:
+        assert written[0].name.startswith(untruncated[:200] + "-")
+        assert len(written[0].name) < len(untruncated)
+    else:
+        assert written[0].name == untruncated
