@@ -226,6 +226,23 @@ def test_bad_input_gets_a_400_and_the_server_survives(
     assert request(model, "GET", "/_course/health")[0] == 200
 
 
+def test_malformed_framing_is_a_400_not_a_crash(model: CourseModel) -> None:
+    with socket.create_connection(("127.0.0.1", model.port), timeout=10) as raw:
+        raw.sendall(b"POST /v1/messages HTTP/1.1\r\nHost: x\r\ncontent-length: abc\r\n\r\n")
+        reply = raw.makefile("rb").read()
+    assert reply.startswith(b"HTTP/1.1 400")
+    assert b"invalid_request_error" in reply
+    assert request(model, "GET", "/_course/health")[0] == 200
+
+
+def test_odd_content_blocks_are_tolerated(model: CourseModel) -> None:
+    odd = [1, "x", {"type": "image"}, {"type": "text", "text": "hi there"}]
+    body = {"model": MODEL, "max_tokens": 5, "messages": [{"role": "user", "content": odd}]}
+    status, _, payload = request(model, "POST", "/v1/messages", body)
+    assert status == 200
+    assert json.loads(payload)["content"][0]["text"].startswith('You said: "hi there".')
+
+
 def test_busy_port_is_a_one_line_course_error() -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

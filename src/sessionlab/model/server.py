@@ -67,21 +67,31 @@ class _Handler(BaseHTTPRequestHandler):
 
     # --- plumbing -------------------------------------------------------------------------
     def _read_body(self) -> bytes:
-        if self.headers.get("transfer-encoding", "").lower() == "chunked":
-            data = bytearray()
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    self.rfile.readline()
-                    return bytes(data)
-                data += self.rfile.read(size)
-                self.rfile.readline()
-                if len(data) > MAX_BODY_BYTES:
-                    raise BadRequest("request body too large")
-        length = int(self.headers.get("content-length") or 0)
+        """The raw body (``content-length`` or chunked); unreadable framing is a 400."""
+        try:
+            if self.headers.get("transfer-encoding", "").lower() == "chunked":
+                return self._read_chunked()
+            length = int(self.headers.get("content-length") or 0)
+        except ValueError:
+            self.close_connection = True  # the framing is unknown: do not reuse the socket
+            raise BadRequest("malformed content-length or chunked body") from None
         if length > MAX_BODY_BYTES:
+            self.close_connection = True
             raise BadRequest("request body too large")
         return self.rfile.read(length) if length > 0 else b""
+
+    def _read_chunked(self) -> bytes:
+        data = bytearray()
+        while True:
+            size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                self.rfile.readline()
+                return bytes(data)
+            if len(data) + size > MAX_BODY_BYTES:
+                self.close_connection = True
+                raise BadRequest("request body too large")
+            data += self.rfile.read(size)
+            self.rfile.readline()
 
     def _send_json(self, status: int, payload: Any, request_id: str) -> None:
         data = json.dumps(payload).encode()
@@ -135,7 +145,7 @@ class _Handler(BaseHTTPRequestHandler):
         route = urlsplit(self.path).path.rstrip("/") or "/"
         try:
             body_bytes = self._read_body()
-            if route.startswith(COURSE_PREFIX.rstrip("/")) and self.command in ("GET", "HEAD"):
+            if route.startswith(COURSE_PREFIX) and self.command in ("GET", "HEAD"):
                 self._course_route(route, request_id)
                 return
             if route == "/" and self.command in ("GET", "HEAD"):
