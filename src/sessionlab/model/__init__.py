@@ -18,10 +18,15 @@ driven by claude-code-sdk 0.0.25 behave the same):
   title/quota request, with or without ``CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1``.
 * **2.1.112 (current)**: ``HEAD /`` once at start-up (a connectivity probe), then
   ``POST /v1/messages?beta=true`` (streaming) per model call. Without
-  ``CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1`` it also sends, in stream-json input mode, one
-  streaming title request per user message on ``claude-haiku-4-5-20251001`` (system prompt
+  ``CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1`` it also sends, in stream-json input mode, a
+  streaming title request after the first user message (again on the next message while no
+  valid title has come back) on ``claude-haiku-4-5-20251001`` (system prompt
   "Generate a concise, sentence-case title...", ``output_config.format`` = JSON schema
-  ``{"title": string}``). With the variable set, no title request.
+  ``{"title": string}``); the CLI stores the answer as an ``ai-title`` line in the transcript.
+  With the variable set, no title request.
+* Neither calls ``/api/...`` endpoints against the base URL with ``DISABLE_TELEMETRY=1``.
+  With the model down, both retry each call 10 times with exponential backoff (minutes);
+  ``CLAUDE_CODE_MAX_RETRIES=0`` makes them exit 1 with "API Error: ..." in about a second.
 * Both bundle code for a quota probe (``max_tokens`` 1, content ``"quota"``, non-streaming) and
   1.0.x for a topic/title request (``isNewTopic``) and a summary request; the course never saw
   them in ``-p`` / SDK mode but the model answers them. ``/v1/messages/count_tokens`` is
