@@ -8,7 +8,12 @@ from __future__ import annotations
 
 import http.client
 import json
+import signal
 import socket
+import subprocess
+import sys
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -446,3 +451,50 @@ def test_records_over_http_and_clear(model: CourseModel) -> None:
     assert health == {"status": "ok", "url": model.url, "records": 1}
     model.clear_records()
     assert model.records == []
+
+
+# --- sessionlab model serve --------------------------------------------------------------------
+
+
+def test_serve_prints_exports_logs_requests_and_stops_on_sigterm() -> None:
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "sessionlab", "model", "serve", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert serve.stdout is not None
+        first = serve.stdout.readline()
+        assert first.startswith("course model listening on http://127.0.0.1:")
+        url = first.split()[-1]
+        assert f"  export ANTHROPIC_BASE_URL={url}\n" in [serve.stdout.readline() for _ in range(3)]
+        with urllib.request.urlopen(f"{url}/v1/nothing", timeout=5) as response:
+            pytest.fail(f"expected a 404, got {response.status}")
+    except urllib.error.HTTPError as error:
+        assert error.code == 404
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        out, err = serve.communicate(timeout=10)
+    assert serve.returncode == 0
+    assert "course model stopped after 1 request\n" in out
+    assert "404 GET /v1/nothing other" in err
+
+
+def test_serve_on_a_busy_port_is_exit_2_with_one_line() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "sessionlab", "model", "serve", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    assert done.returncode == 2
+    assert done.stderr == (
+        f"sessionlab model: port {port} on 127.0.0.1 is busy: pick another with --port or use "
+        "--port 0\n"
+    )

@@ -83,5 +83,6 @@ def _serve(args: argparse.Namespace) -> int:
         model.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    print(f"course model stopped ({len(model.records)} requests served)", flush=True)
+    served = len(model.records)
+    print(f"course model stopped after {served} request{'' if served == 1 else 's'}", flush=True)
     return 0
