@@ -1,0 +1,36 @@
+"""nbgrader configuration for the Session Engineering Lab.
+
+Run every nbgrader command from the repository root with ``--CourseDirectory.root=autograder``
+(the Makefile does), or from inside ``autograder/``. Lessons are authored in ``solutions/`` and
+released into ``notebooks/``; grading directories (``submitted/``, ``autograded/``,
+``feedback/``, ``gradebook.db``) stay in ``autograder/`` and are ignored by git.
+"""
+
+c = get_config()  # type: ignore[name-defined]  # noqa: F821  (injected by traitlets)
+
+c.CourseDirectory.course_id = "session-engineering-lab"
+c.CourseDirectory.root = "autograder"
+c.CourseDirectory.source_directory = "../solutions"
+c.CourseDirectory.release_directory = "../notebooks"
+# One notebook per assignment; nothing else in a lesson folder is course material.
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "*.py", "README.md"]
+
+# A lesson drives a real Claude Code CLI; a cell can legitimately take tens of seconds.
+# The worst case for a hanging submission is timeout × number of cells, so keep it bounded.
+c.Execute.timeout = 120
+c.Execute.interrupt_on_timeout = True
+
+# Any stderr output in a test cell zeroes it (nbgrader.utils.determine_grade). Warnings from
+# libraries (DeprecationWarning, ResourceWarning from subprocess transports, ...) are not the
+# student's fault, so drop stderr chunks that are only warnings. The preprocessor is off by
+# default: it must be enabled explicitly.
+c.IgnorePattern.enabled = True
+c.IgnorePattern.pattern = r"(?:Warning|warn\()"
+
+# Transcript dumps can be long; keep feedback readable.
+c.LimitOutput.max_lines = 200
+c.LimitOutput.max_traceback = 40
+
+# Solution stubs students see.
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+c.ClearSolutions.text_stub = "YOUR ANSWER HERE"

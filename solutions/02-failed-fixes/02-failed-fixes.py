@@ -1,0 +1,486 @@
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Session Lab (Python 3)
+#     language: python
+#     name: sessionlab
+# ---
+
+# ruff: noqa: E501, F704
+
+# %% [markdown]
+# # Lesson 2 · The failed fixes
+#
+# Lesson 1 showed the problem: every SDK connection is a new Claude Code session in a new
+# file, and the model forgets. This lesson tries, for real, the fixes everybody tries first,
+# and shows exactly where each one breaks.
+#
+# **What you will learn**
+#
+# * which session "knobs" claude-code-sdk 0.0.25 really has, and which are illusions;
+# * why `resume=` forked the conversation on the CLI of the SDK's era and appends on newer
+#   CLIs (and why that still does not give you one session for free);
+# * why `--session-id` works exactly once;
+# * why nothing you patch inside Python can change what the CLI subprocess writes;
+# * how to recognise a fork by its copied `uuid`s, a skill the monitor in the next lessons needs.
+#
+# Everything runs offline against the course model, first with the **legacy** CLI (1.0.120),
+# then with the **current** one (2.1.112). Exercises are marked **✏️ Exercise**; cells that
+# are *meant* to fail are tagged `raises-exception` and say so.
+
+# %% [markdown]
+# ## 1 · Set-up: the legacy CLI
+
+# %%
+import builtins
+import re
+import subprocess
+import uuid
+from dataclasses import fields
+from pathlib import Path
+
+from claude_code_sdk import ClaudeCodeOptions
+
+from sessionlab.lessons import (
+    chat,
+    open_lab,
+    print_chain,
+    print_files,
+    print_model_turns,
+    short,
+    uuids_in,
+)
+
+lab, sandbox = open_lab("legacy", "02-failed-fixes-legacy")
+
+# %% [markdown]
+# ## 2 · Fix 1: "just pass a session id"
+#
+# **What you will learn:** what the options object accepts.
+#
+# The first idea is to give the SDK a fixed id. This cell is expected to fail:
+
+# %% tags=["raises-exception"]
+FIXED_ID = "50468c19-5559-477e-ae1c-7868c067846c"
+ClaudeCodeOptions(session_id=FIXED_ID)
+
+# %% [markdown]
+# `ClaudeCodeOptions` is a dataclass; here are all its fields that mention a session:
+
+# %%
+print([f.name for f in fields(ClaudeCodeOptions) if "resume" in f.name or "session" in f.name])
+print([f.name for f in fields(ClaudeCodeOptions) if "continue" in f.name])
+
+# %% [markdown]
+# **What we found.** In 0.0.25 there is no `session_id` option at all: a `TypeError`. The
+# only session controls are `resume` and `continue_conversation` (section 4). The successor
+# package (`claude-agent-sdk`) added a `session_id` option much later.
+
+# %% [markdown]
+# ## 3 · Fix 2: the `session_id` argument of `client.query()`
+#
+# **What you will learn:** what happens to the `session_id` you *can* pass.
+#
+# `client.query(prompt, session_id=...)` exists. The SDK copies the value into the JSON
+# message it writes to the CLI's stdin. Let's open two connections that both say
+# `session_id="my-fixed-session"`:
+
+# %%
+MESSAGE_ID = "my-fixed-session"
+first = await chat(lab, ["my name is Ana"], message_session_id=MESSAGE_ID)
+second = await chat(lab, ["what is my name?"], message_session_id=MESSAGE_ID)
+print()
+print("session ids reported:", [short(t.session_id) for t in first + second])
+files = print_files(lab.project_dir, label="legacy")
+mentions = [p.name for p in files if MESSAGE_ID.encode() in p.read_bytes()]
+print(f"files that contain {MESSAGE_ID!r}:", mentions)
+
+# %% [markdown]
+# **What we found.** Two connections, two session ids, two files, and the model forgot the
+# name again. The string `my-fixed-session` appears in **no** transcript: the CLI ignores the
+# message-level `session_id` entirely.
+
+# %% [markdown]
+# ## 4 · Fix 3: `resume=` on the legacy CLI
+#
+# **What you will learn:** what `resume` really does on the CLI claude-code-sdk 0.0.2x shipped
+# alongside, and how to see it in the `uuid`s.
+#
+# `resume=<session id>` makes the CLI load that session's chain and continue it. Resume the
+# first conversation (where the name was stated):
+
+# %%
+original = lab.project_dir / f"{first[0].session_id}.jsonl"
+before = original.read_bytes()
+resumed = await chat(lab, ["what is my name?"], resume=first[0].session_id)
+print()
+print(
+    "asked to resume:", short(first[0].session_id), "  CLI reported:", short(resumed[0].session_id)
+)
+print("original file unchanged:", original.read_bytes() == before)
+legacy_original = original
+legacy_fork = lab.project_dir / f"{resumed[0].session_id}.jsonl"
+files = print_files(lab.project_dir, label="legacy")
+
+# %% [markdown]
+# The model remembered (the history was sent), but the answer went to a **new** session id and
+# a **new** file. Compare the `uuid`s of the two files:
+
+# %%
+print("original:", [short(u) for u in uuids_in(legacy_original)])
+print("fork:    ", [short(u) for u in uuids_in(legacy_fork)])
+print("\nchain of the fork:")
+print_chain(legacy_fork)
+
+# %% [markdown]
+# **What we found.** The legacy CLI *forks*: it copies the history into the new file with the
+# **same `uuid`s** (only `sessionId` and timestamps are rewritten), then appends the new turn.
+# The original is untouched. Maintainers called this the intended design at the time (e.g.
+# anthropics/claude-code#2354, #3510). A "single session" built on `resume` still grows one
+# file per connection, each a longer copy of the previous one.
+
+# %% [markdown]
+# ## 5 · Fix 4: `--session-id` through `extra_args`
+#
+# **What you will learn:** why choosing the id yourself works exactly once.
+#
+# The SDK passes any `extra_args` on to the CLI as `--key value`, so
+# `extra_args={"session-id": X}` becomes `claude ... --session-id X`. Let's switch to the
+# **current** CLI for this and the rest of the lesson. (Only one sandbox can be open at a time,
+# so we close the legacy one first. Its files stay on disk.)
+
+# %%
+sandbox.close()
+lab, sandbox = open_lab("current", "02-failed-fixes-current")
+
+CHOSEN = str(uuid.uuid5(uuid.NAMESPACE_URL, "session-lab/lesson-2"))
+once = await chat(lab, ["my name is Ana"], extra_args={"session-id": CHOSEN})
+print(
+    f"session id reported: {once[0].session_id} (the one we chose: {once[0].session_id == CHOSEN})"
+)
+files = print_files(lab.project_dir, label="current")
+
+# %% [markdown]
+# It worked: the file is named after our id. Now the second connection with the same id. We
+# run the CLI directly, the way the SDK starts it, to see its answer right away:
+
+# %%
+second_try = subprocess.run(
+    ["claude", "-p", "what is my name?", "--session-id", CHOSEN],
+    cwd=lab.workdir,
+    capture_output=True,
+    text=True,
+    timeout=60,
+)
+print("exit status:", second_try.returncode)
+print("stderr:", re.sub(r"\x1b\[[0-9;]*m", "", second_try.stderr).strip())  # minus colour codes
+
+# %% [markdown]
+# **What we found.** `--session-id X` *creates* session X; it refuses to reuse one: `Session ID
+# … is already in use`, exit status 1. Through the SDK the symptom is worse: 0.0.25 first sends
+# an `initialize` control request and waits up to **60 seconds** for an answer the exited CLI
+# never sends, then raises `Exception: Control request timeout: initialize`, which says nothing
+# about the real cause. (The CLI also rejects `--session-id` together with `--resume` or
+# `--continue` unless `--fork-session` is given.)
+
+# %% [markdown]
+# ## 6 · Fix 3 again: `resume=` on the current CLI
+#
+# **What you will learn:** what changed in CLI 1.0.124, and what it does not fix.
+#
+# Resume the session we created with `--session-id`:
+
+# %%
+target = lab.project_dir / f"{CHOSEN}.jsonl"
+uuids_before = uuids_in(target)
+names_before = {p.name for p in lab.project_dir.iterdir()}
+again = await chat(lab, ["what is my name?"], resume=CHOSEN)
+print()
+print("CLI reported the same session id:", again[0].session_id == CHOSEN)
+uuids_after = uuids_in(target)
+print(f"uuids in {short(CHOSEN)}.jsonl: {len(uuids_before)} -> {len(uuids_after)}")
+print("old uuids kept, in order:", uuids_after[: len(uuids_before)] == uuids_before)
+print(
+    "new files in the folder:", sorted({p.name for p in lab.project_dir.iterdir()} - names_before)
+)
+
+# %% [markdown]
+# On the current CLI, `resume` **appends** to the original file under the same id: this
+# changed in 1.0.124 (anthropics/claude-code#8207, *"Breaking Change in Claude Code SDK
+# v1.0.124 Session Resume Behavior"*). On this pinned release the resume left no stray file.
+# Releases in between did: 1.0.124-1.0.128 left a summary-only `<uuid>.jsonl`, 2.0.77 a 0-byte
+# one.
+#
+# But a connection **without** `resume` is still a new session:
+
+# %%
+fresh = await chat(lab, ["what is my name?"])
+print(
+    "new session id:", short(fresh[0].session_id), "  same as ours:", fresh[0].session_id == CHOSEN
+)
+files = print_files(lab.project_dir, label="current")
+
+# %% [markdown]
+# **What we found.** `resume` helps only if *every* connection knows the id to resume, and
+# the very first one cannot use `resume` (there is nothing to resume yet), while `--session-id`
+# works once. Any connection that forgets the flag (a second worker, a restarted server, a
+# colleague's script, the CLI in a terminal) starts a new file. On the legacy CLI every
+# resume is itself a new file.
+
+# %% [markdown]
+# ## 7 · Fix 5: patch `open()` in Python
+#
+# **What you will learn:** where the transcript is actually written.
+#
+# If files appear, intercept the file writes! We replace `builtins.open` with a spy that
+# records every path opened, and run one resumed turn:
+
+# %%
+opened: list[str] = []
+real_open = builtins.open
+
+
+def spying_open(file, *args, **kwargs):
+    opened.append(str(file))
+    return real_open(file, *args, **kwargs)
+
+
+lines_before = len(target.read_bytes().splitlines())
+builtins.open = spying_open
+try:
+    spied = await chat(lab, ["what do you remember?"], resume=CHOSEN)
+finally:
+    builtins.open = real_open
+lines_after = len(target.read_bytes().splitlines())
+print(f"the transcript grew from {lines_before} to {lines_after} lines")
+print(
+    "paths opened through builtins.open:", len(opened), [p for p in opened if p.endswith(".jsonl")]
+)
+
+# %% [markdown]
+# **What we found.** The file grew, and the spy saw **nothing**: the transcript is written by
+# the `claude` CLI, a separate Node.js process the SDK starts. Patching Python's `open` (or
+# anything else in the notebook's interpreter) cannot reach another process.
+
+# %% [markdown]
+# ## 8 · Fix 6: keep our own message list
+#
+# **What you will learn:** why an app-side history is a second copy, not a fix.
+#
+# Keep every message in a list and write it to "our" session file after each connection:
+
+# %%
+history: list[dict] = []
+our_file = lab.workdir / "our-session.jsonl"
+count_before = len(list(lab.project_dir.glob("*.jsonl")))
+for prompt in ["my name is Ana", "what is my name?"]:
+    turn = (await chat(lab, [prompt]))[0]
+    history += [{"role": "user", "content": prompt}, {"role": "assistant", "content": turn.reply}]
+    our_file.write_text("".join(f"{m}\n" for m in history))
+count_after = len(list(lab.project_dir.glob("*.jsonl")))
+print(f"our list: {len(history)} messages in {our_file.name}")
+print(f"CLI session files: {count_before} -> {count_after}")
+print()
+print_model_turns(lab.model.records)
+
+# %% [markdown]
+# **What we found.** Our list holds the conversation, but the model still forgot (the last
+# turn arrived with `user msgs` = 1): the CLI sends the model the history of *its* session,
+# not ours. And every message now exists twice: once in our file, once in the CLI's (new)
+# file. Sending our list back as one long prompt would not help either: the CLI would store it
+# as a single user message in yet another new file.
+
+# %% [markdown]
+# ## 9 · Summary: what each fix did
+#
+# | fix | result measured above |
+# | --- | --- |
+# | `ClaudeCodeOptions(session_id=…)` | `TypeError`: no such option in 0.0.25 |
+# | `client.query(…, session_id=…)` | ignored; new id and new file per connection |
+# | `resume=` on the legacy CLI (≤ 1.0.123) | fork: new file with the history copied, same `uuid`s |
+# | `resume=` on the current CLI (≥ 1.0.124) | appends to the original; every connection without it is still a new file |
+# | `extra_args={"session-id": X}` | works once; the second use fails (`already in use`), via the SDK after a 60 s timeout |
+# | patch `builtins.open` | sees nothing: the CLI is another process |
+# | our own message list | a duplicate of what the CLI writes; the CLI still fragments |
+#
+# None of them *prevents* new files. The next lessons change the question: instead of
+# preventing fragments, **detect them and fold them back** into one session, without losing a
+# line. To do that safely you must recognise copied history. That is the exercise below.
+
+# %% [markdown]
+# ## ✏️ Exercise 1 · Find the copied uuids (2 points)
+#
+# Write `find_copied_uuids(original, candidate)`: the `uuid`s of `candidate` that also occur
+# in `original`, in `candidate`'s file order, each once. Both arguments are paths to
+# transcripts; lines without a `uuid` (e.g. `summary`) are ignored. You may use
+# `uuids_in(path)` from `sessionlab.lessons`, which lists every `uuid` of a file in order.
+
+
+# %% nbgrader={"grade": false, "grade_id": "find_copied_uuids", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def find_copied_uuids(original: str | Path, candidate: str | Path) -> list[str]:
+    """uuids of ``candidate`` also present in ``original``, in candidate order, no repeats."""
+    ### BEGIN SOLUTION
+    known = set(uuids_in(original))
+    copied: list[str] = []
+    for uid in uuids_in(candidate):
+        if uid in known and uid not in copied:
+            copied.append(uid)
+    return copied
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_find_copied_uuids", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+copied = find_copied_uuids(legacy_original, legacy_fork)
+assert copied == uuids_in(legacy_original), "the legacy fork copies the whole original chain"
+assert find_copied_uuids(legacy_original, legacy_original) == uuids_in(legacy_original)
+print("visible tests passed")
+### BEGIN HIDDEN TESTS
+import json  # noqa: E402
+import tempfile  # noqa: E402
+
+with tempfile.TemporaryDirectory() as tmp:
+    a, b, c = (Path(tmp) / name for name in ("a.jsonl", "b.jsonl", "c.jsonl"))
+    a.write_text("".join(json.dumps({"type": "user", "uuid": u}) + "\n" for u in "pqr"))
+    b.write_text(
+        json.dumps({"type": "summary", "summary": "t", "leafUuid": "p"})
+        + "\n"
+        + "".join(json.dumps({"type": "user", "uuid": u}) + "\n" for u in "xrpqr")
+    )
+    c.write_text("")
+    assert find_copied_uuids(a, b) == ["r", "p", "q"]
+    assert find_copied_uuids(a, c) == []
+    assert find_copied_uuids(c, a) == []
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## ✏️ Exercise 2 · Fork or independent? (3 points)
+#
+# Write `classify_pair(first, second)` for two transcript files of the same project:
+#
+# * `"fork with copied history"` when `second` contains at least one `uuid` of `first` (a
+#   legacy `resume` fork, or a copy made by hand);
+# * `"independent"` otherwise (two separate connections, or files without uuids).
+#
+# A merging monitor must tell these apart: appending a fork naively would duplicate every
+# copied line.
+
+# %% nbgrader={"grade": false, "grade_id": "classify_pair", "locked": false, "schema_version": 3, "solution": true, "task": false}
+FORK = "fork with copied history"
+INDEPENDENT = "independent"
+
+
+def classify_pair(first: str | Path, second: str | Path) -> str:
+    """FORK when ``second`` repeats a uuid of ``first``, else INDEPENDENT."""
+    ### BEGIN SOLUTION
+    return FORK if set(uuids_in(first)) & set(uuids_in(second)) else INDEPENDENT
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_classify_pair", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+legacy_dir = legacy_original.parent
+first_file = legacy_dir / f"{first[0].session_id}.jsonl"
+second_file = legacy_dir / f"{second[0].session_id}.jsonl"
+assert classify_pair(legacy_original, legacy_fork) == FORK
+assert classify_pair(first_file, second_file) == INDEPENDENT
+print("visible tests passed")
+### BEGIN HIDDEN TESTS
+import json  # noqa: E402
+import tempfile  # noqa: E402
+
+
+def _write(path, uids, summary=False):
+    lines = [json.dumps({"type": "summary", "summary": "t", "leafUuid": "z"})] if summary else []
+    lines += [json.dumps({"type": "user", "uuid": u, "parentUuid": None}) for u in uids]
+    path.write_text("".join(line + "\n" for line in lines))
+    return path
+
+
+checks = 0
+total = 5
+with tempfile.TemporaryDirectory() as tmp:
+    t = Path(tmp)
+    x = _write(t / "x.jsonl", ["1", "2", "3"])
+    y = _write(t / "y.jsonl", ["9", "3"], summary=True)  # one copied uuid, not at the start
+    z = _write(t / "z.jsonl", ["7", "8"])
+    e = _write(t / "e.jsonl", [])
+    s = _write(t / "s.jsonl", [], summary=True)
+    for got, want in [
+        (classify_pair(x, y), FORK),
+        (classify_pair(y, x), FORK),
+        (classify_pair(x, z), INDEPENDENT),
+        (classify_pair(x, e), INDEPENDENT),
+        (classify_pair(s, x), INDEPENDENT),
+    ]:
+        checks += got == want
+        if got != want:
+            print(f"hidden: expected {want!r}, got {got!r}")
+1 + 2 * checks / total  # partial credit: visible 1 + hidden 2
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## ✏️ Exercise 3 · Which files mention a string? (1 point)
+#
+# Write `files_mentioning(project_dir, needle)`: the sorted **names** of the `*.jsonl` files
+# directly in `project_dir` whose raw content contains `needle`. (Section 3 did this inline
+# to prove the CLI ignored `my-fixed-session`.)
+
+
+# %% nbgrader={"grade": false, "grade_id": "files_mentioning", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def files_mentioning(project_dir: str | Path, needle: str) -> list[str]:
+    """Sorted names of the transcripts in ``project_dir`` whose bytes contain ``needle``."""
+    ### BEGIN SOLUTION
+    data = needle.encode()
+    return sorted(p.name for p in Path(project_dir).glob("*.jsonl") if data in p.read_bytes())
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_files_mentioning", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+assert files_mentioning(legacy_dir, MESSAGE_ID) == []
+assert files_mentioning(lab.project_dir, CHOSEN) == [f"{CHOSEN}.jsonl"]
+print("visible tests passed")
+### BEGIN HIDDEN TESTS
+import tempfile  # noqa: E402
+
+needle = "my name is Ana"
+expected = sorted(
+    p.name for p in legacy_dir.iterdir() if p.suffix == ".jsonl" and needle in p.read_text()
+)
+assert files_mentioning(legacy_dir, needle) == expected
+assert files_mentioning(lab.project_dir, "no such text anywhere") == []
+with tempfile.TemporaryDirectory() as tmp:
+    (Path(tmp) / "b.jsonl").write_text("xx needle")
+    (Path(tmp) / "a.jsonl").write_text("needle")
+    (Path(tmp) / "c.txt").write_text("needle")
+    (Path(tmp) / "d.jsonl").write_text("nothing")
+    assert files_mentioning(tmp, "needle") == ["a.jsonl", "b.jsonl"]
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## ✏️ Exercise 4 · Reflect (1 point, graded by your instructor)
+#
+# Your team lead proposes: *"We'll upgrade to a current CLI and always pass `resume`. Problem
+# solved."* Using what you measured in sections 5 and 6, name one situation where a new
+# session file still appears, and say what happened to the model's memory in it.
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "reflection", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
+# The first connection has nothing to resume, and any connection that does not pass `resume`
+# (a restarted worker, a second process, someone using the CLI directly) starts a new session
+# and a new file; in section 6 that connection's model did not know the name. Reusing a fixed
+# id with `--session-id` fails the second time, so the id must be known and passed by every
+# caller, forever.
+
+# %% [markdown]
+# ## Wrap-up
+#
+# * claude-code-sdk 0.0.25 has no way to say "always use this session": `session_id` is not an
+#   option, and the message-level `session_id` is ignored.
+# * `resume` forks on the legacy CLI and appends on CLIs ≥ 1.0.124, but only for the
+#   connections that pass it; `--session-id` works once.
+# * The transcript is written by another process: nothing inside Python intercepts it, and a
+#   second copy of the history in your app does not change what the model receives.
+#
+# Next: a monitor that detects new fragments and folds them back into one session.
+
+# %%
+sandbox.close()
+print("sandbox closed")
