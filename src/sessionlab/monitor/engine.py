@@ -70,7 +70,7 @@ class MonitorOptions:
     linger: float = 30.0  # without leases: quiet this long before removal, then keep the fd
     retry_interval: float = 1.0  # after ENOSPC/EIO
     max_line_bytes: int = 64 * MiB
-    batch_bytes: int = 8 * MiB
+    batch_bytes: int = 4 * MiB  # one write+fsync per batch; bounds RSS (~3 copies in flight)
     backup: bool = True
     dry_run: bool = False
     use_leases: bool = True
