@@ -237,3 +237,43 @@ def test_torn_writer_writes_whole_lines_in_pieces(tmp_path):
     lines = (tmp_path / "t.jsonl").read_bytes().splitlines()
     assert [json.loads(line)["uuid"] for line in lines] == uuids
     assert len(uuids) == 6
+
+
+def test_bench_table_and_figure_from_results(tmp_path):
+    from sessionlab.monitor import bench
+
+    lat = {"p50_ms": 1.0, "p95_ms": 2.0, "p99_ms": 3.0, "max_ms": 4.0, "missed": 0}
+    detection = {"paced": lat, "burst": lat, "samples": {"paced": [1.0, 2.0], "burst": [3.0]}}
+    idle = {"cpu_pct_of_core": 0.1}
+    merge = {
+        "stray_mb": 20.0,
+        "seconds": 1.0,
+        "mb_per_s": 20.0,
+        "slower_than_copy_x": 10.0,
+        "peak_rss_mb": 50.0,
+    }
+    monitor = {
+        "detection_empty": detection,
+        "detection_10_old_files": detection,
+        "idle_cpu_empty": idle,
+        "idle_cpu_10_old_files": idle,
+        "merge_big_stray": merge,
+    }
+    results = {
+        "machine": {"cpus": 2, "python": "3.11", "watchdog": "7.1.0"},
+        "sizes": {"old_files": 10},
+        "monitors": {"naive": monitor, "reference": monitor},
+        "copyfileobj": {"mb_per_s": 1000.0},
+        "naive_baseline_trap": {"old_files": 10, "swallowed": 10, "seconds": 0.1},
+    }
+    text = bench.table(results)
+    assert "1.0 / 2.0 / 3.0 / 4.0" in text and "swallowed 10 of 10" in text
+    bench.plot(results, tmp_path / "b.png")
+    assert (tmp_path / "b.png").stat().st_size > 10_000
+
+
+def test_bench_command_is_registered():
+    from sessionlab.cli import build_parser
+
+    args = build_parser().parse_args(["bench", "monitor", "--quick", "--out", "x"])
+    assert args.quick and str(args.out) == "x"

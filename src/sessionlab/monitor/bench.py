@@ -355,7 +355,7 @@ def plot(results: dict[str, Any], path: Path) -> None:
         (f"detection_{old}_old_files", "paced", f"Paced strays, {old:,} old files present"),
     ]
     colors = {"naive": "tab:red", "reference": "tab:blue"}
-    fig, axes = plt.subplots(2, 2, figsize=(12, 8.5))
+    fig, axes = plt.subplots(2, 2, figsize=(12, 8.5), layout="constrained")
     for ax, (key, mode, title) in zip(axes.flat, panels, strict=False):
         for name, data in results["monitors"].items():
             xs = sorted(max(v, 0.01) for v in data[key]["samples"][mode])
@@ -366,9 +366,13 @@ def plot(results: dict[str, Any], path: Path) -> None:
             ax.step(
                 xs, ys, where="post", color=colors.get(name), label=f"{name} (p95 {p95:.1f} ms)"
             )
-        ax.axvline(200, color="grey", linestyle=":", linewidth=1)
-        ax.text(200, 0.03, " 200 ms KPI", color="grey", fontsize=8)
+        longest = max(max(d[key]["samples"][mode], default=0) for d in results["monitors"].values())
         ax.set_xscale("log")
+        ax.set_xlim(0.01, max(400.0, longest * 1.5))
+        ax.axvline(200, color="grey", linestyle=":", linewidth=1)
+        ax.set_ylim(0, 1.02)
+        kpi_at = ax.get_xaxis_transform()  # x in data, y in axes fraction
+        ax.text(200, 0.03, " 200 ms KPI", color="grey", fontsize=8, transform=kpi_at)
         ax.set_xlabel("detection latency, ms (log scale)")
         ax.set_ylabel("fraction of strays detected")
         ax.set_title(title, fontsize=10)
@@ -395,6 +399,5 @@ def plot(results: dict[str, Any], path: Path) -> None:
         f"Stray-transcript monitors: naive polling vs reference "
         f"({machine['cpus']} CPUs, Python {machine['python']}, watchdog {machine['watchdog']})"
     )
-    fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

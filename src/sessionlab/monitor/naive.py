@@ -112,7 +112,8 @@ class NaivePollingMonitor:
 
             # FLAW 3: time-of-check/time-of-use gap. Lines appended between readlines() and
             # unlink() go into a file that is about to disappear (measured: 0.2-0.7 % loss
-            # with open/append/close writers, 7-11 % with 20 KB lines).
+            # with open/append/close writers, 7-11 % with 20 KB lines). A file caught between
+            # its creation and its first write is empty, and is unlinked all the same.
             wrong_file.unlink()
             self._say(f"🗑️ Arquivo removido: {wrong_file.name}")
 
