@@ -6,7 +6,8 @@ factory must be rebuildable there. :class:`FactorySpec` says how:
 
 - ``"package.module:Name"`` (``target``): imported in the child (``spawn``); the safest form;
 - ``source`` + ``name``: Python source executed in the child, then ``name`` is called. Use
-  this for a monitor class defined in a notebook cell (pass the cell's text);
+  this for a notebook-defined monitor on a platform without ``fork``; the source must do
+  its own imports;
 - a class or function importable by its module and qualified name: turned into a target;
 - anything else (a lambda, a class defined in ``__main__`` or a notebook): the child is
   ``fork``ed, so it inherits the object. Linux/macOS only, and forking a process that runs
@@ -16,7 +17,6 @@ factory must be rebuildable there. :class:`FactorySpec` says how:
 from __future__ import annotations
 
 import importlib
-import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,12 +93,7 @@ def as_factory(obj: Any) -> Factory:
     target = _importable(obj)
     if target:
         return Factory(build=obj, spec=FactorySpec(target=target), label=target)
-    if inspect.isclass(obj) and getattr(obj, "__module__", None) == "__main__":
-        try:
-            source = inspect.getsource(obj)
-        except (OSError, TypeError):
-            source = None
-        if source:
-            spec = FactorySpec(source=source, name=obj.__name__)
-            return Factory(build=obj, spec=spec, label=label)
+    # Not importable by name (``__main__``, a notebook, a lambda): no spec, so the child is
+    # forked and inherits the object with everything it refers to. Its source alone would
+    # not do: it usually names imports and helpers defined elsewhere in the notebook.
     return Factory(build=obj, spec=None, label=label)
