@@ -70,13 +70,24 @@ def conversation(session_id: str, count: int, *, text: str = "m", parent: str | 
 
 
 def write_stray(
-    directory: Path, entries: Iterable[dict[str, Any]], name: str | None = None
+    directory: Path,
+    entries: Iterable[dict[str, Any]],
+    name: str | None = None,
+    *,
+    atomic: bool = True,
 ) -> Path:
-    """Write a finished stray in one go (open, write, close)."""
+    """Write a finished stray; ``atomic`` writes a hidden temp file and renames it into place.
+
+    Atomic appearance keeps tests deterministic: a monitor never sees the file half written
+    (the tests about half-written files write them explicitly).
+    """
     path = directory / (name or f"{new_id()}.jsonl")
-    with open(path, "w", encoding="utf-8") as handle:
+    target = directory / f".tmp-{path.name}.part" if atomic else path
+    with open(target, "w", encoding="utf-8") as handle:
         for item in entries:
             handle.write(dumps(item) + "\n")
+    if atomic:
+        os.rename(target, path)
     return path
 
 
