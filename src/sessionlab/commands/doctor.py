@@ -9,7 +9,8 @@ from sessionlab import doctor
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "doctor", help="check Node, the pinned CLIs, the course model and the sandbox",
+        "doctor",
+        help="check Node, the pinned CLIs, the course model and the sandbox",
         description="Check everything the course needs. For each missing part, print the "
         "command that fixes it. Exit status 1 when something is missing.",
     )
