@@ -403,6 +403,8 @@ class SessionMonitor:
             return None
         try:
             opened = open_stray(self._dir_fd, name, self._dir_dev)
+        except FileNotFoundError:
+            return None
         except UnsafeFile as why:
             self._reject(name, str(why))
             return None

@@ -49,6 +49,8 @@ def open_stray(dir_fd: int, name: str, dir_dev: int) -> Opened:
     """Open ``name`` relative to ``dir_fd`` read-only, non-blocking, never following links."""
     try:
         fd = os.open(name, READ_FLAGS, dir_fd=dir_fd)
+    except FileNotFoundError:
+        raise  # vanished (merged, renamed): not a verdict on whatever appears there next
     except OSError as error:
         raise UnsafeFile(f"cannot open safely: {error.strerror}") from None
     try:
