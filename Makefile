@@ -58,3 +58,16 @@ clean:
 
 distclean: clean
 	rm -rf $(VENV) .course
+
+# --- Lessons and nbgrader (see docs/instructors.md) ---
+.PHONY: release roundtrip nbval
+
+release: setup
+	$(BIN)/python autograder/lesson_sources.py check
+	$(BIN)/python autograder/course_cycle.py release
+
+roundtrip: setup
+	$(BIN)/python autograder/course_cycle.py roundtrip
+
+nbval: setup
+	$(BIN)/python -m pytest --nbval-lax --nbval-kernel-name=$(KERNEL) --nbval-cell-timeout=120 solutions/

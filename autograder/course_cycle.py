@@ -1,0 +1,229 @@
+"""The instructor's nbgrader cycle as plain functions: release, and a full grading round trip.
+
+``python autograder/course_cycle.py release`` regenerates ``notebooks/`` from ``solutions/``
+(what ``make release`` runs). ``python autograder/course_cycle.py roundtrip`` copies the course
+into a temporary directory and runs the whole cycle there: generate, two fake submissions per
+lesson (``solutions``: the release with the reference answers pasted in; ``untouched``: the
+release as students get it), autograde, feedback, CSV export. It prints the scores and exits
+non-zero when the solutions do not get full marks or the untouched notebooks score anything.
+
+Why a separate gradebook for ``release``: ``generate_assignment`` always writes assignment rows
+into ``gradebook.db``; regenerating the student notebooks must neither need nor touch the real
+gradebook an instructor grades with, so it uses a throw-away one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[1]
+ASSIGNMENTS = ("01-fragmentation", "02-failed-fixes")
+STUDENTS = ("solutions", "untouched")
+
+
+def _env() -> dict[str, str]:
+    """nbgrader shells out to ``alembic``: the venv's ``bin`` must be on PATH."""
+    bin_dir = str(Path(sys.executable).parent)
+    return {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+
+def nbgrader(*args: str, cwd: Path, quiet: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run one nbgrader command with the course config (``autograder/`` under ``cwd``).
+
+    nbgrader logs to stderr and exits 1 on failure (``validate`` is the exception: never used
+    here); the output is kept and shown only when the command fails.
+    """
+    command = [
+        str(Path(sys.executable).with_name("nbgrader")),
+        *args,
+        "--CourseDirectory.root=autograder",
+        "--log-level=WARN" if quiet else "--log-level=INFO",
+    ]
+    done = subprocess.run(command, cwd=cwd, env=_env(), capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"nbgrader {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+    return done
+
+
+def release(
+    course: Path = ROOT,
+    release_dir: Path | None = None,
+    *,
+    gradebook: Path | None = None,
+    assignments: tuple[str, ...] = ASSIGNMENTS,
+) -> Path:
+    """Generate the student notebooks (default: ``<course>/notebooks``).
+
+    Without ``gradebook`` the assignment rows go to a throw-away database; a grading run passes
+    the gradebook it will autograde with (autograde needs the rows).
+    """
+    target = (release_dir or course / "notebooks").resolve()
+    with tempfile.TemporaryDirectory(prefix="sessionlab-release-") as tmp:
+        db = gradebook or Path(tmp) / "gradebook.db"
+        for assignment in assignments:
+            nbgrader(
+                "generate_assignment",
+                assignment,
+                "--force",
+                f"--CourseDirectory.release_directory={target}",
+                f"--CourseDirectory.db_url=sqlite:///{db}",
+                cwd=course,
+            )
+    return target
+
+
+def filled_submission(source: Path, released: Path) -> nbformat.NotebookNode:
+    """The released notebook with every answer cell replaced by the reference answer."""
+    answers = {
+        c.metadata["nbgrader"]["grade_id"]: c.source
+        for c in nbformat.read(source, as_version=4).cells
+        if c.metadata.get("nbgrader", {}).get("solution")
+    }
+    nb = nbformat.read(released, as_version=4)
+    for cell in nb.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if cell.metadata.get("nbgrader", {}).get("solution") and grade_id in answers:
+            cell.source = answers[grade_id]
+    return nb
+
+
+@dataclass
+class Score:
+    """One student's result for one assignment, as the gradebook holds it."""
+
+    assignment: str
+    student: str
+    auto: float
+    auto_max: float
+    manual_pending: list[str] = field(default_factory=list)
+    cells: dict[str, float | None] = field(default_factory=dict)
+    error_cells: list[str] = field(default_factory=list)
+
+
+def _error_cells(notebook: Path) -> list[str]:
+    """Which cells of an autograded notebook raised: nbgrader grade_id, or ``#<index>``."""
+    found = []
+    for index, cell in enumerate(nbformat.read(notebook, as_version=4).cells):
+        if cell.cell_type == "code" and any(o.output_type == "error" for o in cell.outputs):
+            tags = cell.metadata.get("tags", [])
+            if "raises-exception" in tags:
+                continue
+            found.append(cell.metadata.get("nbgrader", {}).get("grade_id") or f"#{index}")
+    return found
+
+
+def roundtrip(workdir: Path, *, manual_grade: bool = True) -> list[Score]:
+    """Run the instructor's cycle in ``workdir`` (a fresh copy of the course) and read scores."""
+    from nbgrader.api import Gradebook
+
+    for part in ("solutions", "autograder"):
+        shutil.copytree(
+            ROOT / part,
+            workdir / part,
+            ignore=shutil.ignore_patterns(
+                "gradebook.db", "submitted", "autograded", "feedback", "exports", "__pycache__"
+            ),
+        )
+    course = workdir / "autograder"
+    release(workdir, gradebook=course / "gradebook.db")
+    for assignment in ASSIGNMENTS:
+        source = workdir / "solutions" / assignment / f"{assignment}.ipynb"
+        released = workdir / "notebooks" / assignment / f"{assignment}.ipynb"
+        for student in STUDENTS:
+            folder = course / "submitted" / student / assignment
+            folder.mkdir(parents=True)
+            if student == "solutions":
+                nbformat.write(filled_submission(source, released), folder / released.name)
+            else:
+                shutil.copy(released, folder / released.name)
+            (folder / "timestamp.txt").write_text("2030-01-01 12:00:00.000000 UTC")
+    for assignment in ASSIGNMENTS:
+        started = time.monotonic()
+        print(f"autograding {assignment} for {', '.join(STUDENTS)} ...", flush=True)
+        nbgrader("autograde", assignment, "--force", cwd=workdir)
+        print(f"  done in {time.monotonic() - started:.0f}s", flush=True)
+
+    scores: list[Score] = []
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        for assignment in ASSIGNMENTS:
+            for student in STUDENTS:
+                submission = gb.find_submission(assignment, student)
+                score = Score(assignment, student, 0.0, 0.0)
+                for nb in submission.notebooks:
+                    for grade in nb.grades:
+                        cell = grade.cell
+                        if grade.needs_manual_grade and student == "solutions" and manual_grade:
+                            grade.manual_score = cell.max_score  # the instructor grades it
+                            grade.needs_manual_grade = False
+                        if grade.needs_manual_grade:
+                            score.manual_pending.append(cell.name)
+                        score.cells[cell.name] = grade.score
+                        if grade.auto_score is not None:
+                            score.auto += grade.auto_score
+                            score.auto_max += cell.max_score
+                    notebook = course / "autograded" / student / assignment / f"{nb.name}.ipynb"
+                    score.error_cells = _error_cells(notebook)
+                scores.append(score)
+        gb.db.commit()
+    for assignment in ASSIGNMENTS:
+        nbgrader("generate_feedback", assignment, "--force", cwd=workdir)
+    nbgrader("export", "--to", str(course / "grades.csv"), cwd=workdir)
+    return scores
+
+
+def report(scores: list[Score], grades_csv: Path | None = None) -> str:
+    """A short table of the round trip's results."""
+    lines = [f"{'assignment':<18} {'student':<10} {'auto':>9}  cells that raised"]
+    for s in scores:
+        raised = ", ".join(s.error_cells) or "-"
+        lines.append(f"{s.assignment:<18} {s.student:<10} {s.auto:>4g}/{s.auto_max:<4g}  {raised}")
+    if grades_csv and grades_csv.exists():
+        lines.append("")
+        lines.append("nbgrader export (grades.csv):")
+        for row in csv.DictReader(grades_csv.open()):
+            lines.append(
+                f"  {row['assignment']:<18} {row['student_id']:<10} "
+                f"{row['score']:>5}/{row['max_score']}"
+            )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("action", choices=["release", "roundtrip"])
+    parser.add_argument("--keep", action="store_true", help="roundtrip: keep the temp course")
+    args = parser.parse_args(argv)
+    if args.action == "release":
+        target = release()
+        print(f"released {', '.join(ASSIGNMENTS)} into {target.relative_to(ROOT)}/")
+        return 0
+    workdir = Path(tempfile.mkdtemp(prefix="sessionlab-roundtrip-"))
+    try:
+        scores = roundtrip(workdir)
+        print(report(scores, workdir / "autograder" / "grades.csv"))
+        feedback = sorted((workdir / "autograder" / "feedback").rglob("*.html"))
+        print(f"\nfeedback: {len(feedback)} HTML files" + (f" in {workdir}" if args.keep else ""))
+        ok = all(
+            (s.auto == s.auto_max) if s.student == "solutions" else (s.auto == 0) for s in scores
+        )
+        print(json.dumps({"full_marks_for_solutions_and_zero_for_untouched": ok}))
+        return 0 if ok else 1
+    finally:
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

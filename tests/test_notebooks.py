@@ -1,0 +1,89 @@
+"""The lessons: clean sources, run top to bottom on the real CLIs, and grade as intended.
+
+* sources in ``solutions/`` carry no outputs and agree with their jupytext ``.py`` twins;
+* each solution notebook runs without an unexpected error in under two minutes (the nbval
+  ``--nbval-lax`` check, done with nbclient so the time can be asserted too);
+* the instructor's nbgrader cycle in a temporary copy of the course gives the solutions full
+  marks and the untouched student notebooks zero, failing only in the test cells.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "autograder"))
+
+from course_cycle import ASSIGNMENTS, report, roundtrip  # noqa: E402
+from lesson_sources import problems  # noqa: E402
+
+BUDGET_SECONDS = 120
+
+
+def source(assignment: str) -> Path:
+    return ROOT / "solutions" / assignment / f"{assignment}.ipynb"
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_solution_sources_are_clean_and_in_sync(assignment: str) -> None:
+    assert problems(assignment) == []
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_every_exercise_has_a_graded_test(assignment: str) -> None:
+    cells = nbformat.read(source(assignment), as_version=4).cells
+    meta = [c.metadata["nbgrader"] for c in cells if "nbgrader" in c.metadata]
+    ids = [m["grade_id"] for m in meta]
+    assert len(ids) == len(set(ids)), "grade ids are unique"
+    for m in meta:
+        if m["solution"] and not m["grade"]:
+            assert f"test_{m['grade_id']}" in ids, f"{m['grade_id']} has no test cell"
+    assert all(m.get("points", 0) > 0 for m in meta if m["grade"])
+
+
+@pytest.mark.slow
+@pytest.mark.cli
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_solution_notebook_runs_top_to_bottom(assignment: str, tmp_path: Path) -> None:
+    nb = nbformat.read(source(assignment), as_version=4)
+    client = NotebookClient(
+        nb,
+        kernel_name="sessionlab",
+        timeout=BUDGET_SECONDS,
+        resources={"metadata": {"path": str(tmp_path)}},
+    )
+    started = time.monotonic()
+    client.execute()  # raises CellExecutionError on any error not tagged raises-exception
+    elapsed = time.monotonic() - started
+    print(f"{assignment}: {elapsed:.1f}s")
+    assert elapsed < BUDGET_SECONDS
+    tagged = [c for c in nb.cells if "raises-exception" in c.metadata.get("tags", [])]
+    for cell in tagged:
+        assert any(o.output_type == "error" for o in cell.outputs), "a tagged cell must raise"
+
+
+@pytest.mark.slow
+@pytest.mark.cli
+@pytest.mark.timeout(600)
+def test_roundtrip_full_marks_for_solutions_zero_for_untouched(tmp_path: Path) -> None:
+    scores = roundtrip(tmp_path)
+    print(report(scores, tmp_path / "autograder" / "grades.csv"))
+    assert len(scores) == 2 * len(ASSIGNMENTS)
+    for score in scores:
+        if score.student == "solutions":
+            assert score.auto == score.auto_max > 0, score
+            assert score.error_cells == [], score
+            assert score.manual_pending == [], "the round trip grades reflections by hand"
+        else:
+            assert score.auto == 0, score
+            tests = {name for name in score.cells if name.startswith("test_")}
+            assert score.error_cells, "untouched answers must fail their tests"
+            assert set(score.error_cells) <= tests, "only tests of missing answers fail"
+    feedback = list((tmp_path / "autograder" / "feedback").rglob("*.html"))
+    assert len(feedback) == 2 * len(ASSIGNMENTS)
