@@ -367,3 +367,54 @@ def test_lease_probe_does_not_block_a_concurrent_writer(project: Path, sid: str)
         settle(monitor, project, sid)
     assert len(fixed_entries(project, sid)[0]) == 100
     assert max(waits) < 1.0
+
+
+def test_without_leases_the_follower_lingers_before_removal(project: Path, sid: str) -> None:
+    """Fallback for filesystems without leases: quiet for ``linger`` seconds, then remove."""
+    with make_monitor("reference", project, sid, use_leases=False, linger=0.6) as monitor:
+        path = write_stray(project, conversation(new_id(), 2))
+        assert wait_until(lambda: monitor.get_stats()["lines_merged"] == 2, 3)
+        time.sleep(0.3)
+        assert path.exists(), "still lingering"
+        assert wait_until(lambda: not path.exists(), 3)
+    assert len(fixed_entries(project, sid)[0]) == 2
+
+
+RSS_CHILD = """
+import json, os, resource, sys, uuid
+from sessionlab.monitor.engine import SessionMonitor
+d, sid = sys.argv[1], sys.argv[2]
+m = SessionMonitor(d, sid, quiet_period=0.05, adopt_existing=True)
+m.start(watch=False)
+m.wait_idle(120)
+stats = m.get_stats()
+m.stop()
+print(json.dumps({"rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "quarantined": stats["quarantined_lines"], "merged": stats["lines_merged"]}))
+"""
+
+
+@pytest.mark.slow
+def test_a_300_mb_line_is_quarantined_in_bounded_memory(project: Path, sid: str) -> None:
+    import subprocess
+    import sys
+
+    good = conversation(new_id(), 2)
+    path = project / f"{new_id()}.jsonl"
+    with open(path, "w") as handle:
+        handle.write(dumps(good[0]) + "\n")
+        handle.write('{"type":"user","message":{"content":"')
+        block = "a" * (1 << 20)
+        for _ in range(300):
+            handle.write(block)
+        handle.write('"}}\n' + dumps(good[1]) + "\n")
+    out = subprocess.run(
+        [sys.executable, "-c", RSS_CHILD, str(project), sid],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    ).stdout
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["quarantined"] == 1 and result["merged"] == 2
+    assert result["rss_mb"] < 120, result  # 64 MiB line cap + interpreter

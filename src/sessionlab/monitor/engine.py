@@ -512,20 +512,22 @@ class SessionMonitor:
         if follower.retry_at > time.monotonic():
             return False
         while not self._stopping.is_set():
+            before = follower.read_pos
             lines = follower.read_batch(self.options.batch_bytes)
-            if not lines:
-                return True
-            follower.last_growth = time.monotonic()
-            follower.next_attempt = max(follower.next_attempt, follower.last_growth)
-            if not self._merge(follower, lines, started):
+            if follower.read_pos != before:
+                follower.last_growth = time.monotonic()
+                follower.next_attempt = max(follower.next_attempt, follower.last_growth)
+            if (lines or follower.quarantined) and not self._merge(follower, lines, started):
                 return False
+            if follower.at_eof:
+                return True
         return False
 
     def _merge(self, follower: Follower, lines: list[bytes], started: float) -> bool:
         out: list[bytes] = []
         merged = dups = bad = relinked = 0
         for raw in lines:
-            if not raw.strip():
+            if not raw or raw.isspace():  # isspace stops at the first byte; strip() copies
                 continue
             try:
                 outcome = self._rewriter.rewrite(raw)

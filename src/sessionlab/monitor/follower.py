@@ -46,6 +46,7 @@ class Follower:
     linger_until: float | None = None
     quarantined: int = 0
     lines_seen: int = 0
+    at_eof: bool = False  # the last read_batch reached the end of the file
 
     @property
     def line_start(self) -> int:
@@ -56,12 +57,17 @@ class Follower:
         return os.fstat(self.fd).st_size
 
     def read_batch(self, limit: int) -> list[bytes]:
-        """Complete lines read from ``read_pos``, about ``limit`` bytes at most."""
+        """Complete lines read from ``read_pos``, about ``limit`` bytes at most.
+
+        An empty list does not mean EOF (a long line may span many batches): see ``at_eof``.
+        """
         lines: list[bytes] = []
         total = 0
+        self.at_eof = False
         while total < limit:
             chunk = os.pread(self.fd, CHUNK, self.read_pos)
             if not chunk:
+                self.at_eof = True
                 break
             start = self.read_pos
             self.read_pos += len(chunk)
@@ -78,7 +84,8 @@ class Follower:
             self.buf += chunk
             cut = self.buf.rfind(b"\n")
             if cut >= 0:
-                complete = bytes(self.buf[:cut])
+                with memoryview(self.buf) as view:
+                    complete = bytes(view[:cut])  # one copy, not two
                 del self.buf[: cut + 1]
                 lines.extend(complete.split(b"\n"))
             if len(self.buf) > self.max_line:
@@ -86,8 +93,8 @@ class Follower:
                 self.overlong = self.quarantine.open_stream(
                     f"{self.original_name} inode {self.key[1]} offset {self.overlong_start}"
                 )
-                self.overlong.write(bytes(self.buf))
-                self.buf.clear()
+                self.overlong.write(self.buf)  # no copy: the buffer may be max_line bytes
+                self.buf = bytearray()  # drop the big allocation, not just its contents
             del start
         self.lines_seen += len(lines)
         return lines

@@ -48,7 +48,7 @@ class QuarantineStream:
         self.size = 0
         self.origin = origin
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | bytearray) -> None:
         self._hash.update(data)
         view = memoryview(data)
         while view:
