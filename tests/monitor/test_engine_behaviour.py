@@ -418,3 +418,15 @@ def test_a_300_mb_line_is_quarantined_in_bounded_memory(project: Path, sid: str)
     result = json.loads(out.strip().splitlines()[-1])
     assert result["quarantined"] == 1 and result["merged"] == 2
     assert result["rss_mb"] < 120, result  # 64 MiB line cap + interpreter
+
+
+def test_a_line_longer_than_a_batch_is_merged_whole(project: Path, sid: str) -> None:
+    """Regression: an empty batch is not EOF; a 5 MiB line spans several 1 MiB batches."""
+    item = entry(new_id(), None, text="q" * (5 << 20))
+    with make_monitor("reference", project, sid, batch_bytes=1 << 20) as monitor:
+        write_stray(project, [item])
+        settle(monitor, project, sid)
+        stats = monitor.get_stats()
+    entries, bad = fixed_entries(project, sid)
+    assert bad == 0 and stats["quarantined_lines"] == 0
+    assert entries[0]["message"]["content"] == item["message"]["content"]
