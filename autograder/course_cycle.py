@@ -30,7 +30,50 @@ import nbformat
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSIGNMENTS = ("01-fragmentation", "02-failed-fixes")
-STUDENTS = ("solutions", "untouched")
+STUDENTS = ("solutions", "partial", "untouched")
+
+# A plausible half-right student: checks partial credit, and that a warning printed by a
+# student's function does not zero a passing test (IgnorePattern in nbgrader_config.py).
+PARTIAL_ANSWERS: dict[str, dict[str, str]] = {
+    "01-fragmentation": {
+        "count_session_files": """\
+import warnings
+
+
+def count_session_files(project_dir):
+    warnings.warn("scanning the folder", UserWarning, stacklevel=2)
+    folder = Path(project_dir)
+    if not folder.is_dir():
+        return 0
+    found = [p for p in folder.glob("*.jsonl") if p.is_file()]
+    return len([p for p in found if not p.name.startswith("agent-")])
+""",
+        "follow_chain": """\
+def follow_chain(path):
+    # file order instead of the parentUuid walk: right for a simple file only
+    entries = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    kinds = ("user", "assistant")
+    return [e for e in entries if e.get("type") in kinds and not e.get("isSidechain")]
+""",
+        "sanitize_cwd": """\
+def sanitize_cwd(cwd, truncate_long=True):
+    import re
+
+    return re.sub(r"[^a-zA-Z0-9]", "-", str(cwd))  # forgot the 200-character rule
+""",
+    },
+    "02-failed-fixes": {
+        "classify_pair": """\
+FORK = "fork with copied history"
+INDEPENDENT = "independent"
+
+
+def classify_pair(first, second):
+    a, b = uuids_in(first), uuids_in(second)
+    return FORK if a and b and a[0] == b[0] else INDEPENDENT  # only looks at the first uuid
+""",
+    },
+}
 
 
 def _env() -> dict[str, str]:
@@ -84,13 +127,20 @@ def release(
     return target
 
 
-def filled_submission(source: Path, released: Path) -> nbformat.NotebookNode:
-    """The released notebook with every answer cell replaced by the reference answer."""
-    answers = {
-        c.metadata["nbgrader"]["grade_id"]: c.source
-        for c in nbformat.read(source, as_version=4).cells
-        if c.metadata.get("nbgrader", {}).get("solution")
-    }
+def filled_submission(
+    source: Path, released: Path, answers: dict[str, str] | None = None
+) -> nbformat.NotebookNode:
+    """The released notebook with answer cells filled in.
+
+    Without ``answers``: every answer cell gets the reference answer from ``source``. With
+    them: only those grade ids are filled, the rest stay as released.
+    """
+    if answers is None:
+        answers = {
+            c.metadata["nbgrader"]["grade_id"]: c.source
+            for c in nbformat.read(source, as_version=4).cells
+            if c.metadata.get("nbgrader", {}).get("solution")
+        }
     nb = nbformat.read(released, as_version=4)
     for cell in nb.cells:
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
@@ -146,6 +196,9 @@ def roundtrip(workdir: Path, *, manual_grade: bool = True) -> list[Score]:
             folder.mkdir(parents=True)
             if student == "solutions":
                 nbformat.write(filled_submission(source, released), folder / released.name)
+            elif student == "partial":
+                partial = filled_submission(source, released, PARTIAL_ANSWERS.get(assignment, {}))
+                nbformat.write(partial, folder / released.name)
             else:
                 shutil.copy(released, folder / released.name)
             (folder / "timestamp.txt").write_text("2030-01-01 12:00:00.000000 UTC")
@@ -215,10 +268,13 @@ def main(argv: list[str] | None = None) -> int:
         print(report(scores, workdir / "autograder" / "grades.csv"))
         feedback = sorted((workdir / "autograder" / "feedback").rglob("*.html"))
         print(f"\nfeedback: {len(feedback)} HTML files" + (f" in {workdir}" if args.keep else ""))
-        ok = all(
-            (s.auto == s.auto_max) if s.student == "solutions" else (s.auto == 0) for s in scores
-        )
-        print(json.dumps({"full_marks_for_solutions_and_zero_for_untouched": ok}))
+        expected = {
+            "solutions": lambda s: s.auto == s.auto_max,
+            "partial": lambda s: 0 < s.auto < s.auto_max,
+            "untouched": lambda s: s.auto == 0,
+        }
+        ok = all(expected[s.student](s) for s in scores)
+        print(json.dumps({"solutions_full_partial_between_untouched_zero": ok}))
         return 0 if ok else 1
     finally:
         if not args.keep:

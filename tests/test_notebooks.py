@@ -4,7 +4,8 @@
 * each solution notebook runs without an unexpected error in under two minutes (the nbval
   ``--nbval-lax`` check, done with nbclient so the time can be asserted too);
 * the instructor's nbgrader cycle in a temporary copy of the course gives the solutions full
-  marks and the untouched student notebooks zero, failing only in the test cells.
+  marks, a half-right submission partial credit, and the untouched student notebooks zero,
+  failing only in the test cells.
 """
 
 from __future__ import annotations
@@ -71,19 +72,22 @@ def test_solution_notebook_runs_top_to_bottom(assignment: str, tmp_path: Path) -
 @pytest.mark.slow
 @pytest.mark.cli
 @pytest.mark.timeout(600)
-def test_roundtrip_full_marks_for_solutions_zero_for_untouched(tmp_path: Path) -> None:
+def test_roundtrip_scores_solutions_partial_and_untouched(tmp_path: Path) -> None:
     scores = roundtrip(tmp_path)
     print(report(scores, tmp_path / "autograder" / "grades.csv"))
-    assert len(scores) == 2 * len(ASSIGNMENTS)
+    assert len(scores) == 3 * len(ASSIGNMENTS)
     for score in scores:
         if score.student == "solutions":
             assert score.auto == score.auto_max > 0, score
             assert score.error_cells == [], score
             assert score.manual_pending == [], "the round trip grades reflections by hand"
+        elif score.student == "partial":
+            assert 0 < score.auto < score.auto_max, score
+            assert score.cells.get("test_count_session_files") == 2, "a warning must not zero it"
         else:
             assert score.auto == 0, score
             tests = {name for name in score.cells if name.startswith("test_")}
             assert score.error_cells, "untouched answers must fail their tests"
             assert set(score.error_cells) <= tests, "only tests of missing answers fail"
     feedback = list((tmp_path / "autograder" / "feedback").rglob("*.html"))
-    assert len(feedback) == 2 * len(ASSIGNMENTS)
+    assert len(feedback) == 3 * len(ASSIGNMENTS)
