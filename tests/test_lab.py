@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -29,13 +30,13 @@ def get_json(url: str) -> object:
 
 
 @pytest.mark.slow
-def test_make_lab_serves_jupyterlab_with_the_course_kernel():
+def test_make_lab_serves_jupyterlab_with_the_course_kernel(tmp_path):
     port, token = free_port(), "course-test-token"
+    log = (tmp_path / "lab.log").open("w+")  # a file, not a pipe: JupyterLab logs a lot
     lab = subprocess.Popen(
         ["make", "--no-print-directory", "lab",
          f"LAB_ARGS=--no-browser --port {port} --token {token}"],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        start_new_session=True,
+        cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
@@ -47,7 +48,8 @@ def test_make_lab_serves_jupyterlab_with_the_course_kernel():
                 break
             except (urllib.error.URLError, ConnectionError):
                 time.sleep(0.5)
-        assert status is not None, "JupyterLab did not answer within 120 s"
+        log.seek(0)
+        assert status is not None, f"JupyterLab did not answer within 120 s:\n{log.read()[-3000:]}"
         specs = get_json(f"{base}/api/kernelspecs?token={token}")
         assert "sessionlab" in specs["kernelspecs"]
         contents = get_json(f"{base}/api/contents?token={token}")
@@ -56,10 +58,18 @@ def test_make_lab_serves_jupyterlab_with_the_course_kernel():
         with urllib.request.urlopen(f"{base}/lab?token={token}", timeout=10) as page:
             assert page.status == 200 and b"JupyterLab" in page.read()
     finally:
-        os.killpg(lab.pid, signal.SIGINT)
-        try:
-            output, _ = lab.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(lab.pid, signal.SIGKILL)
-            output, _ = lab.communicate()
-    assert "course model: http://127.0.0.1:" in output
+        stop_group(lab)
+    log.seek(0)
+    assert "course model: http://127.0.0.1:" in log.read()
+
+
+def stop_group(process: subprocess.Popen) -> None:
+    """Ctrl-C the whole `make lab` process group, then make sure it is gone."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGINT)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()

@@ -145,6 +145,9 @@ def cli_environment(
         "ANTHROPIC_API_KEY": api_key,
         # A real OAuth token in the user's environment must never reach the course model.
         "CLAUDE_CODE_OAUTH_TOKEN": None if base_url else os.environ.get("CLAUDE_CODE_OAUTH_TOKEN"),
+        # Against the course model a failed call is a bug, not a network blip: fail in about a
+        # second instead of ten retries with growing waits. Live mode keeps the CLI's retries.
+        "CLAUDE_CODE_MAX_RETRIES": "0" if base_url else os.environ.get("CLAUDE_CODE_MAX_RETRIES"),
         **QUIET_CLI_ENV,
     }
 

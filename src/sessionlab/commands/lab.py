@@ -55,6 +55,8 @@ def _lab(args: argparse.Namespace) -> int:
     ]
     if args.no_browser:
         command.append("--no-browser")
+    if os.geteuid() == 0:  # containers and CI often run as root; JupyterLab refuses by default
+        command.append("--allow-root")
     if args.token is not None:
         command.append(f"--IdentityProvider.token={args.token}")
     with CourseModel(port=args.model_port) as model:
