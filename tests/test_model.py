@@ -453,6 +453,25 @@ def test_records_over_http_and_clear(model: CourseModel) -> None:
     assert model.records == []
 
 
+def test_records_keep_every_user_text_in_order(model: CourseModel) -> None:
+    """``user_texts`` is the evidence that a merged, resumed session reached the model in order."""
+    reminder = {"role": "user", "content": f"{REMINDER}\nthird"}
+    messages = [
+        {"role": "user", "content": "first"},
+        {"role": "assistant", "content": "ok"},
+        {"role": "user", "content": [{"type": "text", "text": "second"}]},
+        {"role": "assistant", "content": "ok"},
+        reminder,
+    ]
+    request(model, "POST", "/v1/messages", {"model": MODEL, "max_tokens": 50, "messages": messages})
+    record = model.records[-1]
+    assert record.user_texts == ("first", "second", "third")
+    assert (record.first_user_text, record.last_user_text) == ("first", "third")
+    (data,) = json.loads(request(model, "GET", "/_course/records")[2])
+    assert data["user_texts"] == ["first", "second", "third"]
+    assert RequestRecord(**data) == record, "a record read back over HTTP compares equal"
+
+
 # --- sessionlab model serve --------------------------------------------------------------------
 
 

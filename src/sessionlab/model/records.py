@@ -19,7 +19,9 @@ class RequestRecord:
 
     ``history_len`` counts every message in the request body; ``user_messages`` counts only
     real user text messages (not tool results, injected reminders or "Warmup"), the current
-    one included. ``first_user_text`` and ``last_user_text`` are those messages' texts.
+    one included. ``first_user_text`` and ``last_user_text`` are those messages' texts;
+    ``user_texts`` is every one of them in order, so a test can prove a resumed conversation
+    reached the model complete *and in order*, not just its two ends.
     """
 
     timestamp: float
@@ -36,6 +38,12 @@ class RequestRecord:
     output_tokens: int
     status: int = 200
     reply_text: str = ""
+    user_texts: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        # JSON (``GET /_course/records``, ``RemoteCourseModel``) brings a list back: keep the
+        # record immutable and comparable.
+        object.__setattr__(self, "user_texts", tuple(self.user_texts))
 
     def to_json(self) -> dict[str, Any]:
         """A plain dict for ``GET /_course/records``."""

@@ -203,6 +203,7 @@ class _Handler(BaseHTTPRequestHandler):
             "user_messages": len(conversation.spoken),
             "first_user_text": conversation.spoken[0] if conversation.spoken else None,
             "last_user_text": conversation.spoken[-1] if conversation.spoken else None,
+            "user_texts": tuple(conversation.spoken),
             "input_tokens": usage.input_tokens(body),
         }
         if counting:
