@@ -83,7 +83,8 @@ def test_roundtrip_scores_solutions_partial_and_untouched(tmp_path: Path) -> Non
             assert score.manual_pending == [], "the round trip grades reflections by hand"
         elif score.student == "partial":
             assert 0 < score.auto < score.auto_max, score
-            assert score.cells.get("test_count_session_files") == 2, "a warning must not zero it"
+            if score.assignment == "01-fragmentation":  # its answer warns; the test passes
+                assert score.cells["test_count_session_files"] == 2, "a warning zeroed a test"
         else:
             assert score.auto == 0, score
             tests = {name for name in score.cells if name.startswith("test_")}
