@@ -40,7 +40,7 @@ from sessionlab.monitor.fixedfile import AppendFailed, FixedFile
 from sessionlab.monitor.follower import Follower
 from sessionlab.monitor.lease import Lease, lease_intact, release, try_read_lease
 from sessionlab.monitor.lock import DirectoryLock
-from sessionlab.monitor.merge import BadLine, LineRewriter
+from sessionlab.monitor.merge import LineRewriter
 from sessionlab.monitor.quarantine import Quarantine
 from sessionlab.monitor.safety import UnsafeFile, fsync_dir, make_private_dir, open_stray
 from sessionlab.monitor.state import MonitorState, load_state, save_state
@@ -524,45 +524,34 @@ class SessionMonitor:
         return False
 
     def _merge(self, follower: Follower, lines: list[bytes], started: float) -> bool:
-        out: list[bytes] = []
-        merged = dups = bad = relinked = 0
-        for raw in lines:
-            if not raw or raw.isspace():  # isspace stops at the first byte; strip() copies
-                continue
-            try:
-                outcome = self._rewriter.rewrite(raw)
-            except (BadLine, UnicodeDecodeError):
-                bad += 1
-                if not self.options.dry_run:
-                    self._quarantine.put(raw, origin=f"{follower.original_name}")
-                continue
-            if outcome.duplicate:
-                dups += 1
-                continue
-            assert outcome.line is not None
-            out.append(outcome.line)
-            merged += 1
-            relinked += outcome.relinked
+        result = self._rewriter.rewrite_batch(lines)
+        if result.bad and not self.options.dry_run:
+            for raw in result.bad:
+                self._quarantine.put(raw, origin=f"{follower.original_name}")
+        out = result.lines
         nbytes = 0
         if out and not self.options.dry_run:
-            chunks = _chunks(out)
-            nbytes = sum(len(c) for c in chunks)
-            if not self._append(chunks):
+            out.append(b"")  # one join per batch, ending with a newline, no second copy
+            data = b"\n".join(out)
+            del out[-1]
+            nbytes = len(data)
+            if not self._append([data]):
                 self._rewriter.rollback()
                 follower.rewind()
                 follower.retry_at = time.monotonic() + self.options.retry_interval
                 follower.next_attempt = follower.retry_at
                 return False
+            del data
             self._sample("merge_latencies_ms", time.monotonic() - started)
         self._rewriter.commit()
         follower.commit()
         with self._stats_lock:
             s = self._stats
-            s["lines_merged"] += merged
+            s["lines_merged"] += len(out)
             s["bytes_merged"] += nbytes
-            s["duplicates_skipped"] += dups
-            s["quarantined_lines"] += bad + follower.quarantined
-            s["relinked_fragments"] += relinked
+            s["duplicates_skipped"] += result.duplicates
+            s["quarantined_lines"] += len(result.bad) + follower.quarantined
+            s["relinked_fragments"] += result.relinked
         follower.quarantined = 0
         return True
 
@@ -708,19 +697,3 @@ class SessionMonitor:
             if follower.last_close is not None:
                 self._sample("removal_latencies_ms", time.monotonic() - follower.last_close)
         follower.close()
-
-
-def _chunks(lines: list[bytes], size: int = MiB) -> list[bytes]:
-    """Join lines into ~1 MiB writes that each end on a line boundary."""
-    chunks: list[bytes] = []
-    group: list[bytes] = []
-    total = 0
-    for line in lines:
-        group.append(line)
-        total += len(line) + 1
-        if total >= size:
-            chunks.append(b"\n".join(group) + b"\n")
-            group, total = [], 0
-    if group:
-        chunks.append(b"\n".join(group) + b"\n")
-    return chunks

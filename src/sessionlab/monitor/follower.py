@@ -81,13 +81,15 @@ class Follower:
                 self._finish_overlong()
                 chunk = chunk[newline + 1 :]
                 start = self.read_pos - len(chunk)
-            self.buf += chunk
-            cut = self.buf.rfind(b"\n")
-            if cut >= 0:
-                with memoryview(self.buf) as view:
-                    complete = bytes(view[:cut])  # one copy, not two
-                del self.buf[: cut + 1]
-                lines.extend(complete.split(b"\n"))
+            if chunk.find(b"\n") < 0:
+                self.buf += chunk
+            else:  # split the chunk itself: each line is copied once, the chunk never twice
+                parts = chunk.split(b"\n")
+                if self.buf:
+                    self.buf += parts[0]
+                    parts[0] = bytes(self.buf)
+                self.buf = bytearray(parts.pop())
+                lines += parts
             if len(self.buf) > self.max_line:
                 self.overlong_start = self.read_pos - len(self.buf)
                 self.overlong = self.quarantine.open_stream(
