@@ -38,8 +38,8 @@ lab: setup
 	$(BIN)/sessionlab lab $(LAB_ARGS)
 
 lint: setup
-	$(BIN)/ruff check src tests autograder
-	$(BIN)/ruff format --check src tests autograder
+	$(BIN)/ruff check src tests autograder solutions
+	$(BIN)/ruff format --check src tests autograder solutions
 
 test: setup lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
