@@ -113,3 +113,19 @@ def test_the_launcher_needs_no_node_on_path():
 def test_cli_list_shows_both_pinned_releases():
     out = run("cli", "list").stdout
     assert "legacy   1.0.120" in out and "current  2.1.112" in out
+
+
+def test_doctor_reports_a_ready_machine():
+    result = run("doctor")
+    assert result.returncode == 0, result.stdout
+    assert "MISSING" not in result.stdout
+    assert "course model     answers on http://127.0.0.1:" in result.stdout
+
+
+def test_doctor_prints_the_fix_for_each_missing_part(tmp_path):
+    result = run("doctor", env={"SESSIONLAB_HOME": str(tmp_path / "empty-home")})
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    for name in clis.PINNED:
+        [at] = [i for i, line in enumerate(lines) if line.startswith(f"MISSING cli {name}")]
+        assert f"sessionlab cli install {name} --force" in lines[at + 1]

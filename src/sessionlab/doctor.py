@@ -74,9 +74,8 @@ def check_model() -> Check:
                 reply = json.load(response)
     except (OSError, ValueError, CourseError) as error:
         return Check("course model", False, f"does not answer: {error}", "sessionlab model serve")
-    return Check(
-        "course model", True, f"answers on 127.0.0.1 ({reply['content'][0]['text'][:40]}…)"
-    )
+    text = reply["content"][0]["text"][:40]
+    return Check("course model", True, f"answers on {model.url}: {text!r}")
 
 
 def check_sandbox() -> Check:
