@@ -129,3 +129,11 @@ def test_doctor_prints_the_fix_for_each_missing_part(tmp_path):
     for name in clis.PINNED:
         [at] = [i for i, line in enumerate(lines) if line.startswith(f"MISSING cli {name}")]
         assert f"sessionlab cli install {name} --force" in lines[at + 1]
+
+
+def test_live_demo_without_a_key_is_one_line():
+    env = {k: v for k, v in os.environ.items() if k != "ANTHROPIC_API_KEY"}
+    done = subprocess.run(
+        [*SESSIONLAB, "demo", "--live"], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert_one_clear_line(done, "live mode needs ANTHROPIC_API_KEY")

@@ -101,13 +101,17 @@ def _last_turn_history(lab: CourseLab) -> int:
     return turns[-1].user_messages - 1 if turns else -1
 
 
-def run_demo(cli: str = "legacy", *, name: str = "demo") -> DemoReport:
-    """Run the whole story in a fresh sandbox and return what it measured."""
+def run_demo(cli: str = "legacy", *, name: str = "demo", live: bool | None = None) -> DemoReport:
+    """Run the whole story in a fresh sandbox and return what it measured.
+
+    With ``live`` the real API answers; it keeps no request records, so the history counts
+    read -1 and only the replies tell the story.
+    """
     from sessionlab.monitor import SessionMonitor
 
     report = DemoReport(cli=cli)
     started = time.monotonic()
-    with course_env(cli, name=name) as lab:
+    with course_env(cli, name=name, live=live) as lab:
         session_ids = [anyio.run(_turn, lab, fact)[1] for fact in FACTS]
         report.forgot_reply, last_id = anyio.run(_turn, lab, QUESTION)
         session_ids.append(last_id)

@@ -22,12 +22,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         choices=sorted(clis.PINNED),
         help="which pinned CLI to run (default: legacy)",
     )
+    parser.add_argument(
+        "--live",
+        action="store_true",
+        default=None,
+        help="talk to the real Anthropic API with your ANTHROPIC_API_KEY (default: the course "
+        "model; SESSIONLAB_LIVE=1 does the same)",
+    )
     parser.set_defaults(func=_demo)
 
 
 def _demo(args: argparse.Namespace) -> int:
     from sessionlab.demo import run_demo
 
-    report = run_demo(args.cli)
+    report = run_demo(args.cli, live=args.live)
     report.render(sys.stdout)
     return 0 if report.story_holds else 1
