@@ -7,6 +7,8 @@ import logging
 import os
 import random
 import shutil
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -432,3 +434,16 @@ def test_a_line_longer_than_a_batch_is_merged_whole(project: Path, sid: str) -> 
     entries, bad = fixed_entries(project, sid)
     assert bad == 0 and stats["quarantined_lines"] == 0
     assert entries[0]["message"]["content"] == item["message"]["content"]
+
+
+def test_package_exports_both_engines_lazily() -> None:
+    """``from sessionlab.monitor import MultiProjectMonitor`` works; the import stays cheap."""
+    code = (
+        "import sys, sessionlab.monitor as m\n"
+        "assert 'sessionlab.monitor.engine' not in sys.modules\n"
+        "from sessionlab.monitor import MultiProjectMonitor, SessionMonitor\n"
+        "from sessionlab.monitor.multi import MultiProjectMonitor as M\n"
+        "assert MultiProjectMonitor is M and 'MultiProjectMonitor' in m.__all__\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
