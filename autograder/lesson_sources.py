@@ -21,7 +21,7 @@ from nbformat import NotebookNode
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = ROOT / "solutions"
-ASSIGNMENTS = ("01-fragmentation", "02-failed-fixes")
+ASSIGNMENTS = ("01-fragmentation", "02-failed-fixes", "03-monitor", "04-validation", "09-capstone")
 KERNELSPEC = {"display_name": "Session Lab (Python 3)", "language": "python", "name": "sessionlab"}
 # The .py twin starts with a ruff directive (notebook code uses top-level await, long nbgrader
 # cell headers, bare last expressions); it is not a cell of the notebook.
