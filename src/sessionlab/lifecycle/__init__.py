@@ -1,0 +1,66 @@
+"""Session lifecycle: limits, timeouts, orphans, a connection pool, metrics and maintenance.
+
+The reference for lessons 05 and 06, built from the seed systems "optimized session
+management" and "permanent sessions", with their claims measured (docs/session-lifecycle.md).
+
+* :mod:`~.config`: settings from ``SM_*``/``CP_*``/``OPT_*`` variables, validated;
+  :func:`~.config.permanent_config` is the permanent profile;
+* :mod:`~.manager`: the registry (limit, activity, timeout, orphans, health, forced cleanup);
+* :mod:`~.connection` and :mod:`~.pool`: live ``ClaudeSDKClient`` connections, one
+  conversation each;
+* :mod:`~.metrics`: per-session messages, tokens, cost (``total_cost_usd`` is cumulative per
+  CLI process) and errors;
+* :mod:`~.scheduler`: periodic maintenance in an asyncio task;
+* :mod:`~.handler`: all of it behind ``create_session`` / ``send`` / ``destroy_session``;
+* :mod:`~.growth` and :mod:`~.backup`: what permanent sessions need instead of expiry;
+* :mod:`~.clock`: real and fake time, so nothing here needs a test to sleep.
+"""
+
+from __future__ import annotations
+
+from sessionlab.lifecycle.backup import BackupReport, backup_transcripts
+from sessionlab.lifecycle.clock import Clock, FakeClock, monotonic
+from sessionlab.lifecycle.config import (
+    ManagerSettings,
+    PoolSettings,
+    SystemConfig,
+    TimeoutSettings,
+    permanent_config,
+)
+from sessionlab.lifecycle.connection import PoolConnectionError, PooledConnection
+from sessionlab.lifecycle.growth import GrowthMonitor
+from sessionlab.lifecycle.handler import MaintenanceReport, Reply, SessionHandler
+from sessionlab.lifecycle.manager import SessionLimitError, SessionManager
+from sessionlab.lifecycle.metrics import CostTracker, MetricsBook, SessionMetrics, usage_tokens
+from sessionlab.lifecycle.orphans import Orphans, find_orphans
+from sessionlab.lifecycle.pool import ConnectionPool
+from sessionlab.lifecycle.scheduler import MaintenanceScheduler
+
+__all__ = [
+    "BackupReport",
+    "Clock",
+    "ConnectionPool",
+    "CostTracker",
+    "FakeClock",
+    "GrowthMonitor",
+    "MaintenanceReport",
+    "MaintenanceScheduler",
+    "ManagerSettings",
+    "MetricsBook",
+    "Orphans",
+    "PoolConnectionError",
+    "PoolSettings",
+    "PooledConnection",
+    "Reply",
+    "SessionHandler",
+    "SessionLimitError",
+    "SessionManager",
+    "SessionMetrics",
+    "SystemConfig",
+    "TimeoutSettings",
+    "backup_transcripts",
+    "find_orphans",
+    "monotonic",
+    "permanent_config",
+    "usage_tokens",
+]
