@@ -1,0 +1,26 @@
+"""What can go wrong with an isolated session; an app maps each to one HTTP status."""
+
+from __future__ import annotations
+
+
+class IsolationError(Exception):
+    """Base class: a request about a session that the service refuses, with the reason."""
+
+
+class InvalidSessionId(IsolationError, ValueError):
+    """The id is not a server-made session id (HTTP 400): it never reaches a path or a key."""
+
+
+class SessionNotFound(IsolationError, KeyError):
+    """No live session with that id: never created, expired or deleted (HTTP 404)."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else "session not found"
+
+
+class SessionLimitExceeded(IsolationError):
+    """The client IP already has its maximum of live sessions (HTTP 429)."""
+
+
+class SessionTooLarge(IsolationError):
+    """Writing this would take the session over its size cap (HTTP 413)."""
