@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -447,3 +448,38 @@ def test_package_exports_both_engines_lazily() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_pipelined_batches_roll_back_together_when_an_append_fails(tmp_path: Path) -> None:
+    """Batch N+1 is rewritten while batch N is fsynced: N failing must undo both, lose none.
+
+    Every other append fails (ENOSPC after half the bytes) on a stray of many 1 MiB batches;
+    the retries must give every uuid exactly once, in the stray's order, as one chain.
+    """
+    project = tmp_path / "-tmp-w"
+    project.mkdir()
+    sid = new_id()
+    items = conversation(new_id(), 2_400, text="x" * 2_000)  # ~5 MB: 5 batches
+    calls = {"n": 0}
+
+    def flaky_write(fd: int, data) -> int:
+        calls["n"] += 1
+        if calls["n"] % 2 == 0:
+            os.write(fd, bytes(data[: len(data) // 2]))
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return os.write(fd, data)
+
+    monitor = SessionMonitor(
+        project, sid, batch_bytes=1 << 20, retry_interval=0.05, quiet_period=0.1, empty_grace=0.1
+    )
+    with monitor:
+        assert wait_until(lambda: monitor._fixed is not None)
+        monitor._fixed.write = flaky_write
+        write_stray(project, items)
+        assert monitor.wait_idle(30)
+        stats = monitor.get_stats()
+    entries, bad = fixed_entries(project, sid)
+    assert bad == 0
+    assert [e["uuid"] for e in entries] == [i["uuid"] for i in items]
+    assert len(conversation_chain(entries)) == len(items)
+    assert stats["write_errors"] >= 3 and stats["lines_merged"] == len(items)

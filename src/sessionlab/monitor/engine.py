@@ -20,6 +20,7 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -40,7 +41,7 @@ from sessionlab.monitor.fixedfile import AppendFailed, FixedFile
 from sessionlab.monitor.follower import Follower
 from sessionlab.monitor.lease import Lease, lease_intact, release, try_read_lease
 from sessionlab.monitor.lock import DirectoryLock
-from sessionlab.monitor.merge import LineRewriter
+from sessionlab.monitor.merge import LineRewriter, RewriterMark
 from sessionlab.monitor.quarantine import Quarantine
 from sessionlab.monitor.safety import UnsafeFile, fsync_dir, make_private_dir, open_stray
 from sessionlab.monitor.state import MonitorState, load_state, save_state
@@ -159,6 +160,7 @@ class SessionMonitor:
         self._quarantine = Quarantine(self.state_dir / "quarantine")
         self._backup = IncrementalBackup(self.state_dir / "backups", session_id)
         self._fixed_seen = 0  # bytes of the fixed file whose keys we know
+        self._appender: ThreadPoolExecutor | None = None  # write+fsync while we rewrite
         self.error: BaseException | None = None
         n = opts.latency_samples
         self._stats: dict[str, Any] = {
@@ -256,6 +258,9 @@ class SessionMonitor:
             self._fixed_seen = end
 
     def _close(self) -> None:
+        if self._appender is not None:
+            self._appender.shutdown(wait=True)
+            self._appender = None
         for follower in self._followers.values():
             follower.close()
         self._followers.clear()
@@ -508,71 +513,143 @@ class SessionMonitor:
 
     # ------------------------------------------------------------------ merging
     def _pump(self, follower: Follower, started: float) -> bool:
-        """Merge every complete line available now; False if an append failed (kept)."""
+        """Merge every complete line available now; False if an append failed (kept).
+
+        A big stray is pipelined: while batch N is written and fsynced on the appender
+        thread (the syscalls release the GIL), batch N+1 is read and rewritten here. The
+        ordering of rule 4 is unchanged: batch N is committed (offset, dedup keys) only
+        after its fsync, batch N+1 is written only after that, and nothing touches the
+        stray before every batch is durable (this method waits before it returns).
+        """
         if follower.retry_at > time.monotonic():
             return False
-        while not self._stopping.is_set():
-            before = follower.read_pos
-            lines = follower.read_batch(self.options.batch_bytes)
-            if follower.read_pos != before:
-                follower.last_growth = time.monotonic()
-                follower.next_attempt = max(follower.next_attempt, follower.last_growth)
-            if (lines or follower.quarantined) and not self._merge(follower, lines, started):
-                return False
-            if follower.at_eof:
-                return True
-        return False
+        inflight: _Batch | None = None
+        try:
+            while True:
+                if self._stopping.is_set():
+                    complete = False
+                    break
+                before = follower.read_pos
+                lines = follower.read_batch(self.options.batch_bytes)
+                if follower.read_pos != before:
+                    follower.last_growth = time.monotonic()
+                    follower.next_attempt = max(follower.next_attempt, follower.last_growth)
+                if lines or follower.quarantined:
+                    batch = self._prepare(follower, lines, started)
+                    if inflight is not None:
+                        inflight, landed = None, self._land(follower, inflight)
+                        if not landed:
+                            return False
+                    if batch.data is None:
+                        self._commit(follower, batch)
+                    elif follower.at_eof:  # the last (often the only) batch: no hand-off
+                        self._submit(batch, background=False)
+                        if not self._land(follower, batch):
+                            return False
+                    else:
+                        self._submit(batch, background=True)
+                        inflight = batch
+                if follower.at_eof:
+                    complete = True
+                    break
+            if inflight is not None:
+                inflight, landed = None, self._land(follower, inflight)
+                complete = complete and landed
+            return complete
+        finally:
+            if inflight is not None:  # an exception on the way: never leave a write running
+                self._land(follower, inflight)
 
-    def _merge(self, follower: Follower, lines: list[bytes], started: float) -> bool:
+    def _prepare(self, follower: Follower, lines: list[bytes], started: float) -> _Batch:
+        """Rewrite one batch (provisionally) and quarantine its bad lines."""
         result = self._rewriter.rewrite_batch(lines)
         if result.bad and not self.options.dry_run:
             for raw in result.bad:
                 self._quarantine.put(raw, origin=f"{follower.original_name}")
         out = result.lines
-        nbytes = 0
+        data: bytes | None = None
         if out and not self.options.dry_run:
             out.append(b"")  # one join per batch, ending with a newline, no second copy
             data = b"\n".join(out)
             del out[-1]
-            nbytes = len(data)
-            if not self._append([data]):
-                self._rewriter.rollback()
-                follower.rewind()
-                follower.retry_at = time.monotonic() + self.options.retry_interval
-                follower.next_attempt = follower.retry_at
-                return False
-            del data
-            self._sample("merge_latencies_ms", time.monotonic() - started)
-        self._rewriter.commit()
-        follower.commit()
-        with self._stats_lock:
-            s = self._stats
-            s["lines_merged"] += len(out)
-            s["bytes_merged"] += nbytes
-            s["duplicates_skipped"] += result.duplicates
-            s["quarantined_lines"] += len(result.bad) + follower.quarantined
-            s["relinked_fragments"] += result.relinked
+        batch = _Batch(
+            data=data,
+            lines=len(out),
+            duplicates=result.duplicates,
+            relinked=result.relinked,
+            quarantined=len(result.bad) + follower.quarantined,
+            offset=follower.line_start,
+            mark=self._rewriter.mark(),
+            started=started,
+        )
         follower.quarantined = 0
-        return True
+        return batch
 
-    def _append(self, chunks: list[bytes]) -> bool:
-        """Rule 4 + 9: durable append, or a restored fixed file and a retry later."""
+    def _submit(self, batch: _Batch, *, background: bool) -> None:
+        """Start the durable append of ``batch`` (on the appender thread if ``background``)."""
+        assert batch.data is not None and self._fixed is not None
+        self._catch_up_fixed()  # nothing is in flight here: the fixed file is quiet
+        if not background:
+            batch.outcome = self._append_job(batch.data)
+            return
+        if self._appender is None:
+            self._appender = ThreadPoolExecutor(1, thread_name_prefix="sessionlab-append")
+        batch.future = self._appender.submit(self._append_job, batch.data)
+
+    def _append_job(self, data: bytes) -> tuple[int, int] | AppendFailed:
+        """Rule 4 + 9: write and fsync (the fixed file restores itself on failure), back up."""
         assert self._fixed is not None
-        self._catch_up_fixed()
         try:
-            before, after = self._fixed.append(chunks)
+            sizes = self._fixed.append([data])
         except AppendFailed as error:
-            log.warning("append to %s failed (%s); will retry", self.fixed_name, error)
-            self._count("write_errors")
-            return False
-        if before == self._fixed_seen:
-            self._fixed_seen = after
+            return error
         if self.options.backup:
             try:
                 self._backup.sync(self._fixed.path)
             except OSError as error:
                 log.warning("backup failed: %s", error)
+        return sizes
+
+    def _land(self, follower: Follower, batch: _Batch) -> bool:
+        """Wait for ``batch``'s append; commit it, or roll back everything not yet committed."""
+        if batch.future is not None:
+            batch.outcome, batch.future = batch.future.result(), None
+        outcome = batch.outcome
+        if isinstance(outcome, AppendFailed):
+            log.warning("append to %s failed (%s); will retry", self.fixed_name, outcome)
+            self._count("write_errors")
+            self._rewriter.rollback()  # this batch and any prepared after it
+            follower.rewind()
+            follower.retry_at = time.monotonic() + self.options.retry_interval
+            follower.next_attempt = follower.retry_at
+            return False
+        assert outcome is not None
+        before, after = outcome
+        if before == self._fixed_seen:
+            self._fixed_seen = after
+        self._sample("merge_latencies_ms", time.monotonic() - batch.started)
+        self._commit(follower, batch)
         return True
+
+    def _commit(self, follower: Follower, batch: _Batch) -> None:
+        self._rewriter.commit(batch.mark)
+        follower.commit(batch.offset)
+        with self._stats_lock:
+            s = self._stats
+            s["lines_merged"] += batch.lines
+            s["bytes_merged"] += len(batch.data or b"")
+            s["duplicates_skipped"] += batch.duplicates
+            s["quarantined_lines"] += batch.quarantined
+            s["relinked_fragments"] += batch.relinked
+
+    def _merge(self, follower: Follower, lines: list[bytes], started: float) -> bool:
+        """Merge one list of lines synchronously (the unterminated tail)."""
+        batch = self._prepare(follower, lines, started)
+        if batch.data is None:
+            self._commit(follower, batch)
+            return True
+        self._submit(batch, background=False)
+        return self._land(follower, batch)
 
     def _catch_up_fixed(self) -> None:
         """Learn lines someone else (the CLI resumed on the fixed id) appended meanwhile."""
@@ -697,3 +774,19 @@ class SessionMonitor:
             if follower.last_close is not None:
                 self._sample("removal_latencies_ms", time.monotonic() - follower.last_close)
         follower.close()
+
+
+@dataclass
+class _Batch:
+    """One rewritten batch on its way into the fixed file, and where to commit it."""
+
+    data: bytes | None  # the lines to append, joined; None when there is nothing to write
+    lines: int
+    duplicates: int
+    relinked: int
+    quarantined: int
+    offset: int  # the stray's commit point once this batch is durable
+    mark: RewriterMark
+    started: float
+    future: Future[tuple[int, int] | AppendFailed] | None = None
+    outcome: tuple[int, int] | AppendFailed | None = None

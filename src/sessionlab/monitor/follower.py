@@ -116,8 +116,9 @@ class Follower:
         self.buf.clear()
         return tail
 
-    def commit(self) -> None:
-        self.committed = self.line_start
+    def commit(self, offset: int | None = None) -> None:
+        """Everything before ``offset`` (default: all lines read so far) is durable."""
+        self.committed = self.line_start if offset is None else offset
 
     def rewind(self) -> None:
         """Forget everything after ``committed`` so the next read repeats it (after ENOSPC)."""

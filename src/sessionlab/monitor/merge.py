@@ -144,31 +144,41 @@ def splice_top_level(text: str, replacements: dict[str, Any]) -> str:
     return text
 
 
-def _plain_value_span(raw: bytes, key: bytes, old: Any) -> tuple[int, int] | None:
-    """Where the top-level ``key``'s plainly written value ``old`` sits in ``raw``, or None.
+def plain_json(value: Any) -> bytes | None:
+    """``value`` as the CLI writes it when that needs no escapes (``null``, a plain string)."""
+    if value is None:
+        return b"null"
+    if type(value) is str and '"' not in value and "\\" not in value:
+        return b'"' + value.encode("utf-8") + b'"'
+    return None
 
-    Accepted only when ``"key":`` occurs once in the whole line, right after ``{`` or ``,``
+
+def _plain_value_span(raw: bytes, needle: bytes, old_text: bytes) -> tuple[int, int] | None:
+    """Where the top-level value ``old_text`` of key ``needle`` (``b'"key":'``) sits, or None.
+
+    Accepted only when the needle occurs once in the whole line, right after ``{`` or ``,``
     with no ``{``/``[`` before it (so it is a top-level key, not inside a string or a nested
-    object: inside a string its quotes would be escaped), and the bytes at that place are
-    exactly ``old`` written plainly (``null`` or a string without escapes). Anything else
+    object: inside a string its quotes would be escaped), and the bytes there are exactly
+    ``old_text`` (the parsed value written plainly, see :func:`plain_json`). Anything else
     returns None and the caller takes the exact slow path. Only ``find`` calls, no copies.
     """
-    needle = b'"' + key + b'":'
     pos = raw.find(needle)
-    if pos <= 0 or raw[pos - 1] not in b"{," or raw.find(needle, pos + 1) >= 0:
+    if pos <= 0 or raw[pos - 1] not in b"{," or raw.rfind(needle) != pos:  # rfind: 2x faster
         return None
     if raw.find(b"{", 1, pos) >= 0 or raw.find(b"[", 1, pos) >= 0:
         return None
     start = pos + len(needle)
-    if old is None:
-        old_text = b"null"
-    elif type(old) is str and '"' not in old and "\\" not in old:
-        old_text = b'"' + old.encode("utf-8") + b'"'
-    else:
-        return None
     if not raw.startswith(old_text, start):
         return None
     return start, start + len(old_text)
+
+
+_SESSION_ID = b'"sessionId":'
+_PARENT = b'"parentUuid":'
+
+
+#: A point between two batches (pending keys so far, leaf then): see :meth:`LineRewriter.mark`.
+RewriterMark = tuple[int, str | None]
 
 
 @dataclass
@@ -208,6 +218,7 @@ class LineRewriter:
     # ``parentUuid``, so the dangling-parent test needs no key computation for them.
     _last_uid: str | None = None
     _sid_value: bytes = b""  # the fixed session id as JSON, spliced into every stray line
+    _plain_sids: dict[str, bytes] = field(default_factory=dict)  # a stray's id, plainly
 
     def __post_init__(self) -> None:
         self._sid_value = json.dumps(self.session_id).encode()
@@ -277,10 +288,18 @@ class LineRewriter:
         else:
             key = None
         sidechain = entry.get("isSidechain")
-        changes: list[tuple[bytes, Any, bytes]] = []  # (key, old value, new JSON text)
+        # (key, needle, old value written plainly or None, new JSON text)
+        changes: list[tuple[str, bytes, bytes | None, bytes]] = []
         old_sid = entry.get("sessionId", self.session_id)
         if old_sid != self.session_id:
-            changes.append((b"sessionId", old_sid, self._sid_value))
+            old_text = self._plain_sids.get(old_sid) if type(old_sid) is str else None
+            if old_text is None:
+                old_text = plain_json(old_sid)
+                if type(old_sid) is str and old_text is not None:
+                    if len(self._plain_sids) > 64:
+                        self._plain_sids.clear()
+                    self._plain_sids[old_sid] = old_text
+            changes.append(("sessionId", _SESSION_ID, old_text, self._sid_value))
         relinked = False
         if key is not None and "parentUuid" in entry and not sidechain:
             parent = entry["parentUuid"]
@@ -291,7 +310,8 @@ class LineRewriter:
             else:
                 dangling = uuid_key(parent) not in keys
             if dangling and self.leaf is not None and self.leaf != uid:
-                changes.append((b"parentUuid", parent, json.dumps(self.leaf).encode()))
+                new_parent = json.dumps(self.leaf).encode()
+                changes.append(("parentUuid", _PARENT, plain_json(parent), new_parent))
                 relinked = True
         line = raw
         if changes:
@@ -308,19 +328,22 @@ class LineRewriter:
                 self.leaf = uid
         return line, relinked
 
-    def _splice(self, raw: bytes, changes: list[tuple[bytes, Any, bytes]]) -> bytes:
+    @staticmethod
+    def _splice(raw: bytes, changes: list[tuple[str, bytes, bytes | None, bytes]]) -> bytes:
         """Replace the changed values in the original bytes (fast path, else exact scan)."""
+        if len(changes) == 1 and raw[:1] == b"{":  # the usual case: only the sessionId
+            _, needle, old_text, new = changes[0]
+            span = None if old_text is None else _plain_value_span(raw, needle, old_text)
+            if span is not None:
+                return raw[: span[0]] + new + raw[span[1] :]
         spans: list[tuple[int, int, bytes]] = []
         if raw[:1] == b"{":
-            for name, old, new in changes:
-                span = _plain_value_span(raw, name, old)
+            for _, needle, old_text, new in changes:
+                span = None if old_text is None else _plain_value_span(raw, needle, old_text)
                 if span is None:
                     break
                 spans.append((*span, new))
             else:
-                if len(spans) == 1:
-                    start, end, value = spans[0]
-                    return b"".join((raw[:start], value, raw[end:]))
                 spans.sort()
                 parts: list[bytes] = []
                 pos = 0
@@ -329,12 +352,25 @@ class LineRewriter:
                     pos = end
                 parts.append(raw[pos:])
                 return b"".join(parts)
-        replacements = {name.decode(): json.loads(new) for name, _, new in changes}
+        replacements = {name: json.loads(new) for name, _, _, new in changes}
         return splice_top_level(raw.decode("utf-8"), replacements).encode("utf-8")
 
-    def commit(self) -> None:
-        self._pending_keys.clear()
-        self._dirty = False
+    def mark(self) -> RewriterMark:
+        """The state after the batch just decided, so it can be committed on its own later.
+
+        The engine decides batch N+1 while batch N is being fsynced; ``commit(mark_N)`` then
+        makes only batch N final, and :meth:`rollback` still undoes everything after it.
+        """
+        return len(self._pending_keys), self.leaf
+
+    def commit(self, mark: RewriterMark | None = None) -> None:
+        """Make every decision (or those up to ``mark``) final."""
+        if mark is None or mark[0] >= len(self._pending_keys):
+            self._pending_keys.clear()
+            self._dirty = False
+            return
+        del self._pending_keys[: mark[0]]
+        self._leaf_before = mark[1]  # a rollback now returns to the state at the mark
 
     def rollback(self) -> None:
         for key in self._pending_keys:
