@@ -1,0 +1,123 @@
+"""The maintenance scheduler: interval, disabled at 0, survives failures, stops cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from lifecycle_fakes import run
+
+from sessionlab.lifecycle import MaintenanceScheduler
+
+
+def fake_sleep(clock, calls):
+    async def sleep(seconds: float) -> None:
+        calls.append(seconds)
+        clock.advance(seconds)
+        await asyncio.sleep(0)
+
+    return sleep
+
+
+def test_runs_every_interval_on_the_fake_clock(clock):
+    async def body():
+        ran_at: list[float] = []
+        calls: list[float] = []
+
+        async def job():
+            ran_at.append(clock())
+            if len(ran_at) == 3:
+                asyncio.get_running_loop().call_soon(scheduler._stop.set)
+
+        scheduler = MaintenanceScheduler(job, 300, sleep=fake_sleep(clock, calls))
+        assert scheduler.start() and scheduler.running
+        while scheduler.runs < 3:
+            await asyncio.sleep(0)
+        await scheduler.stop()
+        assert ran_at == [1300.0, 1600.0, 1900.0]
+        assert not scheduler.running
+
+    run(body)
+
+
+def test_interval_zero_starts_nothing(clock):
+    async def body():
+        async def job():
+            raise AssertionError("must never run")
+
+        scheduler = MaintenanceScheduler(job, 0)
+        assert not scheduler.enabled
+        assert scheduler.start() is False and not scheduler.running
+        await scheduler.stop()
+
+    run(body)
+    with pytest.raises(ValueError):
+        MaintenanceScheduler(lambda: None, -1)  # type: ignore[arg-type,return-value]
+
+
+def test_a_failing_run_does_not_end_maintenance(clock):
+    async def body():
+        async def job():
+            if scheduler.failures == 0:
+                raise OSError("project folder unreadable")
+            return "ok"
+
+        scheduler = MaintenanceScheduler(job, 60, sleep=fake_sleep(clock, []))
+        scheduler.start()
+        while scheduler.runs < 2:
+            await asyncio.sleep(0)
+        await scheduler.stop()
+        assert scheduler.failures == 1 and scheduler.last_result == "ok"
+        assert "project folder unreadable" in scheduler.last_error
+
+    run(body)
+
+
+def test_stop_wakes_the_default_sleep_and_lets_a_running_job_finish():
+    async def body():
+        started, finish = asyncio.Event(), asyncio.Event()
+        finished: list[bool] = []
+
+        async def job():
+            started.set()
+            await finish.wait()
+            finished.append(True)
+
+        idle = MaintenanceScheduler(job, 3600)  # real sleep of an hour: stop must wake it
+        idle.start()
+        await asyncio.sleep(0)
+        await asyncio.wait_for(idle.stop(), 5)
+        assert idle.runs == 0
+
+        async def instant(seconds: float) -> None:
+            await asyncio.sleep(0)
+
+        busy = MaintenanceScheduler(job, 1, sleep=instant)
+        busy.start()
+        await started.wait()
+        stopping = asyncio.create_task(busy.stop())
+        await asyncio.sleep(0)
+        assert not stopping.done()
+        finish.set()
+        await stopping
+        assert finished == [True] and busy.runs == 1
+
+    run(body)
+
+
+def test_stop_cancels_a_job_that_overruns_the_timeout():
+    async def body():
+        async def job():
+            await asyncio.Event().wait()  # hangs
+
+        async def instant(seconds: float) -> None:
+            await asyncio.sleep(0)
+
+        scheduler = MaintenanceScheduler(job, 1, sleep=instant)
+        scheduler.start()
+        for _ in range(5):
+            await asyncio.sleep(0)
+        await scheduler.stop(timeout=0.01)
+        assert not scheduler.running
+
+    run(body)
