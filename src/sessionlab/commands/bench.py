@@ -1,4 +1,4 @@
-"""``sessionlab bench monitor``: measure the naive and the reference monitor side by side."""
+"""``sessionlab bench monitor|pool``: the monitor benchmark, and the connection pool's overhead."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "bench",
-        help="benchmark course components (monitor)",
+        help="benchmark course components (monitor, pool)",
         description="Benchmarks that back the course's numbers. Everything runs in temporary "
         "directories; nothing under ~/.claude is touched.",
     )
@@ -30,6 +30,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="directory for the JSON and PNG (default: bench-results/)",
     )
     monitor.set_defaults(func=_monitor)
+    from sessionlab.commands.bench_pool import register_pool
+
+    register_pool(targets)
 
 
 def _monitor(args: argparse.Namespace) -> int:
