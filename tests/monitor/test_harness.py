@@ -263,12 +263,17 @@ def test_bench_table_and_figure_from_results(tmp_path):
     results = {
         "machine": {"cpus": 2, "python": "3.11", "watchdog": "7.1.0"},
         "sizes": {"old_files": 10},
-        "monitors": {"naive": monitor, "reference": monitor},
+        "monitors": {
+            "naive": monitor,
+            "reference": {**monitor, "merge_big_stray_no_backup": {**merge, "mb_per_cpu_s": 9.5}},
+        },
         "copyfileobj": {"mb_per_s": 1000.0},
         "naive_baseline_trap": {"old_files": 10, "swallowed": 10, "seconds": 0.1},
     }
     text = bench.table(results)
     assert "1.0 / 2.0 / 3.0 / 4.0" in text and "swallowed 10 of 10" in text
+    lean = next(line for line in text.splitlines() if "MB per CPU second" in line and "9.5" in line)
+    assert "n/a" in lean, "the naive monitor has no no-backup run"
     bench.plot(results, tmp_path / "b.png")
     assert (tmp_path / "b.png").stat().st_size > 10_000
 

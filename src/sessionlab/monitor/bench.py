@@ -6,7 +6,8 @@ What it measures (research: ``monitor-reliability.md`` §2-3, whose numbers are 
   with 10,000 old session files present (the naive monitor runs with ``baseline=True`` there,
   or it would first swallow all 10,000 old sessions; that trap is measured separately);
 - idle CPU of the monitor process over a few seconds, empty and with 10,000 files;
-- merge throughput of one 200 MB stray, as a ratio to ``shutil.copyfileobj`` of the same file;
+- merge throughput of one 200 MB stray, as a ratio to ``shutil.copyfileobj`` of the same file,
+  with the monitor's defaults (backups on) and, for the reference, without backups;
 - peak RSS of the monitor process while it merges that stray (``ru_maxrss``).
 
 Monitors run in-process for latency (as a notebook runs them) and in a spawned child process
@@ -176,11 +177,13 @@ def bench_merge(
     start_size = fixed.stat().st_size
     staged = root / "stray.staged"
     shutil.copyfile(source, staged)
+    os.sync()  # the fixture's own writeback must not be timed (it halved a run once)
     size = staged.stat().st_size
     child = ChildMonitor(contender.factory(), project, session_id)
     child.wait_ready(60)
     time.sleep(0.5)
-    rss_before = child.usage()["maxrss_kb"]
+    usage_before = child.usage()
+    rss_before = usage_before["maxrss_kb"]
     started = time.monotonic()
     os.rename(staged, project / f"{uuid.uuid4()}.jsonl")  # appears complete, in one step
     last_size, last_growth = start_size, started
@@ -196,10 +199,13 @@ def bench_merge(
     report = child.stop(60)
     with open(fixed, "rb") as f:
         merged_lines = sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b"")) - 1
+    cpu_s = report["cpu_s"] - usage_before["cpu_s"]  # the monitor process's own CPU time
     return {
         "stray_mb": round(size / MB, 1),
         "seconds": round(elapsed, 2),
         "mb_per_s": round(size / MB / elapsed, 1) if elapsed > 0 else None,
+        "cpu_s": round(cpu_s, 2),  # steadier than wall time on a shared VM
+        "mb_per_cpu_s": round(size / MB / cpu_s, 1) if cpu_s > 0 else None,
         "lines": lines,
         "lines_in_fixed": merged_lines,
         "peak_rss_mb": round(report["maxrss_kb"] / 1024, 1),
@@ -259,16 +265,28 @@ def run_bench(
                 say(f"{contender.name}: idle CPU, {label} ...")
                 r[f"idle_cpu_{label}"] = bench_idle_cpu(contender, root, sizes, old)
             say(f"{contender.name}: merging a {sizes.stray_mb} MB stray ...")
-            merge = bench_merge(contender, root, source, lines, timeout_s=300)
-            if merge["mb_per_s"]:
-                merge["slower_than_copy_x"] = round(merge["seconds"] / copy_s, 1)
-            r["merge_big_stray"] = merge
+            r["merge_big_stray"] = _with_ratio(
+                bench_merge(contender, root, source, lines, timeout_s=300), copy_s
+            )
+            if contender.name == "reference":
+                say(f"{contender.name}: merging a {sizes.stray_mb} MB stray, no backups ...")
+                lean = FactorySpec(target=REFERENCE, options={"backup": False})
+                r["merge_big_stray_no_backup"] = _with_ratio(
+                    bench_merge(Contender("reference", lean, lean), root, source, lines, 300),
+                    copy_s,
+                )
             results["monitors"][contender.name] = r
         say(f"naive (no baseline): {sizes.old_files} old session files present ...")
         results["naive_baseline_trap"] = bench_baseline_trap(root, sizes.old_files)
     (out / "monitor-bench.json").write_text(json.dumps(results, indent=2) + "\n")
     plot(results, out / "monitor-bench.png")
     return results
+
+
+def _with_ratio(merge: dict[str, Any], copy_s: float) -> dict[str, Any]:
+    if merge["mb_per_s"]:
+        merge["slower_than_copy_x"] = round(merge["seconds"] / copy_s, 1)
+    return merge
 
 
 def _machine() -> dict[str, Any]:
@@ -304,7 +322,7 @@ def table(results: dict[str, Any]) -> str:
         return cells
 
     def pick(key: str, field: str, fmt: str) -> list[str]:
-        return [fmt.format(results["monitors"][n][key][field]) for n in names]
+        return [fmt.format(results["monitors"][n][key].get(field, "n/a")) for n in names]
 
     rows.append(("detection paced, p50/p95/p99/max ms", *lat("detection_empty", "paced")))
     rows.append(("detection burst, p50/p95/p99/max ms", *lat("detection_empty", "burst")))
@@ -325,7 +343,19 @@ def table(results: dict[str, Any]) -> str:
     rows.append(
         ("  x slower than copyfileobj", *pick("merge_big_stray", "slower_than_copy_x", "{}"))
     )
+    rows.append(("  MB per CPU second", *pick("merge_big_stray", "mb_per_cpu_s", "{}")))
     rows.append(("  peak RSS, MB", *pick("merge_big_stray", "peak_rss_mb", "{}")))
+
+    def lean(field: str) -> list[str]:
+        cells = []
+        for n in names:
+            d = results["monitors"][n].get("merge_big_stray_no_backup")
+            cells.append("n/a" if d is None else str(d[field]))
+        return cells
+
+    rows.append(("  without backups, MB/s", *lean("mb_per_s")))
+    rows.append(("    x slower than copyfileobj", *lean("slower_than_copy_x")))
+    rows.append(("    MB per CPU second", *lean("mb_per_cpu_s")))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))

@@ -589,12 +589,15 @@ class SessionMonitor:
         """Start the durable append of ``batch`` (on the appender thread if ``background``)."""
         assert batch.data is not None and self._fixed is not None
         self._catch_up_fixed()  # nothing is in flight here: the fixed file is quiet
-        if not background:
-            batch.outcome = self._append_job(batch.data)
-            return
-        if self._appender is None:
-            self._appender = ThreadPoolExecutor(1, thread_name_prefix="sessionlab-append")
-        batch.future = self._appender.submit(self._append_job, batch.data)
+        if background:
+            try:
+                if self._appender is None:
+                    self._appender = ThreadPoolExecutor(1, thread_name_prefix="sessionlab-append")
+                batch.future = self._appender.submit(self._append_job, batch.data)
+                return
+            except RuntimeError:  # interpreter shutting down: no new threads, append here
+                pass
+        batch.outcome = self._append_job(batch.data)
 
     def _append_job(self, data: bytes) -> tuple[int, int] | AppendFailed:
         """Rule 4 + 9: write and fsync (the fixed file restores itself on failure), back up."""
