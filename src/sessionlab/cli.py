@@ -26,6 +26,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "consolidate",
     "lab",
     "bench",
+    "grade",
     "bot",
 )
 
