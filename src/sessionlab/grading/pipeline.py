@@ -22,6 +22,7 @@ import shutil
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -147,6 +148,9 @@ def _quiet_nbgrader() -> None:
     """nbgrader logs every cell at INFO and expected noise at WARNING; the bar says enough."""
     for name in ("traitlets", "NbGraderAPI", "nbgrader"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    # SQLAlchemy 2.x warns about nbgrader's session use (harmless, nbgrader's to fix).
+    warnings.filterwarnings("ignore", module=r"nbgrader(\..*)?$")
+    warnings.filterwarnings("ignore", message=r".*not in session.*")
 
 
 def grade(options: GradeOptions) -> GradeRun:
