@@ -94,9 +94,9 @@ def test_a_retired_connection_resumes_the_same_transcript(options, clients, cloc
     async def body():
         pool = PoolSettings(max_size=5, min_size=0, max_uses=2)
         async with handler(options, clients, clock, pool=pool) as h:
-            await h.create_session("ana", connect=False)
+            await h.create_session("ana")
             replies = [await h.send("ana", f"m{n}") for n in range(5)]
-            assert len({r.connection_id for r in replies}) == 3
+            assert len({r.connection_id for r in replies}) == 3, "opening is not a use"
             assert len({r.transcript_id for r in replies}) == 1
             assert clients.made[1].options.resume == replies[0].transcript_id
             assert h.metrics.session("ana").total_cost_usd == pytest.approx(5 * COST_PER_TURN)

@@ -161,3 +161,21 @@ def test_backups_never_overwrite_each_other(tmp_path):
     first = backup_folder(tmp_path, stamp=0)
     second = backup_folder(tmp_path, stamp=0)
     assert first != second and first.name == "backup-19700101T000000Z"
+
+
+def test_files_of_ended_expired_or_forked_sessions_are_history_not_orphans(clock, tmp_path):
+    project = tmp_path / "project"
+    for stem in ("t-ended", "t-expired", "t-fork-1", "t-fork-2", "t-stray"):
+        write(project, stem)
+    m = manager(clock, project, timeout_minutes=30)
+    for key, transcript in [("ended", "t-ended"), ("expired", "t-expired"), ("fork", "t-fork-1")]:
+        m.register(key, transcript)
+    m.unregister("ended")
+    m.bind("fork", "t-fork-2")  # a legacy --resume wrote a new file and moved the session on
+    clock.advance(minutes=30)
+    m.touch("fork")
+    assert m.cleanup_inactive() == ["expired"]
+    (project / "t-expired.jsonl").unlink()  # an expired session's file may go: not missing
+    assert m.known_transcripts() == {"t-ended", "t-expired", "t-fork-1", "t-fork-2"}
+    orphans = m.orphans()
+    assert (orphans.missing_transcripts, orphans.unregistered_transcripts) == ([], ["t-stray"])

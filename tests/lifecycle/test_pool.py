@@ -274,3 +274,17 @@ def test_graceful_shutdown_lets_busy_turns_finish_and_refuses_new_ones(options, 
         assert result.session_id and clients.alive == []
 
     run(body)
+
+
+def test_a_full_pool_waits_for_a_closing_slot_instead_of_evicting(options, clients, clock):
+    async def body():
+        p = pool(options, clients, clock, max_size=2)
+        ana, _ = await turn(p, "ana")
+        bo, _ = await turn(p, "bo")
+        await p.discard("ana")  # closing in the background, still holding its slot
+        await turn(p, "cy")
+        assert p.stats.evicted == 0 and bo.client.alive, "bo's connection was kept"
+        assert not ana.client.alive and len(p) == 2
+        await p.shutdown()
+
+    run(body)

@@ -18,6 +18,8 @@ management" and "permanent sessions", with their claims measured (docs/session-l
 
 from __future__ import annotations
 
+import logging
+
 from sessionlab.lifecycle.backup import BackupReport, backup_transcripts
 from sessionlab.lifecycle.clock import Clock, FakeClock, monotonic
 from sessionlab.lifecycle.config import (
@@ -35,6 +37,9 @@ from sessionlab.lifecycle.metrics import CostTracker, MetricsBook, SessionMetric
 from sessionlab.lifecycle.orphans import Orphans, find_orphans
 from sessionlab.lifecycle.pool import ConnectionPool
 from sessionlab.lifecycle.scheduler import MaintenanceScheduler
+
+# A library logs; the application decides where it goes (no "No handler" warnings on stderr).
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __all__ = [
     "BackupReport",

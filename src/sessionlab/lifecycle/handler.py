@@ -118,7 +118,7 @@ class SessionHandler:
         except BaseException:
             self.manager.unregister(key)  # a failed connection must not hold a slot
             raise
-        await self.pool.release(conn)
+        await self.pool.release(conn, used=False)
 
     async def destroy_session(self, key: str) -> bool:
         """Unregister ``key`` and close its connection; its transcript stays on disk."""

@@ -10,6 +10,7 @@ in. The race lives in callers that check, ``await`` something (a connection), th
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,8 @@ class SessionManager:
         self.project_dir = Path(project_dir) if project_dir is not None else None
         self.clock = clock
         self._sessions: dict[str, SessionRecord] = {}
+        self._ended: set[str] = set()
+        """Transcript ids of sessions that ended here: their files are history, not orphans."""
         self.rejected = 0
         if self.permanent:
             log.info("permanent sessions: timeout 0 (never expire), no automatic cleanup")
@@ -78,6 +81,10 @@ class SessionManager:
 
     def __contains__(self, key: object) -> bool:
         return key in self._sessions
+
+    def __iter__(self) -> Iterator[str]:
+        """The registered keys (a snapshot: safe while sessions come and go)."""
+        return iter(list(self._sessions))
 
     def keys(self) -> list[str]:
         return list(self._sessions)
@@ -102,7 +109,10 @@ class SessionManager:
         return True
 
     def unregister(self, key: str) -> bool:
-        return self._sessions.pop(key, None) is not None
+        record = self._sessions.pop(key, None)
+        if record is not None and record.transcript_id:
+            self._ended.add(record.transcript_id)
+        return record is not None
 
     def touch(self, key: str) -> None:
         """Record activity (the seed's ``update_session_activity``)."""
@@ -114,6 +124,8 @@ class SessionManager:
         """Remember the CLI's session id for ``key`` (the name of its transcript file)."""
         record = self._sessions.get(key)
         if record is not None:
+            if record.transcript_id and record.transcript_id != transcript_id:
+                self._ended.add(record.transcript_id)  # a legacy --resume fork moved on
             record.transcript_id = transcript_id
 
     # -- timeouts ---------------------------------------------------------------------
@@ -132,22 +144,29 @@ class SessionManager:
         """Unregister the expired sessions and return their keys (transcripts are kept)."""
         gone = self.expired()
         for key in gone:
-            del self._sessions[key]
+            self.unregister(key)
         if gone:
             log.info("removed %d inactive session(s): %s", len(gone), gone)
         return gone
 
     # -- orphans ----------------------------------------------------------------------
-    def orphans(self) -> Orphans:
-        """Registered sessions whose transcript is missing, and transcripts nobody registered.
+    def known_transcripts(self) -> set[str]:
+        """Transcript ids of live sessions and of sessions that ended in this manager."""
+        live = {r.transcript_id for r in self._sessions.values() if r.transcript_id}
+        return live | self._ended
 
-        Sessions that have not reported a transcript id yet are neither: their first turn
-        has not happened.
+    def orphans(self) -> Orphans:
+        """Live sessions whose transcript is missing, and transcripts this manager never knew.
+
+        A session that has not reported a transcript id yet is neither (its first turn has
+        not happened); the file of a session that ended or expired is history, not an orphan.
         """
         if self.project_dir is None:
             raise CourseError("orphan detection needs the project folder: pass project_dir=")
-        bound = [r.transcript_id for r in self._sessions.values() if r.transcript_id]
-        return find_orphans(bound, self.project_dir)
+        live = {r.transcript_id for r in self._sessions.values() if r.transcript_id}
+        found = find_orphans(self.known_transcripts(), self.project_dir)
+        missing = [t for t in found.missing_transcripts if t in live]
+        return Orphans(missing, found.unregistered_transcripts)
 
     # -- reports ----------------------------------------------------------------------
     def health_report(self) -> dict[str, Any]:
@@ -198,7 +217,8 @@ class SessionManager:
                 f"({backup.failed[0][0].name}: {backup.failed[0][1]}): nothing was cleaned up"
             )
         removed = list(self._sessions)
-        self._sessions.clear()
+        for key in removed:
+            self.unregister(key)
         deleted: list[Path] = []
         if delete_transcripts and backup is not None:
             for copy in backup.copied:

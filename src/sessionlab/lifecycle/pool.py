@@ -199,8 +199,9 @@ class ConnectionPool:
                         self._spawn(self.top_up())
                     return conn
                 if len(self._connections) >= self.settings.max_size:
+                    closing = any(c.retiring for c in self._connections)
                     victims = sorted(self._idle(), key=lambda c: c.last_used)
-                    if victims:
+                    if victims and not closing:  # a slot is already on its way: wait for it
                         self.stats.evicted += 1
                         self._retire(victims[0], "evicted to make room (CP_MAX_SIZE)")
                     self.stats.waits += 1
@@ -211,10 +212,16 @@ class ConnectionPool:
                 break
         return await self._open(conn)
 
-    async def release(self, conn: PooledConnection, *, broken: bool = False) -> None:
-        """Give ``conn`` back after a turn; retire it if broken or worn out."""
+    async def release(
+        self, conn: PooledConnection, *, broken: bool = False, used: bool = True
+    ) -> None:
+        """Give ``conn`` back; retire it if broken or worn out.
+
+        ``used=False`` when no turn ran on it (a session opened ahead of its first message):
+        ``max_uses`` counts turns.
+        """
         conn.busy = False
-        conn.uses += 1
+        conn.uses += int(used)
         conn.last_used = self.clock()
         why = "failed during a turn" if broken else self.worn_out(conn)
         async with self._changed:
