@@ -18,6 +18,11 @@ from sessionlab.bot.history import Message
 MODEL_NAME = "claude-sonnet-4-5"
 API_VERSION = "2023-06-01"
 DUMMY_KEY = "sk-ant-course-dummy"
+# The course model is a ThreadingHTTPServer with the stdlib's listen backlog of 5: a burst of
+# new connections overflows it and some get reset. A few kept-alive connections carry any
+# load (a reply takes about a millisecond), so the pool stays below the backlog.
+MAX_CONNECTIONS = 4
+ATTEMPTS = 3
 
 
 class ModelError(RuntimeError):
@@ -40,14 +45,24 @@ class ModelClient:
             base_url=self.base_url,
             timeout=timeout,
             headers={"x-api-key": api_key, "anthropic-version": API_VERSION},
-            limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
+            limits=httpx.Limits(
+                max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_CONNECTIONS
+            ),
         )
 
     async def reply(self, history: list[Message], text: str) -> str:
-        try:
-            response = await self._client.post("/v1/messages", json=request_body(history, text))
-        except httpx.HTTPError as error:
-            raise ModelError(f"the model at {self.base_url} is unreachable: {error!r}") from None
+        """The model's text. Transport errors are retried: nothing is stored before a reply,
+        so asking again cannot duplicate a turn."""
+        body = request_body(history, text)
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                response = await self._client.post("/v1/messages", json=body)
+                break
+            except httpx.TransportError as error:
+                if attempt == ATTEMPTS:
+                    raise ModelError(
+                        f"the model at {self.base_url} is unreachable: {error!r}"
+                    ) from None
         if response.status_code != 200:
             raise ModelError(f"the model answered HTTP {response.status_code}: {response.text}")
         content = response.json().get("content") or []
