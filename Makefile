@@ -71,3 +71,19 @@ roundtrip: setup
 
 nbval: setup
 	$(BIN)/python -m pytest --nbval-lax --nbval-kernel-name=$(KERNEL) --nbval-cell-timeout=120 solutions/
+
+# --- Grading a class (docs/grading.md) ---
+.PHONY: grade grade-demo
+ASSIGNMENT ?= 03-monitor
+SUBMISSIONS ?=
+
+grade: setup
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade ASSIGNMENT=03-monitor SUBMISSIONS=path/to/folder-or.zip"; exit 2; }
+	$(BIN)/sessionlab grade $(ASSIGNMENT) --submissions $(SUBMISSIONS)
+
+# The synthetic class (30 notebooks of lesson 03) graded into a temporary folder.
+grade-demo: setup
+	rm -rf .course/grade-demo && mkdir -p .course/grade-demo
+	$(BIN)/python autograder/demo/generate.py .course/grade-demo/submissions
+	$(BIN)/sessionlab grade 03-monitor --submissions .course/grade-demo/submissions --out .course/grade-demo/out --cell-timeout 60 || true
+	SESSIONLAB_DEMO_RESULTS=.course/grade-demo/out $(BIN)/python -m pytest tests/grading/test_demo_class.py -q -m slow

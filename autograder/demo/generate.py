@@ -66,7 +66,9 @@ def naive(a: Answers) -> Answers:
 def slow_poller(a: Answers) -> Answers:
     """No watchdog events: discovery only by a rescan every 0.5 s (detection KPI missed)."""
     text = _edit(a["student_monitor"], "self.rescan_interval = 1.0", "self.rescan_interval = 0.5")
-    text = _edit(text, "        self._observer.start()\n", "")
+    text = _edit(
+        text, "self._observer.schedule(Hints(), str(self.project_dir), recursive=False)", "pass"
+    )
     return {**a, "student_monitor": text}
 
 
@@ -108,12 +110,14 @@ def memory_hog(a: Answers) -> Answers:
 CHEAT = """import glob
 import os
 
-from sessionlab.paths import repo_root
+import sessionlab
+
+repo = Path(sessionlab.__file__).parents[2]
 
 _found = []
 for _pattern in (
-    str(repo_root() / "solutions" / "*" / "*.ipynb"),
-    str(repo_root() / "autograder" / "gradebook.db"),
+    str(repo / "solutions" / "*" / "*.ipynb"),
+    str(repo / "autograder" / "gradebook.db"),
     "../../../source/*/*.ipynb",
     "/tmp/sessionlab-grade-*/course/source/*/*.ipynb",
 ):
@@ -145,20 +149,23 @@ def cheat(a: Answers) -> Answers:
     return {**a, "is_stray": CHEAT + wrong}
 
 
-VANDAL = """import shutil
+VANDAL = """import os
+import shutil
 from pathlib import Path
 
-from sessionlab.paths import repo_root
+import sessionlab
 
-for _target in (
-    repo_root() / "solutions",
-    repo_root() / "autograder",
-    repo_root() / "src",
-    repo_root() / ".git",
-    Path("../../.."),
-):
-    shutil.rmtree(_target, ignore_errors=True)
-print("deleted what I could")
+repo = Path(sessionlab.__file__).parents[2]
+
+# Outside the grading jail (no root, --no-isolation) these paths are the real checkout: the
+# demo's vandal acts only where the jail says it is jailed.
+if os.environ.get("SESSIONLAB_JAILED") == "1":
+    for _target in (repo / "solutions", repo / "autograder", repo / "src", repo / ".git",
+                    Path("../../..")):
+        shutil.rmtree(_target, ignore_errors=True)
+    print("deleted what I could")
+else:
+    print("not jailed: the demo's vandal does nothing")
 
 """
 

@@ -229,7 +229,7 @@ def hidden_lines(source_nb: NotebookNode) -> list[str]:
     """Lines only hidden-test blocks contain (what feedback must never show).
 
     A line that also appears outside a hidden block (``with tempfile.TemporaryDirectory()``)
-    is public already and would only make the leak check cry wolf.
+    (or is part of a public line) is public already: it would only make the leak check cry wolf.
     """
     hidden: list[str] = []
     public: set[str] = set()
@@ -246,7 +246,8 @@ def hidden_lines(source_nb: NotebookNode) -> list[str]:
                     hidden.append(text)
             else:
                 public.add(text)
-    return [line for line in dict.fromkeys(hidden) if line not in public]
+    public_text = "\n".join(public)
+    return [line for line in dict.fromkeys(hidden) if line not in public_text]
 
 
 def _strip_block(source: str) -> str:

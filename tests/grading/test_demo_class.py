@@ -1,0 +1,87 @@
+"""The synthetic class of lesson 03, graded end to end; every score checked (slow).
+
+By default: generate one student per kind (19 notebooks: correct, naive, slow poller, a merge
+that loses the chain, crashes, a loop, a memory hog, a cheat, a vandal, a fork bomb, a disk
+filler, ...) and grade them with ``sessionlab grade`` (about 3 minutes on 2 cores).
+``make grade-demo`` grades all 30 and then runs this test on its results
+(``SESSIONLAB_DEMO_RESULTS=<out>``).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from sessionlab.grading.jail import capabilities
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "autograder" / "demo"))
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not (ROOT / "solutions" / "03-monitor").is_dir(), reason="no lesson 03"),
+    pytest.mark.timeout(900),
+]
+
+
+def _grade_subset(tmp_path: Path) -> Path:
+    import generate
+
+    from sessionlab.grading.pipeline import GradeOptions, run_cli
+
+    submissions = tmp_path / "submissions"
+    generate.build(submissions, subset=True)
+    out = tmp_path / "out"
+    lines: list[str] = []
+    status = run_cli(
+        GradeOptions("03-monitor", submissions, ROOT / "autograder", out=out, cell_timeout=60,
+                     stream=io.StringIO()),
+        echo=lines.append,
+    )  # fmt: skip
+    print("\n".join(lines))
+    assert status == 0, "every file name of the subset is understood"
+    return out
+
+
+@pytest.mark.skipif(not capabilities()["isolated"], reason="the demo's hostile kinds need the jail")
+def test_every_student_scores_as_expected(tmp_path: Path) -> None:
+    import generate
+
+    given = os.environ.get("SESSIONLAB_DEMO_RESULTS")
+    out = Path(given) if given else _grade_subset(tmp_path)
+    with (out / "exports" / "03-monitor" / "grades.csv").open() as handle:
+        got = {row["student_id"]: row for row in csv.DictReader(handle)}
+    expected = generate.expected_scores()
+    wanted = set(expected) if given else generate.SUBSET
+    wrong = []
+    for sid in sorted(wanted):
+        score, kind = expected[sid]
+        row = got.get(sid)
+        actual = float(row["score"]) if row and row["score"] else None
+        if actual is None or abs(actual - score) > 1e-6:
+            wrong.append(
+                f"{sid} ({kind}): expected {score:g}, got {actual} [{row and row['notes']}]"
+            )
+    assert not wrong, "\n".join(wrong)
+    # Nobody's grading touched anything outside their jail.
+    assert (ROOT / "solutions" / "03-monitor" / "03-monitor.ipynb").is_file()
+    assert (ROOT / "src" / "sessionlab" / "cli.py").is_file()
+    # Feedback exists for graded students and never quotes a hidden test.
+    import nbformat
+
+    from sessionlab.grading.notebook import hidden_lines, leaked_lines
+
+    secrets = hidden_lines(nbformat.read(ROOT / "solutions/03-monitor/03-monitor.ipynb", 4))
+    feedback = sorted((out / "feedback").rglob("*.html"))
+    assert len(feedback) >= len(wanted) - 3  # the kernel crash, garbage file, syntax error may lack
+    for path in feedback:
+        text = path.read_text()
+        assert leaked_lines(text, secrets) == [], path
+    correct = out / "feedback" / "garcia-ana-1001" / "03-monitor" / "03-monitor.html"
+    assert "data:image/png;base64," in correct.read_text(), "latency plot embedded"
+    assert "data:image/png;base64," in (out / "exports/03-monitor/class-report.html").read_text()

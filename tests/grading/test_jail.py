@@ -1,0 +1,137 @@
+"""The jail, probed from inside: what student code can and cannot do (about 0.3 s a run)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from sessionlab.grading.jail import capabilities
+from sessionlab.grading.sandbox import grading_limits
+
+ROOT = Path(__file__).resolve().parents[2]
+isolated = pytest.mark.skipif(
+    not capabilities()["isolated"], reason="needs root and namespaces (documented fallback)"
+)
+
+
+def jailed(code: str, tmp_path: Path, **limits: object) -> subprocess.CompletedProcess[str]:
+    config = grading_limits(hide=[tmp_path], wall_s=limits.pop("wall_s", 20), **limits)
+    command = [sys.executable, "-m", "sessionlab.grading.jail", "--config", config.to_json(),
+               "--", sys.executable, "-c", textwrap.dedent(code)]  # fmt: skip
+    return subprocess.run(command, capture_output=True, text=True, timeout=60)
+
+
+@isolated
+def test_hidden_tests_gradebook_and_other_students_are_out_of_reach(tmp_path: Path) -> None:
+    secret = tmp_path / "other-student" / "secret.txt"
+    secret.parent.mkdir()
+    secret.write_text("answers")
+    done = jailed(
+        f"""
+        import os
+        for path in ({str(ROOT / "solutions")!r}, {str(ROOT / ".git")!r},
+                     {str(ROOT / "autograder")!r}, {str(secret)!r}):
+            print(path, os.path.exists(path))
+        import sessionlab.monitor.harness  # what a lesson needs is still there
+        print("uid", os.getuid(), "writable /tmp", os.access("/tmp", os.W_OK))
+        """,
+        tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "True" not in done.stdout.split("uid")[0], done.stdout
+    assert "uid 61000 writable /tmp True" in done.stdout
+
+
+@isolated
+def test_no_network_but_loopback(tmp_path: Path) -> None:
+    done = jailed(
+        """
+        import socket
+        server = socket.create_server(("127.0.0.1", 0))
+        socket.create_connection(server.getsockname(), timeout=2)
+        print("loopback ok")
+        try:
+            socket.create_connection(("192.0.2.1", 80), timeout=2)
+        except OSError as error:
+            print("outside:", error.errno)
+        """,
+        tmp_path,
+    )
+    assert "loopback ok" in done.stdout and "outside: 101" in done.stdout, done.stdout + done.stderr
+
+
+@isolated
+def test_deleting_files_harms_nothing_outside(tmp_path: Path) -> None:
+    victim = tmp_path / "keep.txt"
+    victim.write_text("x")
+    done = jailed(
+        f"""
+        import shutil
+        for target in ({str(ROOT / "solutions")!r}, {str(ROOT / "src")!r}, {str(tmp_path)!r}):
+            shutil.rmtree(target, ignore_errors=True)
+        """,
+        tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert victim.exists() and (ROOT / "src" / "sessionlab" / "cli.py").exists()
+
+
+@isolated
+def test_fork_bomb_is_bounded_and_cleaned_up(tmp_path: Path) -> None:
+    done = jailed(
+        """
+        import os, time
+        n = 0
+        try:
+            while n < 5000:
+                if os.fork() == 0:
+                    time.sleep(60)  # orphans: the PID namespace ends them
+                    os._exit(0)
+                n += 1
+        except OSError:
+            pass
+        print("forked", n)
+        """,
+        tmp_path,
+        nproc=64,
+        uid=61_077,  # its own uid: a grading run elsewhere on the machine does not count
+    )
+    forked = int(done.stdout.split()[-1])
+    assert 0 < forked < 64, done.stdout
+    left = subprocess.run(["pgrep", "-u", "61077"], capture_output=True, text=True).stdout
+    assert left.strip() == "", f"processes survived the jail: {left}"
+
+
+@isolated
+def test_memory_disk_and_time_limits(tmp_path: Path) -> None:
+    done = jailed(
+        """
+        hog = []
+        try:
+            while True:
+                hog.append(bytearray(32 << 20))
+        except MemoryError:
+            print("memory refused at", len(hog) * 32, "MiB")
+        del hog
+        try:
+            with open("/tmp/fill", "wb") as f:
+                for _ in range(1024):
+                    f.write(b"x" * (1 << 20))
+        except OSError as error:
+            print("disk refused:", error.errno)
+        while True:
+            pass
+        """,
+        tmp_path,
+        memory_mb=256,
+        wall_s=3,
+    )
+    assert "memory refused at" in done.stdout, done.stdout + done.stderr
+    mib = int(done.stdout.split("memory refused at")[1].split()[0])
+    assert mib <= 256
+    assert "disk refused: 27" in done.stdout or "disk refused: 28" in done.stdout  # EFBIG/ENOSPC
+    assert done.returncode == 137 and "wall-clock limit" in done.stderr
