@@ -483,3 +483,25 @@ def test_pipelined_batches_roll_back_together_when_an_append_fails(tmp_path: Pat
     assert [e["uuid"] for e in entries] == [i["uuid"] for i in items]
     assert len(conversation_chain(entries)) == len(items)
     assert stats["write_errors"] >= 3 and stats["lines_merged"] == len(items)
+
+
+@pytest.mark.parametrize("kernel_copy", [True, False], ids=["copy_file_range", "pread-pwrite"])
+def test_backup_copies_exactly_the_new_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kernel_copy: bool
+) -> None:
+    from sessionlab.monitor.backup import IncrementalBackup
+
+    if not kernel_copy:
+
+        def refuse(*args: object) -> int:
+            raise OSError(errno.EXDEV, "cross-device")
+
+        monkeypatch.setattr(os, "copy_file_range", refuse, raising=False)
+    fixed = tmp_path / "fixed.jsonl"
+    fixed.write_bytes(b"x" * 3_000_001)
+    backup = IncrementalBackup(tmp_path / "backups", "sid")
+    assert backup.sync(fixed) == 3_000_001
+    with fixed.open("ab") as f:
+        f.write(b"tail\n")
+    assert backup.sync(fixed) == 5
+    assert (tmp_path / "backups" / "sid.1.backup").read_bytes() == fixed.read_bytes()

@@ -536,6 +536,7 @@ class SessionMonitor:
                     follower.next_attempt = max(follower.next_attempt, follower.last_growth)
                 if lines or follower.quarantined:
                     batch = self._prepare(follower, lines, started)
+                    lines = []  # free the raw lines before the next read (memory bound)
                     if inflight is not None:
                         inflight, landed = None, self._land(follower, inflight)
                         if not landed:
