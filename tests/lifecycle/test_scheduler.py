@@ -27,7 +27,7 @@ def test_runs_every_interval_on_the_fake_clock(clock):
         async def job():
             ran_at.append(clock())
             if len(ran_at) == 3:
-                asyncio.get_running_loop().call_soon(scheduler._stop.set)
+                scheduler.request_stop()
 
         scheduler = MaintenanceScheduler(job, 300, sleep=fake_sleep(clock, calls))
         assert scheduler.start() and scheduler.running

@@ -7,6 +7,7 @@ says "monitor the file size periodically"; this is that monitor.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,5 +60,6 @@ class GrowthMonitor:
         if turns:
             report["bytes_per_turn"] = grown / turns
             remaining = max(0, self.warn_bytes - last.bytes)
-            report["turns_until_warning"] = int(remaining // (grown / turns)) if grown > 0 else None
+            per_turn = grown / turns
+            report["turns_until_warning"] = math.ceil(remaining / per_turn) if grown > 0 else None
         return report

@@ -79,6 +79,10 @@ class ConnectionPool:
     def __len__(self) -> int:
         return len(self._connections)
 
+    def connections(self) -> list[PooledConnection]:
+        """A snapshot of every connection (starting, idle, busy or closing)."""
+        return list(self._connections)
+
     def _idle(self) -> list[PooledConnection]:
         return [c for c in self._connections if c.opened and not c.busy and not c.retiring]
 

@@ -69,6 +69,10 @@ class MaintenanceScheduler:
                 self.last_error = f"{type(error).__name__}: {error}"
                 log.exception("maintenance run failed")
 
+    def request_stop(self) -> None:
+        """End the loop after the current sleep or job, without waiting (safe from a job)."""
+        self._stop.set()
+
     async def stop(self, timeout: float = 15.0) -> None:
         """Ask the loop to end after the current job; cancel it only after ``timeout``."""
         self._stop.set()
