@@ -276,29 +276,32 @@ except SessionNotFound as error:
 class TtlTable:
     """Session ids with a TTL that every use renews."""
 
-    ### BEGIN SOLUTION
     def __init__(self, clock, ttl_seconds: float) -> None:
+        ### BEGIN SOLUTION
         self.clock = clock
         self.ttl = ttl_seconds
         self.expires: dict[str, float] = {}
-
-    def _alive(self, session_id: str) -> bool:
-        return self.clock.now() < self.expires.get(session_id, float("-inf"))
+        ### END SOLUTION
 
     def create(self, session_id: str) -> None:
+        ### BEGIN SOLUTION
         self.expires[session_id] = self.clock.now() + self.ttl
+        ### END SOLUTION
 
     def use(self, session_id: str) -> bool:
-        if not self._alive(session_id):
+        ### BEGIN SOLUTION
+        if self.clock.now() >= self.expires.get(session_id, float("-inf")):
             self.expires.pop(session_id, None)
             return False
         self.expires[session_id] = self.clock.now() + self.ttl
         return True
+        ### END SOLUTION
 
     def alive_ids(self) -> list[str]:
-        return sorted(s for s in self.expires if self._alive(s))
-
-    ### END SOLUTION
+        ### BEGIN SOLUTION
+        now = self.clock.now()
+        return sorted(s for s, expires in self.expires.items() if now < expires)
+        ### END SOLUTION
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_ttl_table", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}

@@ -264,32 +264,33 @@ for row in info["sessions"][:4]:
 class HistoryBook:
     """Per-conversation histories: capped, expiring after silence."""
 
-    ### BEGIN SOLUTION
     def __init__(self, clock, max_messages: int = 20, ttl_seconds: float = 1800) -> None:
+        ### BEGIN SOLUTION
         self.clock = clock
         self.max_messages = max_messages
         self.ttl = ttl_seconds
         self.books: dict[str, list[tuple[str, str]]] = {}
         self.last: dict[str, float] = {}
-
-    def _expired(self, conversation_id: str) -> bool:
-        last = self.last.get(conversation_id)
-        return last is None or self.clock.now() >= last + self.ttl
+        ### END SOLUTION
 
     def append(self, conversation_id: str, role: str, text: str) -> None:
-        if self._expired(conversation_id):
-            self.books[conversation_id] = []
-        book = self.books.setdefault(conversation_id, [])
+        ### BEGIN SOLUTION
+        last = self.last.get(conversation_id)
+        if last is None or self.clock.now() >= last + self.ttl:
+            self.books[conversation_id] = []  # expired (or new): start empty
+        book = self.books[conversation_id]
         book.append((role, text))
         del book[: -self.max_messages]
         self.last[conversation_id] = self.clock.now()
+        ### END SOLUTION
 
     def history(self, conversation_id: str) -> list[tuple[str, str]]:
-        if self._expired(conversation_id):
+        ### BEGIN SOLUTION
+        last = self.last.get(conversation_id)
+        if last is None or self.clock.now() >= last + self.ttl:
             return []
-        return list(self.books.get(conversation_id, []))
-
-    ### END SOLUTION
+        return list(self.books[conversation_id])
+        ### END SOLUTION
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_history_book", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
