@@ -131,7 +131,7 @@ def test_batch_decides_exactly_like_line_by_line() -> None:
         if outcome.line is not None:
             expected.append(outcome.line)
     batch = LineRewriter(FIXED, leaf="00000000-0000-4000-8000-000000000000")
-    result = batch.rewrite_batch(lines)
+    result = batch.rewrite_batch(list(lines))
     assert result.lines == expected
     assert (len(result.bad), result.duplicates, result.relinked) == (bad, dups, relinked)
     assert (bad, dups, relinked) == (2, 2, 3)
@@ -141,7 +141,7 @@ def test_batch_decides_exactly_like_line_by_line() -> None:
 def test_only_session_id_and_root_parent_change_byte_for_byte() -> None:
     lines = _stray_lines()
     rewriter = LineRewriter(FIXED, leaf="00000000-0000-4000-8000-000000000000")
-    result = rewriter.rewrite_batch(lines)
+    result = rewriter.rewrite_batch(list(lines))
     originals = {json.loads(raw)["uuid"]: raw for raw in lines if raw.startswith(b'{"parentUuid')}
     for line in result.lines:
         entry = json.loads(line)

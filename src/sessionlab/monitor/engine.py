@@ -535,8 +535,7 @@ class SessionMonitor:
                     follower.last_growth = time.monotonic()
                     follower.next_attempt = max(follower.next_attempt, follower.last_growth)
                 if lines or follower.quarantined:
-                    batch = self._prepare(follower, lines, started)
-                    lines = []  # free the raw lines before the next read (memory bound)
+                    batch = self._prepare(follower, lines, started)  # consumes ``lines``
                     if inflight is not None:
                         inflight, landed = None, self._land(follower, inflight)
                         if not landed:
@@ -569,13 +568,14 @@ class SessionMonitor:
                 self._quarantine.put(raw, origin=f"{follower.original_name}")
         out = result.lines
         data: bytes | None = None
+        count = len(out)
         if out and not self.options.dry_run:
             out.append(b"")  # one join per batch, ending with a newline, no second copy
             data = b"\n".join(out)
-            del out[-1]
+        out.clear()  # the lines are in ``data`` now: hold the batch once, not twice
         batch = _Batch(
             data=data,
-            lines=len(out),
+            lines=count,
             duplicates=result.duplicates,
             relinked=result.relinked,
             quarantined=len(result.bad) + follower.quarantined,

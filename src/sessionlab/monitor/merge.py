@@ -250,13 +250,15 @@ class LineRewriter:
         """Decide a batch of stray lines at once (the engine's hot path: no per-line objects).
 
         Blank lines are skipped; lines that are not JSON objects are returned in ``bad``.
-        The verdicts are exactly :meth:`rewrite`'s, line by line.
+        The verdicts are exactly :meth:`rewrite`'s, line by line. ``lines`` is consumed: it
+        becomes ``result.lines``, each raw line replaced by its rewrite as soon as it is
+        decided, so a batch is never held twice (the memory bound of rule 8).
         """
-        result = BatchResult()
-        out = result.lines
+        result = BatchResult(lines=lines)
         decide = self._decide
         parse = _parse
-        for raw in lines:
+        kept = 0
+        for raw in lines:  # writes only at indices already read: safe while iterating
             if not raw or raw.isspace():  # isspace stops at the first byte; strip() copies
                 continue
             try:
@@ -270,8 +272,10 @@ class LineRewriter:
             if line is None:
                 result.duplicates += 1
             else:
-                out.append(line)
+                lines[kept] = line
+                kept += 1
                 result.relinked += relinked
+        del lines[kept:]
         return result
 
     def _decide(self, raw: bytes, entry: dict[str, Any]) -> tuple[bytes | None, bool]:
