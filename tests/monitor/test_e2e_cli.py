@@ -194,7 +194,7 @@ MERGERS = {
             "naive",
             marks=pytest.mark.xfail(
                 strict=True,
-                reason="naive monitor: every fragment is a root, the reader sees only the last",
+                reason="naive monitor: every fragment is a root; the reader sees the last appended",
             ),
         ),
     ],
@@ -213,13 +213,19 @@ def test_official_reader_sees_every_conversation_in_order(
 def test_naive_merge_leaves_the_reader_only_the_last_conversation(
     fragments: Fragments,
 ) -> None:
-    """The failure the xfail above documents, stated positively (research: 2 of 6 visible)."""
+    """The failure the xfail above documents, stated positively (research: 2 of 6 visible).
+
+    The naive monitor appends fragments in directory order, each still a root, so the reader
+    walks back from the last one appended and sees that one file's conversation only.
+    """
     fragments.restore()
+    per_file = [user_texts_in(p) for p in fragments.pristine.glob("*.jsonl")]
     fixed = str(uuid.uuid4())
     _merge_with_naive(fragments.project_dir, fixed)
     with fragments.lab("current") as lab:
         seen = reader_texts(fixed, lab)
-    assert seen == list(SENT[4:]), "only the newest fragment's chain"
+    assert seen in per_file, "exactly one fragment's chain"
+    assert len(seen) < len(SENT)
 
 
 def _resume(lab: CourseLab, session_id: str, question: str) -> subprocess.CompletedProcess[str]:
