@@ -177,3 +177,23 @@ def test_destroy_and_force_cleanup(options, clients, clock, tmp_path):
             assert len(h.manager) == 0 and clients.alive == []
 
     run(body)
+
+
+def test_a_failing_turn_counts_an_error_and_retires_its_connection(options, clients, clock):
+    async def body():
+        async with handler(options, clients, clock) as h:
+            await h.create_session("ana")
+            broken = clients.made[0]
+
+            async def dead(prompt: str) -> None:
+                raise BrokenPipeError("the CLI process is gone")
+
+            broken.query = dead
+            with pytest.raises(CourseError, match="the turn failed: BrokenPipeError"):
+                await h.send("ana", "hello")
+            await h.pool.settle()
+            assert h.metrics.session("ana").errors == 1 and not broken.alive
+            reply = await h.send("ana", "hello again")  # a new connection takes over
+            assert reply.connection_id == "conn-2"
+
+    run(body)

@@ -141,6 +141,11 @@ class SessionHandler:
         except CourseError:
             self.metrics.record_error(key)
             raise
+        except Exception as error:  # the SDK's errors (a dead CLI, a broken pipe)
+            self.metrics.record_error(key)
+            raise PoolConnectionError(
+                f"the turn failed: {type(error).__name__}: {error}"
+            ) from error
         usage = self.metrics.record_result(key, conn.id, result)
         self.manager.bind(key, result.session_id)
         self.manager.touch(key)
