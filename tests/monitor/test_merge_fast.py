@@ -110,6 +110,11 @@ def _stray_lines() -> list[bytes]:
         _line(ids[5], "not-merged-anywhere", isSidechain=True),  # sidechains keep their parent
         b'{"a":NaN,"uuid":"' + ids[6].encode() + b'","sessionId":"' + STRAY.encode() + b'"}',
         b"[1, 2]",
+        # a lone surrogate escape in the sessionId: json accepts it, the splice takes the
+        # exact path (the value cannot be written plainly)
+        b'{"parentUuid":null,"sessionId":"\\ud83d","type":"user","uuid":"'
+        + ids[7].encode()
+        + b'"}',
     ]
 
 
@@ -134,7 +139,7 @@ def test_batch_decides_exactly_like_line_by_line() -> None:
     result = batch.rewrite_batch(list(lines))
     assert result.lines == expected
     assert (len(result.bad), result.duplicates, result.relinked) == (bad, dups, relinked)
-    assert (bad, dups, relinked) == (2, 2, 3)
+    assert (bad, dups, relinked) == (2, 2, 4)
     assert batch.keys == one.keys and batch.leaf == one.leaf
 
 

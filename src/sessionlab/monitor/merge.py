@@ -149,7 +149,10 @@ def plain_json(value: Any) -> bytes | None:
     if value is None:
         return b"null"
     if type(value) is str and '"' not in value and "\\" not in value:
-        return b'"' + value.encode("utf-8") + b'"'
+        try:
+            return b'"' + value.encode("utf-8") + b'"'
+        except UnicodeEncodeError:  # a lone surrogate: written as an escape, never plainly
+            return None
     return None
 
 
