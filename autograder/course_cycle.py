@@ -15,6 +15,7 @@ gradebook an instructor grades with, so it uses a throw-away one.
 from __future__ import annotations
 
 import argparse
+import ast
 import csv
 import json
 import os
@@ -27,10 +28,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
+from lesson_sources import ASSIGNMENTS
 
 ROOT = Path(__file__).resolve().parents[1]
-ASSIGNMENTS = ("01-fragmentation", "02-failed-fixes")
-STUDENTS = ("solutions", "partial", "untouched")
+NAIVE_MONITOR = ROOT / "src" / "sessionlab" / "monitor" / "naive.py"
+
+
+def naive_as_student_monitor() -> str:
+    """The lesson's naive monitor as a student would submit it: its imports and the class.
+
+    Built from ``naive.py`` itself, so the round trip always grades the real baseline.
+    """
+    source = NAIVE_MONITOR.read_text()
+    lines = source.splitlines()
+    kept = [
+        node
+        for node in ast.parse(source).body
+        if isinstance(node, ast.Import | ast.ImportFrom | ast.ClassDef)
+        and not (isinstance(node, ast.ImportFrom) and node.module == "__future__")
+    ]
+    text = {id(node): "\n".join(lines[node.lineno - 1 : node.end_lineno]) for node in kept}
+    imports = "\n".join(text[id(n)] for n in kept if not isinstance(n, ast.ClassDef))
+    classes = "\n\n\n".join(text[id(n)] for n in kept if isinstance(n, ast.ClassDef))
+    return f"{imports}\n\n\n{classes}\n".replace("NaivePollingMonitor", "StudentMonitor")
+
 
 # A plausible half-right student: checks partial credit, and that a warning printed by a
 # student's function does not zero a passing test (IgnorePattern in nbgrader_config.py).
@@ -74,6 +95,18 @@ def classify_pair(first, second):
 """,
     },
 }
+# A submission whose monitor is the lesson's naive one: it must lose the preservation and
+# chain points of the monitor exercise and keep everything else.
+PARTIAL_ANSWERS["03-monitor"] = {"student_monitor": naive_as_student_monitor()}
+# Lessons whose partial student answers everything else correctly (only the override differs).
+PARTIAL_OVER_REFERENCE = frozenset({"03-monitor"})
+
+
+def students_for(assignment: str) -> tuple[str, ...]:
+    """Fake students for one lesson: ``partial`` only where partial answers are written."""
+    if assignment in PARTIAL_ANSWERS:
+        return ("solutions", "partial", "untouched")
+    return ("solutions", "untouched")
 
 
 def _env() -> dict[str, str]:
@@ -127,6 +160,23 @@ def release(
     return target
 
 
+def reference_answers(source: Path) -> dict[str, str]:
+    """Every answer cell's reference solution, by grade id."""
+    return {
+        c.metadata["nbgrader"]["grade_id"]: c.source
+        for c in nbformat.read(source, as_version=4).cells
+        if c.metadata.get("nbgrader", {}).get("solution")
+    }
+
+
+def partial_answers(assignment: str, source: Path) -> dict[str, str]:
+    """The partial student's answers: alone, or over the reference for whole-lesson cases."""
+    answers = PARTIAL_ANSWERS[assignment]
+    if assignment in PARTIAL_OVER_REFERENCE:
+        return {**reference_answers(source), **answers}
+    return answers
+
+
 def filled_submission(
     source: Path, released: Path, answers: dict[str, str] | None = None
 ) -> nbformat.NotebookNode:
@@ -136,11 +186,7 @@ def filled_submission(
     them: only those grade ids are filled, the rest stay as released.
     """
     if answers is None:
-        answers = {
-            c.metadata["nbgrader"]["grade_id"]: c.source
-            for c in nbformat.read(source, as_version=4).cells
-            if c.metadata.get("nbgrader", {}).get("solution")
-        }
+        answers = reference_answers(source)
     nb = nbformat.read(released, as_version=4)
     for cell in nb.cells:
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
@@ -191,27 +237,27 @@ def roundtrip(workdir: Path, *, manual_grade: bool = True) -> list[Score]:
     for assignment in ASSIGNMENTS:
         source = workdir / "solutions" / assignment / f"{assignment}.ipynb"
         released = workdir / "notebooks" / assignment / f"{assignment}.ipynb"
-        for student in STUDENTS:
+        for student in students_for(assignment):
             folder = course / "submitted" / student / assignment
             folder.mkdir(parents=True)
             if student == "solutions":
                 nbformat.write(filled_submission(source, released), folder / released.name)
             elif student == "partial":
-                partial = filled_submission(source, released, PARTIAL_ANSWERS.get(assignment, {}))
+                partial = filled_submission(source, released, partial_answers(assignment, source))
                 nbformat.write(partial, folder / released.name)
             else:
                 shutil.copy(released, folder / released.name)
             (folder / "timestamp.txt").write_text("2030-01-01 12:00:00.000000 UTC")
     for assignment in ASSIGNMENTS:
         started = time.monotonic()
-        print(f"autograding {assignment} for {', '.join(STUDENTS)} ...", flush=True)
+        print(f"autograding {assignment} for {', '.join(students_for(assignment))} ...", flush=True)
         nbgrader("autograde", assignment, "--force", cwd=workdir)
         print(f"  done in {time.monotonic() - started:.0f}s", flush=True)
 
     scores: list[Score] = []
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
         for assignment in ASSIGNMENTS:
-            for student in STUDENTS:
+            for student in students_for(assignment):
                 submission = gb.find_submission(assignment, student)
                 score = Score(assignment, student, 0.0, 0.0)
                 for nb in submission.notebooks:

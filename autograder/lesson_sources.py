@@ -21,7 +21,15 @@ from nbformat import NotebookNode
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = ROOT / "solutions"
-ASSIGNMENTS = ("01-fragmentation", "02-failed-fixes", "03-monitor", "04-validation", "09-capstone")
+
+
+def discover_assignments() -> tuple[str, ...]:
+    """Every ``solutions/<name>/<name>.ipynb``: adding a lesson folder is all it takes."""
+    found = (p.name for p in SOLUTIONS.iterdir() if (p / f"{p.name}.ipynb").is_file())
+    return tuple(sorted(found))
+
+
+ASSIGNMENTS = discover_assignments()
 KERNELSPEC = {"display_name": "Session Lab (Python 3)", "language": "python", "name": "sessionlab"}
 # The .py twin starts with a ruff directive (notebook code uses top-level await, long nbgrader
 # cell headers, bare last expressions); it is not a cell of the notebook.
