@@ -56,21 +56,15 @@ def test_bad_cli_name():
     assert_one_clear_line(run("cli", "install", "nightly"), "unknown CLI name 'nightly'", "legacy")
 
 
-def test_busy_port_for_the_model():
+@pytest.mark.parametrize(
+    "command", [["model", "serve"], ["lab", "--no-browser"], ["bot", "serve"]], ids=" ".join
+)
+def test_a_busy_port_is_one_line(command):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = run("model", "serve", "--port", str(port), timeout=30)
-    assert_one_clear_line(result, f"port {port}", "busy")
-
-
-def test_busy_port_for_the_lab():
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
-        result = run("lab", "--no-browser", "--port", str(port), timeout=30)
+        result = run(*command, "--port", str(port), timeout=30)
     assert_one_clear_line(result, f"port {port}", "busy")
 
 

@@ -256,7 +256,7 @@ def test_busy_port_is_a_one_line_course_error() -> None:
         with pytest.raises(CourseError) as caught:
             CourseModel(port=port).start()
     assert str(caught.value) == (
-        f"port {port} on 127.0.0.1 is busy: pick another with --port or use --port 0"
+        f"port {port} on 127.0.0.1 is busy: pick another with --port (or --port 0)"
     )
 
 

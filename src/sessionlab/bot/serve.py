@@ -22,6 +22,7 @@ from sessionlab.errors import CourseError
 from sessionlab.isolation import Cleaner, Limits, SessionManager, SqliteSessionStore
 from sessionlab.isolation.store import SessionStore
 from sessionlab.model import CourseModel
+from sessionlab.net import listen_error
 from sessionlab.paths import course_home
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -86,9 +87,7 @@ def bind(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
     except OSError as error:
         sock.close()
-        raise CourseError(
-            f"cannot listen on {host}:{port} ({error.strerror}): pick another --port (or 0)"
-        ) from None
+        raise listen_error(host, port, error) from None
     sock.listen(2048)
     sock.setblocking(False)
     return sock

@@ -8,7 +8,6 @@ message instead of hanging.
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import threading
 import time
@@ -18,10 +17,10 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
-from sessionlab.errors import CourseError
 from sessionlab.model import replies, usage, wire
 from sessionlab.model.conversation import read_conversation
 from sessionlab.model.records import RecordLog, RequestRecord
+from sessionlab.net import listen_error
 
 MAX_BODY_BYTES = 32 * 1024 * 1024
 COURSE_PREFIX = "/_course/"
@@ -279,15 +278,7 @@ class CourseModel:
         try:
             server = _Server((self.host, self.requested_port), _Handler)
         except OSError as error:
-            if error.errno == errno.EADDRINUSE:
-                raise CourseError(
-                    f"port {self.requested_port} on {self.host} is busy: "
-                    "pick another with --port or use --port 0"
-                ) from None
-            reason = error.strerror or str(error)
-            raise CourseError(
-                f"cannot listen on {self.host}:{self.requested_port}: {reason}"
-            ) from None
+            raise listen_error(self.host, self.requested_port, error) from None
         server.course_model = self
         self._server = server
         self._thread = threading.Thread(
