@@ -514,6 +514,6 @@ def test_serve_on_a_busy_port_is_exit_2_with_one_line() -> None:
         )
     assert done.returncode == 2
     assert done.stderr == (
-        f"sessionlab model: port {port} on 127.0.0.1 is busy: pick another with --port or use "
-        "--port 0\n"
+        f"sessionlab model: port {port} on 127.0.0.1 is busy: pick another with --port "
+        "(or --port 0)\n"
     )
