@@ -12,11 +12,7 @@ Both stores keep the same contract (:class:`HistoryStore`):
 
 from __future__ import annotations
 
-import contextlib
 import json
-import sqlite3
-import threading
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -24,6 +20,7 @@ from typing import Protocol
 import redis
 
 from sessionlab.bot.activity import validate_id
+from sessionlab.sqlite_db import SqliteDatabase
 
 
 @dataclass(frozen=True)
@@ -94,44 +91,16 @@ class SqliteHistory:
     """:class:`HistoryStore` in one SQLite file (WAL; one connection per thread)."""
 
     def __init__(self, path: str | Path, limits: HistoryLimits | None = None) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = SqliteDatabase(path)
+        self.path = self._db.path
         self.limits = limits or HistoryLimits()
-        self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
-        self._all_lock = threading.Lock()
-        self._connection().executescript(SCHEMA)  # idempotent; executescript commits itself
-
-    def _connection(self) -> sqlite3.Connection:
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None:
-            db = sqlite3.connect(
-                self.path, timeout=30, isolation_level=None, check_same_thread=False
-            )
-            db.execute("PRAGMA journal_mode = WAL")
-            db.execute("PRAGMA synchronous = NORMAL")
-            db.execute("PRAGMA foreign_keys = ON")
-            self._local.db = db
-            with self._all_lock:
-                self._all.append(db)
-        return db
-
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        db = self._connection()
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
+        self._db.connection().executescript(SCHEMA)  # idempotent; executescript commits itself
 
     def _alive_since(self, now: float) -> float:
         return now - self.limits.ttl_seconds
 
     def history(self, conversation_id: str, *, now: float) -> list[Message]:
-        rows = self._connection().execute(
+        rows = self._db.connection().execute(
             "SELECT m.role, m.text, m.at FROM messages m JOIN conversations c "
             "USING (conversation_id) WHERE conversation_id = ? AND c.last_activity > ? "
             "ORDER BY m.id",
@@ -141,7 +110,7 @@ class SqliteHistory:
 
     def append(self, conversation_id: str, turn: list[tuple[str, str]], *, now: float) -> int:
         """Add the turn's messages atomically; returns the history length after trimming."""
-        with self._transaction() as db:
+        with self._db.transaction() as db:
             row = db.execute(
                 "SELECT last_activity FROM conversations WHERE conversation_id = ?",
                 (conversation_id,),
@@ -171,7 +140,7 @@ class SqliteHistory:
         return int(count)
 
     def stats(self, *, now: float) -> list[ConversationStats]:
-        rows = self._connection().execute(
+        rows = self._db.connection().execute(
             "SELECT c.conversation_id, COUNT(m.id), c.created_at, c.last_activity "
             "FROM conversations c LEFT JOIN messages m USING (conversation_id) "
             "WHERE c.last_activity > ? GROUP BY c.conversation_id ORDER BY c.last_activity DESC",
@@ -180,7 +149,7 @@ class SqliteHistory:
         return [ConversationStats(*row) for row in rows]
 
     def purge_expired(self, *, now: float) -> list[str]:
-        with self._transaction() as db:
+        with self._db.transaction() as db:
             gone = [
                 row[0]
                 for row in db.execute(
@@ -194,12 +163,7 @@ class SqliteHistory:
         return gone
 
     def close(self) -> None:
-        with self._all_lock:
-            connections, self._all = self._all, []
-        for db in connections:
-            with contextlib.suppress(sqlite3.Error):
-                db.close()
-        self._local = threading.local()
+        self._db.close()
 
 
 # KEYS: list, meta hash, index zset. ARGV: now, expires_at, cap, backstop ms, id, then

@@ -7,22 +7,20 @@ second waits (``busy_timeout``) and then sees 5. A plain ``BEGIN`` would only ta
 the ``INSERT``, after both had counted.
 
 Each thread gets its own connection (SQLite connections must not be shared across threads),
-in autocommit mode so transactions are explicit.
+in autocommit mode so transactions are explicit: :class:`~sessionlab.sqlite_db.SqliteDatabase`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sqlite3
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from sessionlab.isolation.errors import SessionLimitExceeded
 from sessionlab.isolation.ids import validate_session_id
 from sessionlab.isolation.state import SessionState
+from sessionlab.sqlite_db import SqliteDatabase
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
@@ -42,58 +40,18 @@ CREATE TABLE IF NOT EXISTS counters (
     PRIMARY KEY (session_id, name)
 );
 """
-BUSY_TIMEOUT_MS = 30_000
 
 
 class SqliteSessionStore:
     """:class:`~sessionlab.isolation.store.SessionStore` on one SQLite file (WAL mode)."""
 
     def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
-        self._all_lock = threading.Lock()
-        self._connection().executescript(SCHEMA)  # idempotent; executescript commits itself
-
-    # --- connections ---------------------------------------------------------------------
-    def _connection(self) -> sqlite3.Connection:
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None:
-            db = sqlite3.connect(
-                self.path,
-                timeout=BUSY_TIMEOUT_MS / 1000,
-                isolation_level=None,
-                check_same_thread=False,
-            )
-            db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            db.execute("PRAGMA journal_mode = WAL")
-            db.execute("PRAGMA synchronous = NORMAL")
-            db.execute("PRAGMA foreign_keys = ON")
-            self._local.db = db
-            with self._all_lock:
-                self._all.append(db)
-        return db
-
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on any error)."""
-        db = self._connection()
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
+        self._db = SqliteDatabase(path)
+        self.path = self._db.path
+        self._db.connection().executescript(SCHEMA)  # idempotent; executescript commits itself
 
     def close(self) -> None:
-        with self._all_lock:
-            connections, self._all = self._all, []
-        for db in connections:
-            with contextlib.suppress(sqlite3.Error):
-                db.close()
-        self._local = threading.local()
+        self._db.close()
 
     # --- reading ---------------------------------------------------------------------------
     def _load(self, db: sqlite3.Connection, session_id: str, now: float) -> SessionState | None:
@@ -120,17 +78,17 @@ class SqliteSessionStore:
 
     def get(self, session_id: str, *, now: float) -> SessionState | None:
         validate_session_id(session_id)
-        return self._load(self._connection(), session_id, now)
+        return self._load(self._db.connection(), session_id, now)
 
     def live_ids(self, *, now: float) -> list[str]:
-        rows = self._connection().execute(
+        rows = self._db.connection().execute(
             "SELECT session_id FROM sessions WHERE expires_at > ? ORDER BY created_at", (now,)
         )
         return [row[0] for row in rows]
 
     def count_for_ip(self, client_ip: str, *, now: float) -> int:
         row = (
-            self._connection()
+            self._db.connection()
             .execute(
                 "SELECT COUNT(*) FROM sessions WHERE client_ip = ? AND expires_at > ?",
                 (client_ip, now),
@@ -151,7 +109,7 @@ class SqliteSessionStore:
         max_per_ip: int,
     ) -> SessionState:
         validate_session_id(session_id)
-        with self._transaction() as db:
+        with self._db.transaction() as db:
             (live,) = db.execute(
                 "SELECT COUNT(*) FROM sessions WHERE client_ip = ? AND expires_at > ?",
                 (client_ip, now),
@@ -168,7 +126,7 @@ class SqliteSessionStore:
 
     def touch(self, session_id: str, *, now: float, ttl: float) -> SessionState | None:
         validate_session_id(session_id)
-        with self._transaction() as db:
+        with self._db.transaction() as db:
             changed = db.execute(
                 "UPDATE sessions SET last_seen = ?, expires_at = ? "
                 "WHERE session_id = ? AND expires_at > ?",
@@ -180,7 +138,7 @@ class SqliteSessionStore:
         self, session_id: str, changes: dict[str, Any], *, now: float, ttl: float
     ) -> SessionState | None:
         validate_session_id(session_id)
-        with self._transaction() as db:
+        with self._db.transaction() as db:
             current = self._load(db, session_id, now)
             if current is None:
                 return None
@@ -194,7 +152,7 @@ class SqliteSessionStore:
 
     def add_counter(self, session_id: str, name: str, amount: int, *, now: float) -> int | None:
         validate_session_id(session_id)
-        with self._transaction() as db:
+        with self._db.transaction() as db:
             if self._load(db, session_id, now) is None:
                 return None
             (value,) = db.execute(
@@ -206,13 +164,13 @@ class SqliteSessionStore:
 
     def delete(self, session_id: str) -> bool:
         validate_session_id(session_id)
-        with self._transaction() as db:
+        with self._db.transaction() as db:
             return (
                 db.execute("DELETE FROM sessions WHERE session_id = ?", (session_id,)).rowcount > 0
             )
 
     def purge_expired(self, *, now: float) -> list[str]:
-        with self._transaction() as db:
+        with self._db.transaction() as db:
             gone = [
                 row[0]
                 for row in db.execute(
