@@ -56,6 +56,7 @@ from sessionlab.grading.sandbox import (
     prepare_runtime_dir,
     write_kernelspec,
 )
+from sessionlab.sandbox import patched_environ
 
 # Bump when a change here changes scores: every cached result is then regraded.
 GRADER_VERSION = "1"
@@ -128,20 +129,6 @@ def _submissions_folder(path: Path) -> Iterator[Path]:
         yield path
     else:
         raise CourseError(f"--submissions {path}: not a folder or a .zip")
-
-
-@contextlib.contextmanager
-def _environ(**values: str) -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def _quiet_nbgrader() -> None:
@@ -321,7 +308,7 @@ def _grade_batch(
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         }
         graded = [s for s, _ in todo if rows[s.student_id].status == "graded"]
-        with _environ(**env):
+        with patched_environ(env):
             api = NbGraderAPI(config=config)
             result = api.generate_assignment(assignment, force=True)
             if not result.get("success"):
