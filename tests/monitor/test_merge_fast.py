@@ -173,3 +173,56 @@ def test_rollback_forgets_the_last_uid_shortcut() -> None:
     rewriter.rollback()
     result = rewriter.rewrite_batch([_line(second, first)])
     assert result.relinked == 1, "its parent was rolled back, so it is a root again"
+
+
+def test_fast_loop_decides_like_the_exact_rule_on_mixed_batches() -> None:
+    """The inlined loop of ``rewrite_batch`` against ``rewrite`` line by line, many shapes."""
+    import random
+
+    rng = random.Random(7)
+    ids = [str(uuid.uuid4()) for _ in range(40)]
+    shapes = [
+        lambda i: _line(ids[i], ids[i - 1]),  # the common chained line
+        lambda i: _line(ids[i], None),  # a root: re-linked
+        lambda i: _line(ids[i], ids[0]),  # parent known, but not the previous line
+        lambda i: _line(ids[i], ids[i - 1], sessionId=FIXED),  # already ours
+        lambda i: _line(ids[i].upper(), ids[i - 1]),  # non-canonical uuid
+        lambda i: _line(ids[i], ids[i - 1], isSidechain=True),
+        lambda i: _line(ids[i], ids[i - 1], type="system"),
+        lambda i: b'{"x":{"a":1},' + _line(ids[i], ids[i - 1])[1:],  # '{' before sessionId
+        lambda i: _line(ids[i], ids[i - 1])[:-1] + b',"sessionId":"' + STRAY.encode() + b'"}',
+        lambda i: _line(ids[i], ids[i - 1], sessionId=None),
+        lambda i: _line(ids[i], ids[i - 1], sessionId=7),
+        lambda i: b"   ",
+        lambda i: b"{broken",
+        lambda i: b"null",
+        lambda i: b'{"type":"summary","summary":"s' + str(i % 3).encode() + b'"}',
+    ]
+    lines = [rng.choice(shapes)(i) for i in range(1, 40) for _ in range(3)]
+    lines += lines[:20]  # a resumed copy: duplicates
+    one = LineRewriter(FIXED, leaf="00000000-0000-4000-8000-000000000000")
+    expected: list[bytes] = []
+    bad = dups = relinked = 0
+    for raw in lines:
+        if not raw.strip():
+            continue
+        try:
+            outcome = one.rewrite(raw)
+        except BadLine:
+            bad += 1
+            continue
+        dups += outcome.duplicate
+        relinked += outcome.relinked
+        if outcome.line is not None:
+            expected.append(outcome.line)
+    batch = LineRewriter(FIXED, leaf="00000000-0000-4000-8000-000000000000")
+    got: list[bytes] = []
+    counts = [0, 0, 0]
+    for start in range(0, len(lines), 17):  # several batches share the state
+        result = batch.rewrite_batch(list(lines[start : start + 17]))
+        got += result.lines
+        counts = [counts[0] + len(result.bad), counts[1] + result.duplicates, counts[2]]
+        counts[2] += result.relinked
+    assert got == expected
+    assert counts == [bad, dups, relinked]
+    assert batch.keys == one.keys and batch.leaf == one.leaf

@@ -177,6 +177,10 @@ def _plain_value_span(raw: bytes, needle: bytes, old_text: bytes) -> tuple[int, 
 
 
 _SESSION_ID = b'"sessionId":'
+#: A uuid as the CLI writes it, the only form :func:`uuid_key` maps to its 16 bytes.
+_CANONICAL_UUID = re.compile(
+    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+).fullmatch
 _PARENT = b'"parentUuid":'
 
 
@@ -256,26 +260,135 @@ class LineRewriter:
         The verdicts are exactly :meth:`rewrite`'s, line by line. ``lines`` is consumed: it
         becomes ``result.lines``, each raw line replaced by its rewrite as soon as it is
         decided, so a batch is never held twice (the memory bound of rule 8).
+
+        The loop is inlined for the common line (canonical uuid, chained to the previous
+        line, plain ``sessionId`` at the top level before any ``{``/``[``): one orjson call,
+        a few dict look-ups and ``find`` calls, one splice, no Python function call. Any
+        other line (including every line orjson refuses, and every blank line) takes
+        :meth:`_decide_one`, the exact per-line rule; both paths share the same state.
         """
         result = BatchResult(lines=lines)
-        decide = self._decide
-        parse = _parse
-        kept = 0
+        if not lines:
+            return result
+        if _orjson_loads is None:  # pragma: no cover - orjson is a declared dependency
+            return self._rewrite_batch_exact(lines, result)
+        if not self._dirty:
+            self._leaf_before, self._dirty = self.leaf, True
+        loads = _orjson_loads
+        keys = self.keys
+        add_key = keys.add
+        add_pending = self._pending_keys.append
+        canonical = _CANONICAL_UUID
+        fromhex = bytes.fromhex
+        chain_types = CHAIN_TYPES
+        session_id = self.session_id
+        new_sid = self._sid_value
+        plain_sids = self._plain_sids
+        needle = _SESSION_ID
+        at = len(needle)
+        last_uid = self._last_uid
+        leaf = self.leaf
+        kept = duplicates = 0
         for raw in lines:  # writes only at indices already read: safe while iterating
-            if not raw or raw.isspace():  # isspace stops at the first byte; strip() copies
-                continue
             try:
-                entry = parse(raw)
+                entry = loads(raw)  # blank lines and refusals: the exact path below
+            except ValueError:
+                entry = None
+            if type(entry) is dict:
+                uid = entry.get("uuid")
+                if type(uid) is str and canonical(uid) is not None:
+                    key = fromhex(uid.replace("-", ""))  # == uuid_key(uid): 16 bytes
+                    if key in keys:
+                        last_uid = uid
+                        duplicates += 1
+                        continue
+                    sidechain = entry.get("isSidechain")
+                    if (
+                        sidechain
+                        or "parentUuid" not in entry
+                        or (last_uid is not None and entry["parentUuid"] == last_uid)
+                    ):  # no re-link: the parent is the previous line, already keyed
+                        old_sid = entry.get("sessionId", session_id)
+                        line: bytes | None = None
+                        if old_sid == session_id:
+                            line = raw
+                        elif type(old_sid) is str:
+                            old_text = plain_sids.get(old_sid)
+                            if old_text is None:
+                                old_text = plain_json(old_sid)
+                                if old_text is not None:
+                                    if len(plain_sids) > 64:
+                                        plain_sids.clear()
+                                    plain_sids[old_sid] = old_text
+                            if old_text is not None:  # _plain_value_span, inlined
+                                pos = raw.find(needle)
+                                start = pos + at
+                                if (
+                                    pos > 0
+                                    and raw[pos - 1] in b"{,"
+                                    and raw.rfind(needle) == pos
+                                    and raw.find(b"{", 1, pos) < 0
+                                    and raw.find(b"[", 1, pos) < 0
+                                    and raw.startswith(old_text, start)
+                                ):
+                                    line = raw[:start] + new_sid + raw[start + len(old_text) :]
+                        if line is not None:
+                            add_key(key)
+                            add_pending(key)
+                            last_uid = uid
+                            if not sidechain and entry.get("type") in chain_types:
+                                leaf = uid
+                            lines[kept] = line
+                            kept += 1
+                            continue
+            # the exact rule for everything else, on the shared state
+            self._last_uid, self.leaf = last_uid, leaf
+            line, relinked, verdict = self._decide_one(raw, entry, result, _parse_exact)
+            last_uid, leaf = self._last_uid, self.leaf
+            if verdict:
+                lines[kept] = line  # type: ignore[call-overload]
+                kept += 1
+                result.relinked += relinked
+        self._last_uid, self.leaf = last_uid, leaf
+        result.duplicates += duplicates
+        del lines[kept:]
+        return result
+
+    def _decide_one(
+        self, raw: bytes, entry: Any, result: BatchResult, parse: Any
+    ) -> tuple[bytes | None, bool, bool]:
+        """One line by the exact rule: ``(line, re-linked?, append it?)``; counts the rest.
+
+        ``entry`` is the parsed line, or None when it still needs ``parse`` (the fast loop
+        passes ``_parse_exact``: orjson already refused it).
+        """
+        if entry is None or type(entry) is not dict:
+            if not raw or raw.isspace():  # isspace stops at the first byte; strip() copies
+                return None, False, False
+            try:
+                entry = parse(raw) if entry is None else entry
                 if type(entry) is not dict:
                     raise BadLine("not a JSON object")
-                line, relinked = decide(raw, entry)
             except (BadLine, UnicodeDecodeError):
                 result.bad.append(raw)
-                continue
-            if line is None:
-                result.duplicates += 1
-            else:
-                lines[kept] = line
+                return None, False, False
+        try:
+            line, relinked = self._decide(raw, entry)
+        except (BadLine, UnicodeDecodeError):
+            result.bad.append(raw)
+            return None, False, False
+        if line is None:
+            result.duplicates += 1
+            return None, False, False
+        return line, relinked, True
+
+    def _rewrite_batch_exact(self, lines: list[bytes], result: BatchResult) -> BatchResult:
+        """:meth:`rewrite_batch` without orjson: the exact rule, line by line."""
+        kept = 0
+        for raw in lines:
+            line, relinked, verdict = self._decide_one(raw, None, result, _parse)
+            if verdict:
+                lines[kept] = line  # type: ignore[call-overload]
                 kept += 1
                 result.relinked += relinked
         del lines[kept:]
