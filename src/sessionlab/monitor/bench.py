@@ -7,7 +7,9 @@ What it measures (research: ``monitor-reliability.md`` §2-3, whose numbers are 
   or it would first swallow all 10,000 old sessions; that trap is measured separately);
 - idle CPU of the monitor process over a few seconds, empty and with 10,000 files;
 - merge throughput of one 200 MB stray, as a ratio to ``shutil.copyfileobj`` of the same file,
-  with the monitor's defaults (backups on) and, for the reference, without backups;
+  with the monitor's defaults (backups on) and, for the reference, without backups; the stray's
+  2 KB lines are multi-byte text (the worst case); a second stray of mostly-ASCII lines like
+  the real CLI's is merged too (``merge_realistic_stray``, defaults);
 - peak RSS of the monitor process while it merges that stray (``ru_maxrss``).
 
 Monitors run in-process for latency (as a notebook runs them) and in a spawned child process
@@ -98,13 +100,18 @@ def _project(root: Path, old_files: int) -> tuple[Path, str]:
     return project, session_id
 
 
-def _big_stray(path: Path, megabytes: int, line_bytes: int) -> int:
-    """Write a realistic transcript of about ``megabytes`` MB; return its line count."""
+def _big_stray(path: Path, megabytes: int, line_bytes: int, *, plain: bool = False) -> int:
+    """Write a transcript of about ``megabytes`` MB; return its line count.
+
+    The default pads every line with multi-byte text, the parser's worst case; ``plain``
+    pads with ASCII code (escaped newlines and quotes) and puts multi-byte text in one line
+    of six, like the real CLI lines in ``tests/fixtures/samples``.
+    """
     sid = str(uuid.uuid4())
     lines = 0
     with open(path, "wb") as f:
         while f.tell() < megabytes * MB:
-            f.write(make_line("big", lines, sid, size=line_bytes))
+            f.write(make_line("big", lines, sid, size=line_bytes, plain=plain))
             lines += 1
     return lines
 
@@ -257,6 +264,8 @@ def run_bench(
             "seconds": round(copy_s, 3),
             "mb_per_s": round(source.stat().st_size / MB / copy_s, 1),
         }
+        realistic = root / "realistic.source"
+        realistic_lines = _big_stray(realistic, sizes.stray_mb, sizes.line_bytes, plain=True)
         for contender in found:
             r: dict[str, Any] = {}
             for label, old in (("empty", 0), (f"{sizes.old_files}_old_files", sizes.old_files)):
@@ -267,6 +276,10 @@ def run_bench(
             say(f"{contender.name}: merging a {sizes.stray_mb} MB stray ...")
             r["merge_big_stray"] = _with_ratio(
                 bench_merge(contender, root, source, lines, timeout_s=300), copy_s
+            )
+            say(f"{contender.name}: merging a {sizes.stray_mb} MB stray of realistic lines ...")
+            r["merge_realistic_stray"] = _with_ratio(
+                bench_merge(contender, root, realistic, realistic_lines, timeout_s=300), copy_s
             )
             if contender.name == "reference":
                 say(f"{contender.name}: merging a {sizes.stray_mb} MB stray, no backups ...")
@@ -321,8 +334,8 @@ def table(results: dict[str, Any]) -> str:
             )
         return cells
 
-    def pick(key: str, field: str, fmt: str) -> list[str]:
-        return [fmt.format(results["monitors"][n][key].get(field, "n/a")) for n in names]
+    def pick(key: str, field: str, fmt: str) -> list[str]:  # n/a: older results lack a key
+        return [fmt.format(results["monitors"][n].get(key, {}).get(field, "n/a")) for n in names]
 
     rows.append(("detection paced, p50/p95/p99/max ms", *lat("detection_empty", "paced")))
     rows.append(("detection burst, p50/p95/p99/max ms", *lat("detection_empty", "burst")))
@@ -345,6 +358,8 @@ def table(results: dict[str, Any]) -> str:
     )
     rows.append(("  MB per CPU second", *pick("merge_big_stray", "mb_per_cpu_s", "{}")))
     rows.append(("  peak RSS, MB", *pick("merge_big_stray", "peak_rss_mb", "{}")))
+    rows.append(("  realistic lines, MB/s", *pick("merge_realistic_stray", "mb_per_s", "{}")))
+    rows.append(("    MB per CPU second", *pick("merge_realistic_stray", "mb_per_cpu_s", "{}")))
 
     def lean(field: str) -> list[str]:
         cells = []

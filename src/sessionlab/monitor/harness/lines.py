@@ -17,6 +17,11 @@ CLI_VERSION = "1.0.120"
 CWD = "/home/student/w"
 # Multi-byte characters (2, 3 and 4 bytes in UTF-8) so a torn write can split inside one.
 TEXT = "olá, ação — ✓ 🚀 "
+# What most real lines carry instead (tests/fixtures/samples: 26 of 31 lines are pure ASCII):
+# code and tool output, with the newlines and quotes that JSON escapes.
+PLAIN_TEXT = (
+    'def merge(a, b):\n    """Return the "merged" list."""\n    return sorted(a + b)  # ok\n'
+)
 
 
 def line_uuid(run: str, seq: int) -> str:
@@ -96,15 +101,27 @@ def encode(entry: dict[str, Any]) -> bytes:
     return json.dumps(entry, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
 
 
-def make_line(run: str, seq: int, session_id: str, *, size: int = 0, chained: bool = True) -> bytes:
+def make_line(
+    run: str,
+    seq: int,
+    session_id: str,
+    *,
+    size: int = 0,
+    chained: bool = True,
+    plain: bool = False,
+) -> bytes:
     """Line ``seq`` of writer ``run``: alternating user/assistant, padded to ``size`` bytes.
 
     With ``chained`` each line's ``parentUuid`` is the previous line of the same writer (the
-    first is a root), which is what one CLI connection writes.
+    first is a root), which is what one CLI connection writes. The padding is multi-byte
+    text (a parser's worst case: every string becomes a 4-byte-per-character ``str``), or
+    with ``plain`` ASCII code with escaped newlines and quotes, and the multi-byte text only
+    in one line of six, as in the real samples.
     """
     uid = line_uuid(run, seq)
     parent = line_uuid(run, seq - 1) if chained and seq > 0 else None
-    text = f"{TEXT}{run} #{seq}"
+    head = TEXT if not plain or seq % 6 == 0 else ""
+    text = f"{head}{run} #{seq}"
     if seq % 2 == 0:
         entry = user_entry(uuid_=uid, parent=parent, session_id=session_id, content=text)
     else:
@@ -115,9 +132,13 @@ def make_line(run: str, seq: int, session_id: str, *, size: int = 0, chained: bo
     line = encode(entry)
     missing = size - len(line)
     if missing > 0:
-        filler = (TEXT * (missing // len(TEXT.encode()) + 1)).encode()[:missing]
-        filler = filler.decode("utf-8", errors="ignore")  # never end mid-character
-        filler += "x" * (missing - len(filler.encode()))
+        if plain:  # escapes make the encoded text longer than the string: measure encoded
+            unit = len(encode({"t": PLAIN_TEXT})) - len(encode({"t": ""}))
+            filler = PLAIN_TEXT * (missing // unit)
+        else:
+            filler = (TEXT * (missing // len(TEXT.encode()) + 1)).encode()[:missing]
+            filler = filler.decode("utf-8", errors="ignore")  # never end mid-character
+        filler += "x" * max(0, missing - (len(encode({"t": filler})) - len(encode({"t": ""}))))
         if entry["type"] == "user":
             entry["message"]["content"] = text + filler
         else:
