@@ -138,7 +138,7 @@ def release(
     release_dir: Path | None = None,
     *,
     gradebook: Path | None = None,
-    assignments: tuple[str, ...] = ASSIGNMENTS,
+    assignments: tuple[str, ...] | None = None,
 ) -> Path:
     """Generate the student notebooks (default: ``<course>/notebooks``).
 
@@ -148,7 +148,7 @@ def release(
     target = (release_dir or course / "notebooks").resolve()
     with tempfile.TemporaryDirectory(prefix="sessionlab-release-") as tmp:
         db = gradebook or Path(tmp) / "gradebook.db"
-        for assignment in assignments:
+        for assignment in assignments or ASSIGNMENTS:
             nbgrader(
                 "generate_assignment",
                 assignment,
