@@ -845,12 +845,13 @@ class StudentMonitor:
         ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_student_monitor", "locked": true, "points": 8, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_student_monitor", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# The basics (1 point): one stray is folded into the fixed file and removed; the stats keep the
+# lesson's three counters. The next cell grades the rules with the course harness.
 with tempfile.TemporaryDirectory() as tmp:
     project = Path(tmp) / "projects" / "-w"
     project.mkdir(parents=True)
     sid = str(uuid.uuid4())
-    (project / "old.jsonl").write_bytes(entry_line("user", "o1", None, "old"))
     monitor = StudentMonitor(project, sid)
     monitor.start()
     try:
@@ -862,7 +863,6 @@ with tempfile.TemporaryDirectory() as tmp:
         monitor.stop()
     got = [e["uuid"] for e in read_entries(project / f"{sid}.jsonl")]
     assert got == ["s1", "s2"], got
-    assert (project / "old.jsonl").exists(), "old sessions stay"
     stats = monitor.get_stats()
     assert {"corrections", "intercepted_files", "unique_files"} <= set(stats), stats
     assert stats["corrections"] == 1, stats
@@ -915,6 +915,17 @@ def _own_work_problems(cls):
 
 
 problems = _own_work_problems(StudentMonitor)
+assert not problems, f"StudentMonitor must be your own code: {'; '.join(problems)}"
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "test_student_monitor_rules", "locked": true, "points": 7, "schema_version": 3, "solution": false, "task": false}
+# The rules (7 points, partial credit): the course harness runs StudentMonitor through the
+# checks of section 4 below: detection within the lesson's 200 ms, nothing lost from a writer
+# that keeps its file open, reopens it or tears lines, one continuous chain, no duplicates
+# from a resume copy, and old sessions left alone.
+print("graded by the course harness (see section 4 for the same run)")
+### BEGIN HIDDEN TESTS
+problems = _own_work_problems(StudentMonitor)
 if problems:
     print("StudentMonitor must be your own code; it scores 0 because:")
     for problem in problems:
@@ -934,8 +945,8 @@ else:
         "dedup_resume_copy": 1,
         "old_sessions_untouched": 1,
     }
-    score = 1.0 + sum(weights[c.name] for c in student_report.checks if c.passed)
-float(score)  # partial credit out of 8
+    score = sum(weights[c.name] for c in student_report.checks if c.passed)
+float(score)  # partial credit out of 7
 ### END HIDDEN TESTS
 
 # %% [markdown]
