@@ -315,10 +315,19 @@ def build(out: Path, *, subset: bool = False, course: Path = ROOT) -> list[Stude
     return chosen
 
 
-def expected_scores() -> dict[str, tuple[float, str]]:
-    """``student_id -> (score, kind)`` from ``expected_scores.csv``."""
+def expected_scores() -> dict[str, tuple[float, float, str]]:
+    """``student_id -> (lowest, highest, kind)`` from ``expected_scores.csv``.
+
+    A score is one number, or ``low..high`` where the lesson's own measurements vary between
+    runs (the naive monitor loses lines to a reopening or tearing writer only sometimes).
+    """
     with EXPECTED.open() as handle:
-        return {r["student_id"]: (float(r["score"]), r["kind"]) for r in csv.DictReader(handle)}
+        rows = list(csv.DictReader(handle))
+    expected = {}
+    for row in rows:
+        low, _, high = row["score"].partition("..")
+        expected[row["student_id"]] = (float(low), float(high or low), row["kind"])
+    return expected
 
 
 def main(argv: list[str] | None = None) -> int:
