@@ -81,10 +81,29 @@ def test_orphans_both_ways_and_pending_sessions_are_not_orphans(clock, tmp_path)
     m.register("lost")
     m.bind("lost", "t-deleted")
     m.register("pending")  # no turn yet: no transcript expected
+    clock.advance(m.transcript_grace)  # "lost" reported its id long enough ago
     orphans = m.orphans()
     assert orphans.missing_transcripts == ["t-deleted"]
     assert orphans.unregistered_transcripts == ["t-stray"]
     assert orphans.count == 2
+
+
+def test_a_transcript_the_cli_has_not_written_yet_is_not_missing_during_the_grace(clock, tmp_path):
+    """The CLI reports a session id before it first writes ``<id>.jsonl`` (measured)."""
+    m = manager(clock, tmp_path)
+    m.register("fresh")
+    m.bind("fresh", "t-fresh")
+    assert m.orphans().count == 0, "the first write is still pending"
+    clock.advance(m.transcript_grace - 1)
+    m.bind("fresh", "t-fresh")  # a later turn of the same file does not restart the grace
+    assert m.orphans().count == 0
+    write(tmp_path, "t-fresh")
+    assert m.orphans().count == 0, "the file appeared: neither missing nor unregistered"
+    (tmp_path / "t-fresh.jsonl").unlink()
+    clock.advance(1)
+    assert m.orphans().missing_transcripts == ["t-fresh"], "after the grace it is missing"
+    m.register("adopted", "t-adopted")  # an id given at registration names an existing file
+    assert m.orphans().missing_transcripts == ["t-adopted", "t-fresh"]
 
 
 def test_orphans_in_a_folder_the_cli_has_not_created_yet(clock, tmp_path):

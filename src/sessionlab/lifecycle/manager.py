@@ -26,6 +26,15 @@ log = logging.getLogger(__name__)
 RECENT_SECONDS = 300.0
 """A session active within this many seconds counts as "recent" in the health report."""
 
+TRANSCRIPT_GRACE_SECONDS = 30.0
+"""How long a freshly reported transcript id may lack its file before it counts as missing.
+
+The CLI sends a turn's ``ResultMessage`` *before* it first writes ``<id>.jsonl`` (measured with
+the pinned 2.1.112 CLI: the file is absent when the result arrives and appears a few
+milliseconds later, longer on a loaded machine). An orphan check run right after a session's
+first turn would otherwise report a live, healthy session as having lost its transcript.
+"""
+
 
 class SessionLimitError(CourseError):
     """The manager is full: raised by callers that cannot simply be told ``False``."""
@@ -38,6 +47,11 @@ class SessionRecord:
     last_activity: float
     transcript_id: str | None = None
     """The CLI's session id once the first turn reported it; ``None`` before that."""
+    bound_at: float | None = None
+    """When :meth:`SessionManager.bind` learned ``transcript_id`` (``None``: given at register).
+
+    Its file may not exist yet for :data:`TRANSCRIPT_GRACE_SECONDS` after that (see there).
+    """
 
 
 @dataclass
@@ -51,7 +65,8 @@ class SessionManager:
     """Which sessions exist, when each was last used, and which of them should go.
 
     ``project_dir`` (where the CLI writes transcripts, :attr:`CourseLab.project_dir`) enables
-    orphan detection and backups; ``clock`` makes timeouts testable without sleeping.
+    orphan detection and backups; ``clock`` makes timeouts testable without sleeping;
+    ``transcript_grace`` is :data:`TRANSCRIPT_GRACE_SECONDS` unless given.
     """
 
     def __init__(
@@ -60,8 +75,11 @@ class SessionManager:
         *,
         project_dir: Path | None = None,
         clock: Clock = monotonic,
+        transcript_grace: float = TRANSCRIPT_GRACE_SECONDS,
     ) -> None:
         self.settings = settings or ManagerSettings()
+        self.transcript_grace = transcript_grace
+        """Seconds a just-bound transcript may be absent before it is reported missing."""
         self.project_dir = Path(project_dir) if project_dir is not None else None
         self.clock = clock
         self._sessions: dict[str, SessionRecord] = {}
@@ -124,9 +142,12 @@ class SessionManager:
         """Remember the CLI's session id for ``key`` (the name of its transcript file)."""
         record = self._sessions.get(key)
         if record is not None:
-            if record.transcript_id and record.transcript_id != transcript_id:
+            if record.transcript_id == transcript_id:
+                return  # a later turn of the same file: its grace period already started
+            if record.transcript_id:
                 self._ended.add(record.transcript_id)  # a legacy --resume fork moved on
             record.transcript_id = transcript_id
+            record.bound_at = self.clock()  # the CLI may not have written the file yet
 
     # -- timeouts ---------------------------------------------------------------------
     def idle_seconds(self, key: str) -> float:
@@ -160,10 +181,18 @@ class SessionManager:
 
         A session that has not reported a transcript id yet is neither (its first turn has
         not happened); the file of a session that ended or expired is history, not an orphan.
+        Nor is a transcript id bound less than ``transcript_grace`` seconds ago whose file is
+        not there yet: the CLI reports the id before its first write (see
+        :data:`TRANSCRIPT_GRACE_SECONDS`). After the grace period a missing file is reported.
         """
         if self.project_dir is None:
             raise CourseError("orphan detection needs the project folder: pass project_dir=")
-        live = {r.transcript_id for r in self._sessions.values() if r.transcript_id}
+        now = self.clock()
+        live = {
+            r.transcript_id
+            for r in self._sessions.values()
+            if r.transcript_id and (r.bound_at is None or now - r.bound_at >= self.transcript_grace)
+        }
         found = find_orphans(self.known_transcripts(), self.project_dir)
         missing = [t for t in found.missing_transcripts if t in live]
         return Orphans(missing, found.unregistered_transcripts)
