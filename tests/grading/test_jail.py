@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sessionlab.grading.jail import capabilities
+from sessionlab.grading.jail import Limits, capabilities
 from sessionlab.grading.sandbox import grading_limits
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -18,8 +18,10 @@ isolated = pytest.mark.skipif(
 )
 
 
-def jailed(code: str, tmp_path: Path, **limits: object) -> subprocess.CompletedProcess[str]:
-    config = grading_limits(hide=[tmp_path], wall_s=limits.pop("wall_s", 20), **limits)
+def jailed(
+    code: str, tmp_path: Path, config: Limits | None = None, **limits: object
+) -> subprocess.CompletedProcess[str]:
+    config = config or grading_limits(hide=[tmp_path], wall_s=limits.pop("wall_s", 20), **limits)
     command = [sys.executable, "-m", "sessionlab.grading.jail", "--config", config.to_json(),
                "--", sys.executable, "-c", textwrap.dedent(code)]  # fmt: skip
     return subprocess.run(command, capture_output=True, text=True, timeout=60)
@@ -44,6 +46,35 @@ def test_hidden_tests_gradebook_and_other_students_are_out_of_reach(tmp_path: Pa
     assert done.returncode == 0, done.stderr
     assert "True" not in done.stdout.split("uid")[0], done.stdout
     assert "uid 61000 writable /tmp True" in done.stdout
+
+
+@isolated
+def test_a_checkout_under_tmp_is_bound_back_over_the_private_tmp(tmp_path: Path) -> None:
+    """A clone under /tmp (CI, ``git clone`` anywhere): its venv and sources would vanish
+    under the jail's own /tmp; they are bound back on top, read-only, the rest stays hidden."""
+    clone = tmp_path / "clone"
+    (clone / "src").mkdir(parents=True)
+    (clone / "src" / "lesson.txt").write_text("lesson")
+    (clone / "solutions").mkdir()
+    (clone / "solutions" / "hidden.txt").write_text("answers")
+    config = grading_limits(hide=[tmp_path / "other"], wall_s=20)
+    config.cover.append(str(clone))
+    config.keep.append(str(clone / "src"))
+    done = jailed(
+        f"""
+        import os
+        print(open({str(clone / "src" / "lesson.txt")!r}).read())
+        print("solutions", os.path.exists({str(clone / "solutions")!r}))
+        try:
+            open({str(clone / "src" / "new.txt")!r}, "w")
+        except OSError as error:
+            print("read-only", error.errno)
+        """,
+        tmp_path,
+        config,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["lesson", "solutions", "False", "read-only", "30"], done.stdout
 
 
 @isolated

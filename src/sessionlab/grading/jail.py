@@ -11,7 +11,8 @@ spec and the monitor grader start. As root on Linux it:
   ``TMPDIR`` and the working directory live there), and on ``/dev/shm`` and ``/var/tmp``;
 * hides the **repository** (solutions with hidden tests, the gradebook, ``.git``), the grading
   course copy and the submissions: an empty read-only tmpfs is mounted over each, and only the
-  virtualenv, the ``sessionlab`` sources and the pinned CLIs are bound back, read-only;
+  virtualenv, the ``sessionlab`` sources and the pinned CLIs are bound back, read-only, at
+  their own paths (on top of the private ``/tmp`` too, when the checkout lives there);
 * drops to an **unprivileged uid** and sets rlimits: address space or data size (memory),
   process count (fork bombs), file size (disk), CPU seconds and open files;
 * enforces a **wall-clock limit** on the whole run.
@@ -53,6 +54,7 @@ PR_SET_PDEATHSIG = 1
 SIOCGIFFLAGS = 0x8913
 SIOCSIFFLAGS = 0x8914
 IFF_UP = 0x1
+SHARED = ("/tmp", "/dev/shm", "/var/tmp")  # world-writable: each gets a private tmpfs
 
 # The uid student code runs as: no entry in /etc/passwd is needed, and no other process on a
 # grading machine should use it, so RLIMIT_NPROC (counted per uid) counts only the jail's.
@@ -158,33 +160,50 @@ def _setup_mounts(limits: Limits, extra_binds: dict[str, str]) -> None:
         if os.path.exists(path)
     }
     secure = MS_NOSUID | MS_NODEV
-    for shared in ("/tmp", "/dev/shm", "/var/tmp"):
-        if os.path.isdir(shared):
-            size = limits.tmp_mb if shared == "/tmp" else 16
-            _mount(libc, "tmpfs", shared, "tmpfs", secure, f"size={size}m,mode=1777")
-    trees = [t for t in limits.cover if os.path.isdir(t) and not _under(t, "/tmp")]
+    shared = [s for s in SHARED if os.path.isdir(s)]
+    for folder in shared:
+        size = limits.tmp_mb if folder == "/tmp" else 16
+        _mount(libc, "tmpfs", folder, "tmpfs", secure, f"size={size}m,mode=1777")
+    trees = [t for t in limits.cover if os.path.isdir(t) and not _under_any(t, shared)]
     trees = [t for t in trees if not any(o != t and _under(t, o) for o in trees)]
     for tree in trees:
         _mount(libc, "tmpfs", tree, "tmpfs", secure, "size=1m,mode=755")
-    for path in limits.keep:
-        if path in keep_fds and any(_under(path, t) for t in trees):
-            os.makedirs(path, exist_ok=True)
+    # Everything under a fresh tmpfs is gone, the private /tmp included: a checkout (venv,
+    # sources) under /tmp, /var/tmp or a covered home is bound back at its own path, on top.
+    kept: list[str] = []
+    for path in sorted(keep_fds, key=len):  # a parent before what it contains
+        if path not in limits.keep or _under_any(path, kept):
+            continue
+        if _under_any(path, [*shared, *trees]):
+            _makedirs(path)
             _mount(libc, f"/proc/self/fd/{keep_fds[path]}", path, "", MS_BIND | MS_REC)
             _mount(libc, "none", path, "", MS_REMOUNT | MS_BIND | MS_RDONLY | secure)
+            kept.append(path)
     for tree in trees:
         _mount(libc, "none", tree, "", MS_REMOUNT | MS_RDONLY | secure)
     for path in limits.hide:
-        if (
-            os.path.isdir(path)
-            and not _under(path, "/tmp")
-            and not any(_under(path, t) for t in limits.cover)
-        ):
+        hidden = _under_any(path, [*shared, *limits.cover]) and not _under_any(path, kept)
+        if os.path.isdir(path) and not hidden:
             _mount(libc, "tmpfs", path, "tmpfs", secure | MS_RDONLY, "size=1k,mode=555")
     for source, target in extra_binds.items():
-        os.makedirs(target, exist_ok=True)
+        _makedirs(target)
         _mount(libc, f"/proc/self/fd/{keep_fds[source]}", target, "", MS_BIND)
     for fd in keep_fds.values():
         os.close(fd)
+
+
+def _makedirs(path: str) -> None:
+    """Mount points the jail creates: root's, 0755 whatever the umask (the jail uid may write
+    to /tmp, never rename or replace a folder on the way to a bound-back path)."""
+    old = os.umask(0o022)
+    try:
+        os.makedirs(path, mode=0o755, exist_ok=True)
+    finally:
+        os.umask(old)
+
+
+def _under_any(path: str, roots: list[str]) -> bool:
+    return any(_under(path, root) for root in roots)
 
 
 def _under(path: str, root: str) -> bool:
