@@ -383,8 +383,12 @@ def test_without_leases_the_follower_lingers_before_removal(project: Path, sid: 
     assert len(fixed_entries(project, sid)[0]) == 2
 
 
+# The child's own peak RSS is VmHWM. Not ru_maxrss: Linux carries the pre-exec high-water
+# mark across execve (and subprocess vforks the pytest process), so in a full run ru_maxrss
+# reported the *pytest* process's peak (373.9 MB) although the monitor peaked at ~90 MB.
 RSS_CHILD = """
-import json, os, resource, sys, uuid
+import json, os, re, resource, sys, uuid
+inherited = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 from sessionlab.monitor.engine import SessionMonitor
 d, sid = sys.argv[1], sys.argv[2]
 m = SessionMonitor(d, sid, quiet_period=0.05, adopt_existing=True)
@@ -392,7 +396,12 @@ m.start(watch=False)
 m.wait_idle(120)
 stats = m.get_stats()
 m.stop()
-print(json.dumps({"rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+try:
+    with open("/proc/self/status") as status:
+        rss_mb = int(re.search(r"VmHWM:\\s+(\\d+) kB", status.read()).group(1)) / 1024
+except (OSError, AttributeError):
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"rss_mb": rss_mb, "ru_maxrss_at_start_mb": inherited,
                   "quarantined": stats["quarantined_lines"], "merged": stats["lines_merged"]}))
 """
 

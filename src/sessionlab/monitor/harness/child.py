@@ -20,12 +20,24 @@ from typing import Any
 from sessionlab.monitor.harness.factory import Factory
 
 
+def peak_rss_kb() -> float:
+    """This process's own peak RSS in KiB.
+
+    ``VmHWM``, not ``ru_maxrss``: Linux keeps the pre-exec high-water mark across ``execve``,
+    so a child spawned from a big parent would report the parent's peak as its own.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return float(line.split()[1])
+    except OSError:
+        pass
+    return float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)  # KiB on Linux
+
+
 def _usage() -> dict[str, float]:
-    ru = resource.getrusage(resource.RUSAGE_SELF)
-    return {
-        "cpu_s": time.process_time(),
-        "maxrss_kb": float(ru.ru_maxrss),  # KiB on Linux
-    }
+    return {"cpu_s": time.process_time(), "maxrss_kb": peak_rss_kb()}
 
 
 def serve(build: Any, project_dir: str, session_id: str, conn: Connection) -> None:
