@@ -18,7 +18,7 @@ from sessionlab.transcripts import (
     user_texts,
 )
 
-SAMPLES = Path("/work/shared/samples")
+SAMPLES = Path(__file__).resolve().parent / "fixtures" / "samples"  # real CLI captures
 
 
 def _write(path: Path, lines: list[str]) -> Path:

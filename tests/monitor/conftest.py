@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-SAMPLES = Path("/work/shared/samples")
+SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "samples"  # real CLI captures
 
 
 class Project:

@@ -32,7 +32,7 @@ from sessionlab.monitor.testkit import (
 )
 from sessionlab.transcripts import conversation_chain
 
-SAMPLES = Path("/work/shared/samples")
+SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "samples"  # real CLI captures
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from sessionlab.cli import main
 from sessionlab.monitor.testkit import conversation, fixed_entries, new_id, write_stray
 from sessionlab.transcripts import conversation_chain
 
-SAMPLES = Path("/work/shared/samples")
+SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "samples"  # real CLI captures
 
 
 def test_bad_session_id_is_one_line_and_exit_2(tmp_path: Path, capsys) -> None:

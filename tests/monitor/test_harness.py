@@ -24,7 +24,7 @@ from sessionlab.monitor.harness.lines import make_line
 from sessionlab.monitor.harness.tally import tally_fixed
 from sessionlab.monitor.harness.writers import write_torn
 
-SAMPLES = Path("/work/shared/samples")
+SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "samples"  # real CLI captures
 
 # Small and impatient: misbehaving monitors are detected in seconds.
 FAST = replace(
