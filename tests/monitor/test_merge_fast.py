@@ -118,8 +118,8 @@ def _stray_lines() -> list[bytes]:
     ]
 
 
-def test_batch_decides_exactly_like_line_by_line() -> None:
-    lines = _stray_lines()
+def _line_by_line(lines: list[bytes]) -> tuple[LineRewriter, list[bytes], tuple[int, int, int]]:
+    """The reference verdicts: each line through ``rewrite`` alone (bad, dups, relinked)."""
     one = LineRewriter(FIXED, leaf="00000000-0000-4000-8000-000000000000")
     expected: list[bytes] = []
     bad = dups = relinked = 0
@@ -135,6 +135,12 @@ def test_batch_decides_exactly_like_line_by_line() -> None:
         relinked += outcome.relinked
         if outcome.line is not None:
             expected.append(outcome.line)
+    return one, expected, (bad, dups, relinked)
+
+
+def test_batch_decides_exactly_like_line_by_line() -> None:
+    lines = _stray_lines()
+    one, expected, (bad, dups, relinked) = _line_by_line(lines)
     batch = LineRewriter(FIXED, leaf="00000000-0000-4000-8000-000000000000")
     result = batch.rewrite_batch(list(lines))
     assert result.lines == expected
@@ -200,21 +206,7 @@ def test_fast_loop_decides_like_the_exact_rule_on_mixed_batches() -> None:
     ]
     lines = [rng.choice(shapes)(i) for i in range(1, 40) for _ in range(3)]
     lines += lines[:20]  # a resumed copy: duplicates
-    one = LineRewriter(FIXED, leaf="00000000-0000-4000-8000-000000000000")
-    expected: list[bytes] = []
-    bad = dups = relinked = 0
-    for raw in lines:
-        if not raw.strip():
-            continue
-        try:
-            outcome = one.rewrite(raw)
-        except BadLine:
-            bad += 1
-            continue
-        dups += outcome.duplicate
-        relinked += outcome.relinked
-        if outcome.line is not None:
-            expected.append(outcome.line)
+    one, expected, (bad, dups, relinked) = _line_by_line(lines)
     batch = LineRewriter(FIXED, leaf="00000000-0000-4000-8000-000000000000")
     got: list[bytes] = []
     counts = [0, 0, 0]
