@@ -94,14 +94,27 @@ def test_missing_node_is_one_line(tmp_path):
     assert_one_clear_line(run("cli", "install", "legacy", env=env), "Node.js is missing")
 
 
-def test_the_launcher_needs_no_node_on_path():
+def test_the_launcher_needs_no_node_on_path(tmp_path):
     for name in clis.PINNED:
         launcher = clis.bin_dir(name) / "claude"
         done = subprocess.run(
             [str(launcher), "--version"], capture_output=True, text=True, timeout=60,
-            env={"PATH": "/nonexistent", "HOME": str(Path.home())},
+            env={"PATH": "/nonexistent", "HOME": str(tmp_path), "CLAUDE_CONFIG_DIR": str(tmp_path)},
         )  # fmt: skip
-        assert done.stdout.startswith(clis.pinned(name).version)
+        assert f"{clis.pinned(name).version} (Claude Code)" in done.stdout
+
+
+def test_the_version_probe_never_writes_to_home_and_survives_warnings(tmp_path, monkeypatch):
+    # The state CI once had: a ~/.claude.json.backup without ~/.claude.json. Legacy Claude Code
+    # then prints a warning before its version, and any run outside a sandbox writes to HOME.
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".claude.json.backup").write_text('{"userID": "x"}\n')
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("CLAUDE_CONFIG_DIR", raising=False)
+    for name in clis.PINNED:
+        assert clis.installed_version(name) == clis.pinned(name).version
+    assert sorted(p.name for p in home.iterdir()) == [".claude.json.backup"]
 
 
 def test_cli_list_shows_both_pinned_releases():

@@ -14,6 +14,7 @@ install gets a small ``bin/claude`` launcher that runs ``cli.js`` with that Node
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -118,20 +119,38 @@ def is_installed(name: str, home: Path | None = None) -> bool:
 
 
 def installed_version(name: str, home: Path | None = None) -> str | None:
-    """Ask the installed launcher for its version (``None`` when it does not answer)."""
+    """Ask the installed launcher for its version (``None`` when it does not answer).
+
+    Even ``claude --version`` creates ``~/.claude.json`` when it can, and prints warnings about
+    that file before the version; so the probe runs in a course-local config dir and the version
+    is read from the ``<x.y.z> (Claude Code)`` line wherever it appears.
+    """
     if not is_installed(name, home):
         return None
+    env = _quiet_env()
+    env["CLAUDE_CONFIG_DIR"] = str(probe_config_dir(home))
     try:
         done = subprocess.run(
             [str(bin_dir(name, home) / "claude"), "--version"],
             capture_output=True,
             text=True,
             timeout=60,
-            env=_quiet_env(),
+            env=env,
         )
     except (OSError, subprocess.TimeoutExpired):
         return None
-    return done.stdout.split(" ", 1)[0].strip() if done.returncode == 0 else None
+    found = _VERSION_LINE.search(done.stdout) if done.returncode == 0 else None
+    return found.group(1) if found else None
+
+
+_VERSION_LINE = re.compile(r"^(\d+\.\d+\.\d+) \(Claude Code\)", re.MULTILINE)
+
+
+def probe_config_dir(home: Path | None = None) -> Path:
+    """Where ``claude --version`` may write its config: inside the course home, never ``~``."""
+    path = install_root(home) / "probe-config"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def _quiet_env() -> dict[str, str]:
