@@ -6,6 +6,11 @@ released into ``notebooks/``; grading directories (``submitted/``, ``autograded/
 ``feedback/``, ``gradebook.db``) stay in ``autograder/`` and are ignored by git.
 """
 
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+from nbgrader.preprocessors import GetGrades
+
+from sessionlab.grading.feedback import HideHiddenTests
+
 c = get_config()  # type: ignore[name-defined]  # noqa: F821  (injected by traitlets)
 
 c.CourseDirectory.course_id = "session-engineering-lab"
@@ -36,3 +41,8 @@ c.LimitOutput.max_traceback = 40
 # Solution stubs students see.
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+
+# Feedback never shows hidden tests: nbgrader's autograde restores them in the graded notebook
+# and its feedback would render them; this preprocessor replaces each hidden block (and output
+# lines quoting one) with a placeholder, whichever command generates the feedback.
+c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]

@@ -24,6 +24,8 @@ sys.path.insert(0, str(ROOT / "autograder"))
 from course_cycle import ASSIGNMENTS, report, roundtrip, students_for  # noqa: E402
 from lesson_sources import problems  # noqa: E402
 
+from sessionlab.grading.notebook import hidden_lines, leaked_lines  # noqa: E402
+
 BUDGET_SECONDS = 120
 
 
@@ -103,3 +105,8 @@ def test_roundtrip_scores_solutions_partial_and_untouched(tmp_path: Path) -> Non
             assert set(score.error_cells) <= tests | answers, "only missing answers fail"
     feedback = list((tmp_path / "autograder" / "feedback").rglob("*.html"))
     assert len(feedback) == submissions
+    # Plain `nbgrader generate_feedback` too: the course config hides every hidden test.
+    for html_file in feedback:
+        assignment = html_file.parent.name
+        source = nbformat.read(ROOT / "solutions" / assignment / f"{assignment}.ipynb", 4)
+        assert leaked_lines(html_file.read_text(), hidden_lines(source)) == [], html_file

@@ -149,6 +149,22 @@ def test_feedback_copy_has_no_hidden_lines_even_in_tracebacks() -> None:
     assert clean.cells[graded.cells.index(test_cell)].outputs[0].evalue == "a.jsonl"
 
 
+@pytest.mark.skipif(not (ROOT / "solutions" / A).is_dir(), reason="lesson 03 not present")
+def test_the_course_config_hides_hidden_tests_from_any_nbgrader_feedback() -> None:
+    # An autograded notebook carries the hidden blocks, markers included, as the source does.
+    from sessionlab.grading.feedback import HideHiddenTests
+    from sessionlab.grading.pipeline import load_course_config
+
+    config = load_course_config(ROOT / "autograder")
+    assert HideHiddenTests in config.GenerateFeedback.preprocessors
+    source = _source(A)
+    secrets = hidden_lines(source)
+    assert leaked_lines(nbformat.writes(source), secrets)
+    shown, _ = HideHiddenTests().preprocess(nbformat.from_dict(source), {})
+    assert leaked_lines(nbformat.writes(shown), secrets) == []
+    assert "(hidden tests: not shown in feedback)" in nbformat.writes(shown)
+
+
 def test_progress_without_a_tty_prints_one_line_per_update() -> None:
     stream = io.StringIO()
     bar = Progress(3, stream=stream, width=6)
