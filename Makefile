@@ -13,7 +13,7 @@ KERNEL := sessionlab
 LAB_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: help setup lab test lint demo doctor bench clean distclean
+.PHONY: help setup lab test lint demo doctor bench bench-grade clean distclean
 
 help:
 	@echo "make lab | test | demo | doctor | bench | lint | clean"
@@ -52,6 +52,10 @@ doctor: setup
 
 bench: setup
 	$(BIN)/sessionlab bench monitor
+
+# Seconds per notebook: nbgrader alone vs sessionlab grade, same notebooks, one run (~3 min).
+bench-grade: setup
+	$(BIN)/python autograder/bench_grading.py
 
 clean:
 	rm -rf .course/sandbox bench-results .pytest_cache .ruff_cache

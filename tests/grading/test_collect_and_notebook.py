@@ -173,3 +173,23 @@ def test_progress_without_a_tty_prints_one_line_per_update() -> None:
     lines = stream.getvalue().splitlines()
     assert len(lines) == 3 and lines[-1].startswith("[######] 3/3 100%")
     assert "\r" not in stream.getvalue()
+
+
+def test_an_unanswered_monitor_is_not_measured() -> None:
+    from sessionlab.grading.monitor import unanswered_reason
+
+    stub = (
+        "class StudentMonitor:\n"
+        "    def __init__(self, project_dir, session_id):\n"
+        "        self.session_id = session_id\n"
+        "        # YOUR CODE HERE\n"
+        "        raise NotImplementedError()\n"
+    )
+    assert unanswered_reason(stub) == "StudentMonitor.__init__ still raises NotImplementedError"
+    answered = stub.replace("raise NotImplementedError()", "self.started = False") + (
+        "    def start(self):\n"
+        "        if not self.session_id:\n"
+        "            raise NotImplementedError('conditional: may still work')\n"
+    )
+    assert unanswered_reason(answered) is None
+    assert unanswered_reason("class StudentMonitor(:\n") is None  # the child reports it

@@ -40,6 +40,7 @@ from sessionlab.grading.monitor import (
     MonitorResult,
     monitor_source,
     run_monitor_checks,
+    unanswered_reason,
 )
 from sessionlab.grading.notebook import (
     grading_plan,
@@ -91,6 +92,7 @@ class GradeRun:
     isolation: str
     csv: Path
     class_report: Path
+    phases: dict[str, float] = field(default_factory=dict)  # seconds: where the time went
 
     @property
     def seconds_per_submission(self) -> float | None:
@@ -131,7 +133,7 @@ def _submissions_folder(path: Path) -> Iterator[Path]:
         raise CourseError(f"--submissions {path}: not a folder or a .zip")
 
 
-def _quiet_nbgrader() -> None:
+def quiet_nbgrader() -> None:
     """nbgrader logs every cell at INFO and expected noise at WARNING; the bar says enough."""
     for name in ("traitlets", "NbGraderAPI", "nbgrader"):
         logging.getLogger(name).setLevel(logging.ERROR)
@@ -184,6 +186,7 @@ def grade(options: GradeOptions) -> GradeRun:
             else:
                 todo.append((sub, digest))
         grading_started = time.monotonic()
+        phases: dict[str, float] = {}
         if todo:
             new_rows = _grade_batch(
                 options,
@@ -197,6 +200,7 @@ def grade(options: GradeOptions) -> GradeRun:
                 state,
                 caps,
                 hide=[folder, options.submissions.resolve(), out, course],
+                phases=phases,
             )
             rows.update({r.student_id: r for r in new_rows})
         grading_seconds = time.monotonic() - grading_started
@@ -219,7 +223,7 @@ def grade(options: GradeOptions) -> GradeRun:
     report_path.write_text(reports.class_report(options.assignment, ordered, monitors, per_sub))
     return GradeRun(
         ordered, collection, len(todo), time.monotonic() - started, grading_seconds,
-        plan.describe(), isolation, csv_path, report_path,
+        plan.describe(), isolation, csv_path, report_path, phases,
     )  # fmt: skip
 
 
@@ -235,12 +239,21 @@ def _grade_batch(
     state: dict[str, Any],
     caps: dict[str, Any],
     hide: list[Path],
+    phases: dict[str, float],
 ) -> list[StudentRow]:
     """Autograde ``todo`` in a private course copy; feedback, monitors, rows."""
+    clock = time.monotonic()
+
+    def lap(phase: str) -> None:
+        nonlocal clock
+        now = time.monotonic()
+        phases[phase] = phases.get(phase, 0.0) + now - clock
+        clock = now
+
     from nbgrader.api import Gradebook
     from nbgrader.apps import NbGraderAPI
 
-    _quiet_nbgrader()
+    quiet_nbgrader()
     assignment = options.assignment
     nb_name = source_path.name
     work = Path(tempfile.mkdtemp(prefix="sessionlab-grade-"))
@@ -317,6 +330,7 @@ def _grade_batch(
                 for sub in graded:
                     first, _, last = sub.name.partition(" ")
                     gb.update_or_create_student(sub.student_id, first_name=first, last_name=last)
+            lap("prepare")
             bar = Progress(len(graded), stream=options.stream)
             for index, sub in enumerate(graded, 1):
                 t0 = time.monotonic()
@@ -328,8 +342,11 @@ def _grade_batch(
                     row.notes.append(_failure_reason(result, options.submission_timeout))
                 bar.update(index, f"{sub.student_id} ({row.seconds:.1f} s)")
             _read_scores(db_url, assignment, rows)
+            lap("autograde")
             monitors = _measure_monitors(options, source_nb, graded, limits, rows, state, out)
+            lap("latency plots")
             _feedback(api, root, out, assignment, nb_name, secrets, graded, rows, monitors, state)
+            lap("feedback")
         return list(rows.values())
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -392,6 +409,8 @@ def _measure_monitors(
         source = monitor_source(nb)
         if source is None:
             result = MonitorResult(sub.student_id, error="no StudentMonitor class in the notebook")
+        elif reason := unanswered_reason(source):
+            result = MonitorResult(sub.student_id, error=f"{reason} (finish it to get your plot)")
         else:
             result = run_monitor_checks(
                 source, label=sub.student_id, checks=LATENCY_CHECKS, limits=limits, timeout_s=60
@@ -468,6 +487,8 @@ def run_cli(options: GradeOptions, *, echo: Callable[[str], None] = print) -> in
         echo(f"  superseded: {item}")
     per = run.seconds_per_submission
     echo(f"grading: {run.plan}; isolation: {run.isolation}")
+    if run.phases:
+        echo("time: " + ", ".join(f"{name} {secs:.1f} s" for name, secs in run.phases.items()))
     echo(
         f"{len(run.rows)} students, {run.regraded} (re)graded in {run.seconds:.0f} s"
         + (f" ({per:.1f} s per submission)" if per else ", nothing changed")
