@@ -6,6 +6,7 @@ into a temporary directory and runs the whole cycle there: generate, two fake su
 lesson (``solutions``: the release with the reference answers pasted in; ``untouched``: the
 release as students get it), autograde, feedback, CSV export. It prints the scores and exits
 non-zero when the solutions do not get full marks or the untouched notebooks score anything.
+Both actions take lesson names to work on some lessons only (``roundtrip 10-agent-sdk``).
 
 Why a separate gradebook for ``release``: ``generate_assignment`` always writes assignment rows
 into ``gradebook.db``; regenerating the student notebooks must neither need nor touch the real
@@ -98,6 +99,40 @@ def classify_pair(first, second):
 # A submission whose monitor is the lesson's naive one: it must lose the preservation and
 # chain points of the monitor exercise and keep everything else.
 PARTIAL_ANSWERS["03-monitor"] = {"student_monitor": naive_as_student_monitor()}
+# A session store with the two classic slips: mtimes in seconds (list_sessions: 0 of 2) and a
+# delete that leaves the subagent transcripts behind (delete: 1 of 2); two optional methods
+# left out. Expected: 4 + 0 + 1 + 0 + 0 = 5 of 10.
+PARTIAL_ANSWERS["10-agent-sdk"] = {
+    "student_store": """\
+class StudentStore:
+    \"\"\"Half right: mtimes in seconds, delete forgets the subagents, two methods left out.\"\"\"
+
+    def __init__(self):
+        self.entries = {}
+        self.mtimes = {}
+
+    async def append(self, key, entries):
+        k = (key["project_key"], key["session_id"], key.get("subpath"))
+        self.entries.setdefault(k, []).extend(entries)
+        self.mtimes[k] = time.time()  # seconds, not milliseconds
+
+    async def load(self, key):
+        found = self.entries.get((key["project_key"], key["session_id"], key.get("subpath")))
+        return None if found is None else list(found)
+
+    async def list_sessions(self, project_key):
+        return [
+            {"session_id": sid, "mtime": self.mtimes[(pk, sid, sub)]}
+            for (pk, sid, sub) in self.entries
+            if pk == project_key and sub is None
+        ]
+
+    async def delete(self, key):
+        k = (key["project_key"], key["session_id"], key.get("subpath"))
+        self.entries.pop(k, None)  # the subagent transcripts stay behind
+        self.mtimes.pop(k, None)
+""",
+}
 # Lessons whose partial student answers everything else correctly (only the override differs).
 PARTIAL_OVER_REFERENCE = frozenset({"03-monitor"})
 
@@ -220,9 +255,16 @@ def _error_cells(notebook: Path) -> list[str]:
     return found
 
 
-def roundtrip(workdir: Path, *, manual_grade: bool = True) -> list[Score]:
-    """Run the instructor's cycle in ``workdir`` (a fresh copy of the course) and read scores."""
+def roundtrip(
+    workdir: Path, *, manual_grade: bool = True, assignments: tuple[str, ...] | None = None
+) -> list[Score]:
+    """Run the instructor's cycle in ``workdir`` (a fresh copy of the course) and read scores.
+
+    ``assignments`` limits the cycle to some lessons (default: all of them).
+    """
     from nbgrader.api import Gradebook
+
+    chosen = assignments or ASSIGNMENTS
 
     for part in ("solutions", "autograder"):
         shutil.copytree(
@@ -233,8 +275,8 @@ def roundtrip(workdir: Path, *, manual_grade: bool = True) -> list[Score]:
             ),
         )
     course = workdir / "autograder"
-    release(workdir, gradebook=course / "gradebook.db")
-    for assignment in ASSIGNMENTS:
+    release(workdir, gradebook=course / "gradebook.db", assignments=chosen)
+    for assignment in chosen:
         source = workdir / "solutions" / assignment / f"{assignment}.ipynb"
         released = workdir / "notebooks" / assignment / f"{assignment}.ipynb"
         for student in students_for(assignment):
@@ -248,7 +290,7 @@ def roundtrip(workdir: Path, *, manual_grade: bool = True) -> list[Score]:
             else:
                 shutil.copy(released, folder / released.name)
             (folder / "timestamp.txt").write_text("2030-01-01 12:00:00.000000 UTC")
-    for assignment in ASSIGNMENTS:
+    for assignment in chosen:
         started = time.monotonic()
         print(f"autograding {assignment} for {', '.join(students_for(assignment))} ...", flush=True)
         nbgrader("autograde", assignment, "--force", cwd=workdir)
@@ -256,7 +298,7 @@ def roundtrip(workdir: Path, *, manual_grade: bool = True) -> list[Score]:
 
     scores: list[Score] = []
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
-        for assignment in ASSIGNMENTS:
+        for assignment in chosen:
             for student in students_for(assignment):
                 submission = gb.find_submission(assignment, student)
                 score = Score(assignment, student, 0.0, 0.0)
@@ -276,7 +318,7 @@ def roundtrip(workdir: Path, *, manual_grade: bool = True) -> list[Score]:
                     score.error_cells = _error_cells(notebook)
                 scores.append(score)
         gb.db.commit()
-    for assignment in ASSIGNMENTS:
+    for assignment in chosen:
         nbgrader("generate_feedback", assignment, "--force", cwd=workdir)
     nbgrader("export", "--to", str(course / "grades.csv"), cwd=workdir)
     return scores
@@ -302,15 +344,22 @@ def report(scores: list[Score], grades_csv: Path | None = None) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("action", choices=["release", "roundtrip"])
+    parser.add_argument("assignments", nargs="*", help="only these lessons (default: all of them)")
     parser.add_argument("--keep", action="store_true", help="roundtrip: keep the temp course")
     args = parser.parse_args(argv)
+    unknown = sorted(set(args.assignments) - set(ASSIGNMENTS))
+    if unknown:
+        parser.error(
+            f"unknown assignment(s) {', '.join(unknown)}: choose from {', '.join(ASSIGNMENTS)}"
+        )
+    chosen = tuple(args.assignments) or ASSIGNMENTS
     if args.action == "release":
-        target = release()
-        print(f"released {', '.join(ASSIGNMENTS)} into {target.relative_to(ROOT)}/")
+        target = release(assignments=chosen)
+        print(f"released {', '.join(chosen)} into {target.relative_to(ROOT)}/")
         return 0
     workdir = Path(tempfile.mkdtemp(prefix="sessionlab-roundtrip-"))
     try:
-        scores = roundtrip(workdir)
+        scores = roundtrip(workdir, assignments=chosen)
         print(report(scores, workdir / "autograder" / "grades.csv"))
         feedback = sorted((workdir / "autograder" / "feedback").rglob("*.html"))
         print(f"\nfeedback: {len(feedback)} HTML files" + (f" in {workdir}" if args.keep else ""))
