@@ -570,7 +570,8 @@ redis_url = os.environ.get("SESSIONLAB_REDIS_URL", "redis://127.0.0.1:6379/0")
 try:
     import redis
 
-    redis.Redis.from_url(redis_url, socket_connect_timeout=0.3, socket_timeout=0.3).ping()
+    redis_client = redis.Redis.from_url(redis_url, socket_connect_timeout=0.3, socket_timeout=2)
+    redis_client.ping()
 except Exception as error:
     print(f"no Redis at {redis_url} ({type(error).__name__}): skipped")
 else:
@@ -580,6 +581,11 @@ else:
         lambda: RedisSessionStore(redis_url, prefix=f"{run_prefix}{uuid.uuid4().hex}:"),
         RedisSessionStore,
     )
+    leftovers = list(redis_client.scan_iter(match=f"{run_prefix}*"))
+    if leftovers:
+        redis_client.delete(*leftovers)
+    print(f"removed the suite's {len(leftovers)} keys from your Redis")
+    redis_client.close()
 
 # %% [markdown]
 # ### A real conversation in a store
