@@ -544,7 +544,8 @@ async def conformance_table(make_store, cls=None):
 # The course's stores live in `sessionlab.stores`: `JsonlFileStore(root)` writes
 # `root/<project_key>/<session_id>.jsonl`, the CLI's own layout; `SQLiteSessionStore(path)`
 # keeps everything in one SQLite file; `RedisSessionStore(url, prefix=...)` is for several
-# servers. Each conformance contract gets a fresh folder or database:
+# servers (how they work: `docs/session-stores.md`). Each conformance contract gets a fresh
+# folder or database:
 
 # %%
 from sessionlab.stores import JsonlFileStore, RedisSessionStore, SQLiteSessionStore  # noqa: E402
