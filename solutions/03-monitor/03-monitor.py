@@ -848,26 +848,8 @@ class StudentMonitor:
 # %% nbgrader={"grade": true, "grade_id": "test_student_monitor", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 # The basics (1 point): one stray is folded into the fixed file and removed; the stats keep the
 # lesson's three counters. The next cell grades the rules with the course harness.
-with tempfile.TemporaryDirectory() as tmp:
-    project = Path(tmp) / "projects" / "-w"
-    project.mkdir(parents=True)
-    sid = str(uuid.uuid4())
-    monitor = StudentMonitor(project, sid)
-    monitor.start()
-    try:
-        (project / "stray.jsonl").write_bytes(
-            entry_line("user", "s1", None) + entry_line("assistant", "s2", "s1")
-        )
-        assert wait_until(lambda: not (project / "stray.jsonl").exists(), 5), "stray removed"
-    finally:
-        monitor.stop()
-    got = [e["uuid"] for e in read_entries(project / f"{sid}.jsonl")]
-    assert got == ["s1", "s2"], got
-    stats = monitor.get_stats()
-    assert {"corrections", "intercepted_files", "unique_files"} <= set(stats), stats
-    assert stats["corrections"] == 1, stats
-print("visible tests passed")
 ### BEGIN HIDDEN TESTS
+# Defined first: the rules cell uses this check even when the basics below fail.
 import inspect  # noqa: E402
 
 FORBIDDEN_NAMES = (
@@ -914,6 +896,27 @@ def _own_work_problems(cls):
     return problems
 
 
+### END HIDDEN TESTS
+with tempfile.TemporaryDirectory() as tmp:
+    project = Path(tmp) / "projects" / "-w"
+    project.mkdir(parents=True)
+    sid = str(uuid.uuid4())
+    monitor = StudentMonitor(project, sid)
+    monitor.start()
+    try:
+        (project / "stray.jsonl").write_bytes(
+            entry_line("user", "s1", None) + entry_line("assistant", "s2", "s1")
+        )
+        assert wait_until(lambda: not (project / "stray.jsonl").exists(), 5), "stray removed"
+    finally:
+        monitor.stop()
+    got = [e["uuid"] for e in read_entries(project / f"{sid}.jsonl")]
+    assert got == ["s1", "s2"], got
+    stats = monitor.get_stats()
+    assert {"corrections", "intercepted_files", "unique_files"} <= set(stats), stats
+    assert stats["corrections"] == 1, stats
+print("visible tests passed")
+### BEGIN HIDDEN TESTS
 problems = _own_work_problems(StudentMonitor)
 assert not problems, f"StudentMonitor must be your own code: {'; '.join(problems)}"
 ### END HIDDEN TESTS
