@@ -19,8 +19,8 @@
 #
 # Lessons 1 to 9 ran on `claude-code-sdk` 0.0.25, the SDK the original lesson was written
 # for. It had no `session_id` option, no way to choose a CLI and no way to read a session
-# back, and its CLIs started a new file on every connection and (up to 1.0.123) on every
-# resume. The monitor you built in lesson 3 was the answer to that world.
+# back (lesson 3 borrowed the reader of this lesson's SDK), and its CLIs started a new file on
+# every connection and (up to 1.0.123) on every resume. The monitor you built in lesson 3 was the answer to that world.
 #
 # The SDK moved on. Its successor, **`claude-agent-sdk`**, lets you *choose* a session's id,
 # resume it so that it keeps growing in one file, fork it when you want a copy, read it back
@@ -464,7 +464,8 @@ print(
 #
 # | situation | what the CLI writes | what to use |
 # | --- | --- | --- |
-# | current CLI (≥ 1.0.124; here 2.1.112) and every connection passes `session_id` (first) or `resume` (later) | one file, appended (section 2) | **nothing more**: no monitor |
+# | a current CLI (2.1.x; here 2.1.112) and every connection passes `session_id` (first) or `resume` (later) | one file, appended (section 2) | **nothing more**: no monitor |
+# | CLIs 1.0.124 to 2.0.x with `resume` | appends too, but some of these releases also leave a stray summary-only or empty file behind (lesson 2) | a monitor or a periodic `consolidate` to tidy up, or upgrade the CLI |
 # | the same app, but some code path connects without `resume` (a retry, a health check, a worker that lost the id) | one new file per such connection | fix that code path; a monitor is a safety net meanwhile |
 # | legacy CLI ≤ 1.0.123 (the course's 1.0.120), the era of `claude-code-sdk` 0.0.25 | a new file on every connection **and every resume** | the monitor (lesson 3) |
 # | an app you cannot change that opens new connections without `resume` | a new file per connection | the monitor |
