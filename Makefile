@@ -16,7 +16,7 @@ PYTEST_ARGS ?=
 .PHONY: help setup lab test lint demo doctor bench bench-grade clean distclean
 
 help:
-	@echo "make lab | test | demo | doctor | bench | lint | clean"
+	@echo "make lab | test | demo | doctor | bench | bench-grade | grade | grade-demo | lint | clean"
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed: run make PYTHON=python3.11")'
