@@ -26,9 +26,20 @@ class Project:
     def fixed(self) -> Path:
         return self.dir / f"{self.session_id}.jsonl"
 
-    def stray(self, entries: list[dict[str, Any]], name: str | None = None) -> Path:
+    def stray(
+        self, entries: list[dict[str, Any]], name: str | None = None, *, atomic: bool = False
+    ) -> Path:
+        """Write a stray transcript. ``atomic`` renames it in whole: a running naive monitor
+        can otherwise poll between the file's creation and its write and unlink it empty
+        (its real flaw, but not what a test of its happy path is about)."""
         path = self.dir / (name or f"{uuid.uuid4()}.jsonl")
-        path.write_text("".join(json.dumps(e) + "\n" for e in entries), encoding="utf-8")
+        text = "".join(json.dumps(e) + "\n" for e in entries)
+        if atomic:
+            staging = self.dir.parent / f".staging-{path.name}"
+            staging.write_text(text, encoding="utf-8")
+            staging.replace(path)
+        else:
+            path.write_text(text, encoding="utf-8")
         return path
 
     def fixed_entries(self) -> list[dict[str, Any]]:

@@ -17,7 +17,8 @@ def test_moves_lines_rewrites_session_id_and_unlinks(project, make_entry, waiter
     mon.start()
     try:
         stray = project.stray(
-            [make_entry("s1", "other-session"), make_entry("s2", "other-session", "s1")]
+            [make_entry("s1", "other-session"), make_entry("s2", "other-session", "s1")],
+            atomic=True,
         )
         assert waiter(lambda: not stray.exists())
     finally:
