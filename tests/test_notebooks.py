@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT / "autograder"))
 from course_cycle import ASSIGNMENTS, report, roundtrip, students_for  # noqa: E402
 from lesson_sources import problems  # noqa: E402
 
-from sessionlab.grading.notebook import hidden_lines, leaked_lines  # noqa: E402
+from sessionlab.grading.notebook import hidden_lines, known_to_student, leaked_lines  # noqa: E402
 
 BUDGET_SECONDS = 120
 
@@ -120,6 +120,9 @@ def test_roundtrip_scores_solutions_partial_and_untouched(tmp_path: Path) -> Non
     assert len(feedback) == submissions
     # Plain `nbgrader generate_feedback` too: the course config hides every hidden test.
     for html_file in feedback:
-        assignment = html_file.parent.name
+        assignment, student = html_file.parent.name, html_file.parents[1].name
         source = nbformat.read(ROOT / "solutions" / assignment / f"{assignment}.ipynb", 4)
-        assert leaked_lines(html_file.read_text(), hidden_lines(source)) == [], html_file
+        submitted = tmp_path / "autograder" / "submitted" / student / assignment
+        own = nbformat.read(submitted / f"{assignment}.ipynb", 4)  # its own code is no leak
+        secrets = known_to_student(hidden_lines(source), own)
+        assert leaked_lines(html_file.read_text(), secrets) == [], html_file

@@ -193,3 +193,12 @@ def test_an_unanswered_monitor_is_not_measured() -> None:
     )
     assert unanswered_reason(answered) is None
     assert unanswered_reason("class StudentMonitor(:\n") is None  # the child reports it
+
+
+def test_a_line_the_student_wrote_is_not_a_leak() -> None:
+    from sessionlab.grading.notebook import known_to_student
+
+    secrets = ["except Exception as error:", "assert merged == expected_lines, merged"]
+    submission = nbformat.v4.new_notebook()
+    submission.cells = [nbformat.v4.new_code_cell("try:\n    pass\nexcept Exception as error:\n")]
+    assert known_to_student(secrets, submission) == ["assert merged == expected_lines, merged"]

@@ -301,6 +301,17 @@ def strip_hidden_tests(nb: NotebookNode, secrets: list[str]) -> NotebookNode:
     return out
 
 
+def known_to_student(secrets: list[str], submission: NotebookNode) -> list[str]:
+    """``secrets`` minus the lines the student's own notebook already contains.
+
+    A student who copies the lesson's naive monitor writes ``except Exception as error:``,
+    which a hidden test happens to contain too; their feedback shows their own code, which
+    is no leak, and must not be withheld for it.
+    """
+    own = "\n".join(cell.source for cell in submission.cells)
+    return [line for line in secrets if line not in own]
+
+
 def leaked_lines(document: str, secrets: list[str]) -> list[str]:
     """Hidden-test lines that appear in an HTML (or text) document: must be empty."""
     text = html.unescape(_ANSI.sub("", re.sub(r"<[^>]+>", "", document)))

@@ -45,6 +45,7 @@ from sessionlab.grading.monitor import (
 from sessionlab.grading.notebook import (
     grading_plan,
     hidden_lines,
+    known_to_student,
     leaked_lines,
     reduce_for_grading,
     strip_hidden_tests,
@@ -439,6 +440,7 @@ def _feedback(
     """Keep the full autograded record; feedback from a copy without hidden tests."""
     reference = MonitorResult.from_dict(state["reference"]) if state.get("reference") else None
     done = []
+    own_secrets: dict[str, list[str]] = {}
     for sub in graded:
         notebook = root / "autograded" / sub.student_id / assignment / nb_name
         if not notebook.is_file():
@@ -447,7 +449,10 @@ def _feedback(
         shutil.rmtree(record, ignore_errors=True)
         shutil.copytree(notebook.parent, record)
         nb = nbformat.read(notebook, as_version=4)
-        nbformat.write(strip_hidden_tests(nb, secrets), notebook)
+        own_secrets[sub.student_id] = known_to_student(
+            secrets, nbformat.read(sub.path, as_version=4)
+        )
+        nbformat.write(strip_hidden_tests(nb, own_secrets[sub.student_id]), notebook)
         done.append(sub.student_id)
     if not done:
         return
@@ -462,7 +467,7 @@ def _feedback(
         text = html_path.read_text()
         if student_id in monitors:
             text = reports.embed(text, reports.monitor_section(monitors[student_id], reference))
-        leaks = leaked_lines(text, secrets)
+        leaks = leaked_lines(text, own_secrets[student_id])
         target = out / "feedback" / student_id / assignment / html_path.name
         target.parent.mkdir(parents=True, exist_ok=True)
         if leaks:  # never hand out a file that quotes hidden tests
