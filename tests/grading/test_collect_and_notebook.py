@@ -139,14 +139,17 @@ def test_feedback_copy_has_no_hidden_lines_even_in_tracebacks() -> None:
     quoted = secrets[0]
     test_cell.outputs = [
         nbformat.v4.new_output("error", ename="AssertionError", evalue="a.jsonl",
-                               traceback=[f"\x1b[0;32m---> 12\x1b[0m {quoted}"]),
+                               traceback=[f"\x1b[0;32m---> 12\x1b[0m {quoted}",
+                                          "\x1b[0;32m     13\x1b[0m ### BEGIN HIDDEN TESTS"]),
         nbformat.v4.new_output("stream", name="stdout", text=f"captured: {quoted}\n"),
     ]  # fmt: skip
     assert leaked_lines(nbformat.writes(graded), secrets), "the check sees the leak"
     clean = strip_hidden_tests(graded, secrets)
     assert leaked_lines(nbformat.writes(clean), secrets) == []
     assert "(hidden tests: not shown in feedback)" in nbformat.writes(clean)
-    assert clean.cells[graded.cells.index(test_cell)].outputs[0].evalue == "a.jsonl"
+    error = clean.cells[graded.cells.index(test_cell)].outputs[0]
+    assert error.evalue == "a.jsonl"
+    assert not any("BEGIN HIDDEN" in line for line in error.traceback), "markers go too"
 
 
 @pytest.mark.skipif(not (ROOT / "solutions" / A).is_dir(), reason="lesson 03 not present")

@@ -284,7 +284,7 @@ def strip_hidden_tests(nb: NotebookNode, secrets: list[str]) -> NotebookNode:
     names and messages stay: "a failing hidden case prints why" is intended feedback.
     """
     out = nbformat.from_dict(nb)
-    secret_set = set(secrets)
+    secret_set = {*secrets, BEGIN_HIDDEN, END_HIDDEN}  # a traceback's context shows markers too
     for cell in out.cells:
         if BEGIN_HIDDEN in cell.source:
             cell.source = _strip_block(cell.source)

@@ -48,7 +48,6 @@ from sessionlab.grading.notebook import (
     known_to_student,
     leaked_lines,
     reduce_for_grading,
-    strip_hidden_tests,
 )
 from sessionlab.grading.progress import Progress
 from sessionlab.grading.report import StudentRow
@@ -251,8 +250,12 @@ def _grade_batch(
         phases[phase] = phases.get(phase, 0.0) + now - clock
         clock = now
 
+    from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor as CSSHTMLHeader
     from nbgrader.api import Gradebook
     from nbgrader.apps import NbGraderAPI
+    from nbgrader.preprocessors import GetGrades
+
+    from sessionlab.grading.feedback import HideHiddenTests
 
     quiet_nbgrader()
     assignment = options.assignment
@@ -314,6 +317,8 @@ def _grade_batch(
         pattern = config.IgnorePattern.get("pattern", "")
         config.IgnorePattern.pattern = f"(?:{pattern})|{noise}" if pattern else noise
         config.IgnorePattern.enabled = True
+        # Whatever the course config says: feedback never renders a hidden test.
+        config.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeader]
         if options.cell_timeout:
             config.Execute.timeout = options.cell_timeout
         env = {
@@ -437,7 +442,8 @@ def _feedback(
     monitors: dict[str, MonitorResult],
     state: dict[str, Any],
 ) -> None:
-    """Keep the full autograded record; feedback from a copy without hidden tests."""
+    """Keep the full autograded record; feedback without hidden tests (``HideHiddenTests``
+    strips them while nbgrader renders; the leak check below is the second line)."""
     reference = MonitorResult.from_dict(state["reference"]) if state.get("reference") else None
     done = []
     own_secrets: dict[str, list[str]] = {}
@@ -448,11 +454,9 @@ def _feedback(
         record = out / "autograded" / sub.student_id / assignment
         shutil.rmtree(record, ignore_errors=True)
         shutil.copytree(notebook.parent, record)
-        nb = nbformat.read(notebook, as_version=4)
         own_secrets[sub.student_id] = known_to_student(
             secrets, nbformat.read(sub.path, as_version=4)
         )
-        nbformat.write(strip_hidden_tests(nb, own_secrets[sub.student_id]), notebook)
         done.append(sub.student_id)
     if not done:
         return
