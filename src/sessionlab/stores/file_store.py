@@ -41,14 +41,13 @@ from claude_agent_sdk import fold_session_summary
 from claude_agent_sdk.types import (
     SessionKey,
     SessionListSubkeysKey,
-    SessionStore,
-    SessionStoreEntry,
     SessionStoreListEntry,
     SessionSummaryEntry,
 )
 
 from sessionlab.monitor.fixedfile import FixedFile
 from sessionlab.monitor.safety import UnsafeFile, open_private
+from sessionlab.stores.blocking import BlockingStore
 from sessionlab.stores.codec import (
     BadLine,
     encode_entry,
@@ -89,8 +88,12 @@ class _Seen:
     uuids: set[bytes] = field(default_factory=set)
 
 
-class JsonlFileStore(SessionStore):
-    """Claude Code's on-disk transcript layout under ``root`` (see the module docstring)."""
+class JsonlFileStore(BlockingStore):
+    """Claude Code's on-disk transcript layout under ``root`` (see the module docstring).
+
+    ``append`` adds the entries whose uuid the file does not hold yet, as whole lines;
+    ``load`` returns every parseable line in file order, ``None`` if the file does not exist.
+    """
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
@@ -152,16 +155,6 @@ class JsonlFileStore(SessionStore):
             yield fd
 
     # -- the SessionStore protocol --------------------------------------------------------
-    async def append(self, key: SessionKey, entries: list[SessionStoreEntry]) -> None:
-        """Append the entries whose uuid the file does not hold yet, as whole lines."""
-        parsed = parse_key(key)
-        if entries:
-            await anyio.to_thread.run_sync(self._append, parsed, list(entries))
-
-    async def load(self, key: SessionKey) -> list[SessionStoreEntry] | None:
-        """Every parseable line in file order; ``None`` if the file does not exist."""
-        return await anyio.to_thread.run_sync(self._load, parse_key(key))
-
     async def list_sessions(self, project_key: str) -> list[SessionStoreListEntry]:
         """Main transcripts of the project with their file mtime (ms)."""
         check_component(project_key, "project_key")

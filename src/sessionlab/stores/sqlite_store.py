@@ -29,14 +29,13 @@ from claude_agent_sdk import fold_session_summary
 from claude_agent_sdk.types import (
     SessionKey,
     SessionListSubkeysKey,
-    SessionStore,
-    SessionStoreEntry,
     SessionStoreListEntry,
     SessionSummaryEntry,
 )
 
 from sessionlab.monitor.safety import open_private
 from sessionlab.sqlite_db import SqliteDatabase
+from sessionlab.stores.blocking import BlockingStore
 from sessionlab.stores.codec import encode_entry, entry_uuid, parse_line
 from sessionlab.stores.keys import Key, check_component, parse_key
 
@@ -79,8 +78,12 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-class SQLiteSessionStore(SessionStore):
-    """All sessions of all projects in one SQLite database file (WAL mode, file mode 0600)."""
+class SQLiteSessionStore(BlockingStore):
+    """All sessions of all projects in one SQLite database file (WAL mode, file mode 0600).
+
+    ``append`` inserts the batch in order, skipping uuids the key already holds; ``load``
+    returns the key's entries in insertion order, ``None`` if it was never written.
+    """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -102,16 +105,6 @@ class SQLiteSessionStore(SessionStore):
             return self._db
 
     # -- the SessionStore protocol --------------------------------------------------------
-    async def append(self, key: SessionKey, entries: list[SessionStoreEntry]) -> None:
-        """Insert the batch in order, skipping uuids the key already holds."""
-        parsed = parse_key(key)
-        if entries:
-            await anyio.to_thread.run_sync(self._append, parsed, list(entries))
-
-    async def load(self, key: SessionKey) -> list[SessionStoreEntry] | None:
-        """The key's entries in insertion order; ``None`` if it was never written."""
-        return await anyio.to_thread.run_sync(self._load, parse_key(key))
-
     async def list_sessions(self, project_key: str) -> list[SessionStoreListEntry]:
         check_component(project_key, "project_key")
         rows = await self._query(
