@@ -21,8 +21,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
-import shutil
 import statistics
 import sys
 import tempfile
@@ -41,10 +39,12 @@ import course_cycle  # noqa: E402
 from sessionlab.grading.notebook import grading_plan, reduce_for_grading  # noqa: E402
 from sessionlab.grading.pipeline import (  # noqa: E402
     GradeOptions,
+    copy_course,
     grade,
     load_course_config,
     quiet_nbgrader,
     source_notebook,
+    venv_first_path,
 )
 from sessionlab.sandbox import patched_environ  # noqa: E402
 
@@ -88,9 +88,7 @@ def plain_nbgrader(assignment: str, notebooks: dict[str, Path], work: Path, *, r
     source_path = source_notebook(course, config, assignment)
     plan = grading_plan(nbformat.read(source_path, as_version=4))
     root = work / "course"
-    shutil.copytree(source_path.parent, root / "source" / assignment,
-                    ignore=shutil.ignore_patterns("*.py", ".ipynb_checkpoints"))  # fmt: skip
-    shutil.copy(course / "nbgrader_config.py", root / "nbgrader_config.py")
+    copy_course(course, source_path, root)
     for sid, path in notebooks.items():
         nb = nbformat.read(path, as_version=4)
         target = root / "submitted" / sid / assignment / path.name
@@ -100,8 +98,7 @@ def plain_nbgrader(assignment: str, notebooks: dict[str, Path], work: Path, *, r
     config.CourseDirectory.root = str(root)
     config.CourseDirectory.source_directory = "source"
     config.CourseDirectory.db_url = db_url
-    bin_dir = str(Path(sys.executable).parent)
-    with patched_environ({"PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}):
+    with patched_environ({"PATH": venv_first_path()}):
         api = NbGraderAPI(config=config)
         started = time.monotonic()
         api.generate_assignment(assignment, force=True)

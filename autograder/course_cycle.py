@@ -31,6 +31,8 @@ from pathlib import Path
 import nbformat
 from lesson_sources import ASSIGNMENTS
 
+from sessionlab.grading.pipeline import venv_first_path
+
 ROOT = Path(__file__).resolve().parents[1]
 NAIVE_MONITOR = ROOT / "src" / "sessionlab" / "monitor" / "naive.py"
 
@@ -146,8 +148,7 @@ def students_for(assignment: str) -> tuple[str, ...]:
 
 def _env() -> dict[str, str]:
     """nbgrader shells out to ``alembic``: the venv's ``bin`` must be on PATH."""
-    bin_dir = str(Path(sys.executable).parent)
-    return {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    return {**os.environ, "PATH": venv_first_path()}
 
 
 def nbgrader(*args: str, cwd: Path, quiet: bool = True) -> subprocess.CompletedProcess[str]:

@@ -118,6 +118,21 @@ def source_notebook(course: Path, config: Any, assignment: str) -> Path:
     return notebooks[0]
 
 
+def copy_course(course: Path, source_path: Path, root: Path) -> None:
+    """A private nbgrader course in ``root``: the assignment's source folder and the config."""
+    shutil.copytree(
+        source_path.parent,
+        root / "source" / source_path.parent.name,
+        ignore=shutil.ignore_patterns("*.py", ".ipynb_checkpoints", "__pycache__"),
+    )
+    shutil.copy(course / "nbgrader_config.py", root / "nbgrader_config.py")
+
+
+def venv_first_path() -> str:
+    """``PATH`` with this interpreter's ``bin`` first: nbgrader shells out to ``alembic``."""
+    return f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+
+
 def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -268,13 +283,7 @@ def _grade_batch(
     )  # fmt: skip
     try:
         root = work / "course"
-        (root / "source").mkdir(parents=True)
-        shutil.copytree(
-            source_path.parent,
-            root / "source" / assignment,
-            ignore=shutil.ignore_patterns("*.py", ".ipynb_checkpoints", "__pycache__"),
-        )
-        shutil.copy(options.course / "nbgrader_config.py", root / "nbgrader_config.py")
+        copy_course(options.course, source_path, root)
         out.mkdir(parents=True, exist_ok=True)
         db_url = f"sqlite:///{out / 'gradebook.db'}"
         rows: dict[str, StudentRow] = {}
@@ -324,7 +333,7 @@ def _grade_batch(
         env = {
             "JUPYTER_PATH": str(work / "jupyter"),
             "JUPYTER_RUNTIME_DIR": str(runtime),
-            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+            "PATH": venv_first_path(),
         }
         graded = [s for s, _ in todo if rows[s.student_id].status == "graded"]
         with patched_environ(env):
