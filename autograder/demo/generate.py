@@ -147,10 +147,7 @@ def cheat(a: Answers) -> Answers:
     does not depend on timing (calling *every* ``.jsonl`` a stray, the fixed file included,
     scored anywhere from 3.75 to 6 of the 7 rule points between runs).
     """
-    wrong = (
-        "    def is_stray(path, fixed_name, baseline):\n"
-        "        return False\n"
-    )
+    wrong = "    def is_stray(path, fixed_name, baseline):\n        return False\n"
     return {**a, "is_stray": CHEAT + wrong}
 
 
