@@ -42,17 +42,24 @@ def request(
     *,
     raw: bytes | None = None,
     connection: http.client.HTTPConnection | None = None,
+    headers: dict[str, str] | None = None,
 ) -> tuple[int, dict[str, str], bytes]:
     """One HTTP exchange; returns status, lower-cased headers and the raw body."""
     conn = connection or http.client.HTTPConnection("127.0.0.1", model.port, timeout=10)
     data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
-    conn.request(method, path, body=data, headers={"content-type": "application/json"})
+    sent = {"content-type": "application/json", **(headers or {})}
+    conn.request(method, path, body=data, headers=sent)
     response = conn.getresponse()
     payload = response.read()
-    headers = {k.lower(): v for k, v in response.getheaders()}
+    received = {k.lower(): v for k, v in response.getheaders()}
     if connection is None:
         conn.close()
-    return response.status, headers, payload
+    return response.status, received, payload
+
+
+def operator(model: CourseModel) -> dict[str, str]:
+    """The header that opens ``/_course/records``."""
+    return {"authorization": f"Bearer {model.operator_token}"}
 
 
 def messages_body(*texts: str, stream: bool = False, **extra: Any) -> dict[str, Any]:
@@ -233,7 +240,7 @@ def test_bad_input_gets_a_400_and_the_server_survives(
 
 def test_malformed_framing_is_a_400_not_a_crash(model: CourseModel) -> None:
     with socket.create_connection(("127.0.0.1", model.port), timeout=10) as raw:
-        raw.sendall(b"POST /v1/messages HTTP/1.1\r\nHost: x\r\ncontent-length: abc\r\n\r\n")
+        raw.sendall(b"POST /v1/messages HTTP/1.1\r\nHost: 127.0.0.1\r\ncontent-length: abc\r\n\r\n")
         reply = raw.makefile("rb").read()
     assert reply.startswith(b"HTTP/1.1 400")
     assert b"invalid_request_error" in reply
@@ -443,12 +450,12 @@ def test_records_describe_what_the_model_saw(model: CourseModel) -> None:
 
 def test_records_over_http_and_clear(model: CourseModel) -> None:
     reply_text(model, "hi")
-    status, _, payload = request(model, "GET", "/_course/records")
-    assert status == 200
+    status, headers, payload = request(model, "GET", "/_course/records", headers=operator(model))
+    assert status == 200 and headers["x-course-records-dropped"] == "0"
     (data,) = json.loads(payload)
     assert data["last_user_text"] == "hi" and data["kind"] == "turn"
     health = json.loads(request(model, "GET", "/_course/health")[2])
-    assert health == {"status": "ok", "url": model.url, "records": 1}
+    assert health == {"status": "ok", "url": model.url}
     model.clear_records()
     assert model.records == []
 
@@ -467,7 +474,7 @@ def test_records_keep_every_user_text_in_order(model: CourseModel) -> None:
     record = model.records[-1]
     assert record.user_texts == ("first", "second", "third")
     assert (record.first_user_text, record.last_user_text) == ("first", "third")
-    (data,) = json.loads(request(model, "GET", "/_course/records")[2])
+    (data,) = json.loads(request(model, "GET", "/_course/records", headers=operator(model))[2])
     assert data["user_texts"] == ["first", "second", "third"]
     assert RequestRecord(**data) == record, "a record read back over HTTP compares equal"
 

@@ -10,8 +10,9 @@ from pathlib import Path
 
 from sessionlab.errors import CourseError
 from sessionlab.net import ensure_port_free
+from sessionlab.operator_token import token_from_env
 from sessionlab.paths import repo_root
-from sessionlab.remote_model import MODEL_URL_ENV
+from sessionlab.remote_model import MODEL_TOKEN_ENV, MODEL_URL_ENV
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -20,7 +21,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="start the course model and JupyterLab on notebooks/",
         description="Start the course model on 127.0.0.1 and JupyterLab on the student "
         "notebooks. Notebooks and JupyterLab terminals find the model through "
-        f"${MODEL_URL_ENV}. Stop both with Ctrl-C.",
+        f"${MODEL_URL_ENV} and read its records with the operator token in ${MODEL_TOKEN_ENV}. "
+        "Stop both with Ctrl-C.",
     )
     parser.add_argument("--port", type=int, default=8888, help="JupyterLab port (default 8888)")
     parser.add_argument(
@@ -59,9 +61,11 @@ def _lab(args: argparse.Namespace) -> int:
         command.append("--allow-root")
     if args.token is not None:
         command.append(f"--IdentityProvider.token={args.token}")
-    with CourseModel(port=args.model_port) as model:
+    token = token_from_env(MODEL_TOKEN_ENV)
+    with CourseModel(port=args.model_port, operator_token=token) as model:
         print(f"course model: {model.url}", flush=True)
-        env = {**os.environ, MODEL_URL_ENV: model.url}
+        # Kernels inherit this environment: that is how a notebook gets the records token.
+        env = {**os.environ, MODEL_URL_ENV: model.url, MODEL_TOKEN_ENV: model.operator_token}
         with subprocess.Popen(command, env=env) as jupyter:
             try:
                 return jupyter.wait()

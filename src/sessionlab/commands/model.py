@@ -14,6 +14,9 @@ import threading
 from types import FrameType
 
 from sessionlab.model import CourseModel, RequestRecord
+from sessionlab.operator_token import token_from_env, write_secret
+from sessionlab.paths import course_home
+from sessionlab.remote_model import MODEL_TOKEN_ENV
 
 DEFAULT_PORT = 8765
 DUMMY_API_KEY = "sk-ant-course-dummy"
@@ -39,7 +42,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="serve the course model until Ctrl-C",
         description="Serve the course model in the foreground. Prints the environment "
         "variables that point a claude CLI at it, then one line per request on stderr. "
-        "Stops cleanly on Ctrl-C or SIGTERM. Records: GET <url>/_course/records.",
+        "Stops cleanly on Ctrl-C or SIGTERM. Records: GET <url>/_course/records with "
+        "Authorization: Bearer <operator token>; the token is $SESSIONLAB_MODEL_TOKEN if set, "
+        "else a new one, written (mode 0600) to the file the first lines name.",
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
     serve.add_argument(
@@ -68,19 +73,27 @@ def _serve(args: argparse.Namespace) -> int:
     def request_stop(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
-    model = CourseModel(args.host, args.port, log=None if args.quiet else _log)
+    token = token_from_env(MODEL_TOKEN_ENV)
+    model = CourseModel(
+        args.host, args.port, log=None if args.quiet else _log, operator_token=token
+    )
     model.start()
+    token_file = course_home() / "model" / f"operator-token-{model.port}"
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
+        write_secret(token_file, token)
         print(f"course model listening on {model.url}", flush=True)
         print("point a claude CLI at it with:", flush=True)
         for line in exports(model.url):
             print(f"  {line}", flush=True)
+        print(f"records: GET {model.url}/_course/records with the header", flush=True)
+        print(f'  Authorization: Bearer $(cat "{token_file}")', flush=True)
         print("Ctrl-C stops it.", flush=True)
         while not stop.wait(0.5):
             pass
     finally:
         model.stop()
+        token_file.unlink(missing_ok=True)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     served = len(model.records)

@@ -9,8 +9,16 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from dataclasses import asdict, dataclass
 from typing import Any
+
+# Bounds of the log: a long-running model (``make lab``, the bot's load test) must not grow
+# without end. Measured before the bound: 88 -> 176 MB after 2,000 long messages, because every
+# record keeps all the user texts of its request. A lesson reads its last few records.
+MAX_RECORDS = 10_000
+MAX_RECORD_BYTES = 16 * 1024 * 1024
+RECORD_OVERHEAD_BYTES = 512  # the fixed fields and the objects around them, roughly
 
 
 @dataclass(frozen=True)
@@ -63,23 +71,65 @@ class RequestRecord:
             parts.append(f"→ {reply[:70]}{'…' if len(reply) > 70 else ''}")
         return " ".join(parts)
 
+    def size(self) -> int:
+        """Roughly how many bytes this record keeps alive (its texts dominate).
+
+        ``first_user_text``, ``last_user_text`` and ``user_texts`` share their string objects,
+        so each distinct string counts once.
+        """
+        texts = (self.path, self.first_user_text, self.last_user_text, self.reply_text)
+        unique = {id(text): text for text in (*texts, *self.user_texts) if text}
+        return RECORD_OVERHEAD_BYTES + sum(len(text) + 64 for text in unique.values())
+
 
 class RecordLog:
-    """An append-only list of records that many handler threads may write at once."""
+    """The newest records, bounded in count and bytes, that many threads may write at once.
 
-    def __init__(self) -> None:
+    Past either bound the oldest records go first (the newest one is always kept).
+    :attr:`dropped` counts every record ever removed (by the bounds or :meth:`clear`), so
+    ``dropped + i`` is a stable number for the ``i``-th record kept: a client that reads the
+    log over HTTP can tell "mine" from "before I attached" even after old ones went.
+    """
+
+    def __init__(self, max_records: int = MAX_RECORDS, max_bytes: int = MAX_RECORD_BYTES) -> None:
+        if max_records < 0 or max_bytes < 0:
+            raise ValueError("record bounds must be >= 0 (0 keeps none)")
+        self.max_records = max_records
+        self.max_bytes = max_bytes
         self._lock = threading.Lock()
-        self._items: list[RequestRecord] = []
+        self._items: deque[tuple[RequestRecord, int]] = deque()
+        self._bytes = 0
+        self.dropped = 0
 
     def add(self, record: RequestRecord) -> None:
+        size = record.size()
         with self._lock:
-            self._items.append(record)
+            self._items.append((record, size))
+            self._bytes += size
+            while self._items and (
+                len(self._items) > self.max_records
+                or (self._bytes > self.max_bytes and len(self._items) > 1)
+            ):
+                _, gone = self._items.popleft()
+                self._bytes -= gone
+                self.dropped += 1
 
     def snapshot(self) -> list[RequestRecord]:
         """A copy: callers can iterate while the server keeps recording."""
+        return self.window()[1]
+
+    def window(self) -> tuple[int, list[RequestRecord]]:
+        """``(dropped, records kept)`` read together."""
         with self._lock:
-            return list(self._items)
+            return self.dropped, [record for record, _ in self._items]
+
+    @property
+    def bytes(self) -> int:
+        with self._lock:
+            return self._bytes
 
     def clear(self) -> None:
         with self._lock:
+            self.dropped += len(self._items)
             self._items.clear()
+            self._bytes = 0

@@ -2,16 +2,23 @@
 
 Every request is answered (never a crash of the handler thread) and recorded. Bad input gets
 the same ``{"type": "error", ...}`` body the real API sends, so the CLI shows a sensible
-message instead of hanging.
+message instead of hanging: malformed JSON (nested too deep, a lone surrogate) is a 400, a body
+over 32 MB a 413. A client that hangs up mid-request is dropped silently (no traceback).
+
+Only requests naming an expected ``Host`` are served (DNS rebinding), and ``/_course/records``,
+which holds every user's text, needs ``Authorization: Bearer <operator token>``
+(:attr:`CourseModel.operator_token`; in-process code reads :attr:`CourseModel.records`
+directly).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
@@ -19,15 +26,33 @@ from urllib.parse import urlsplit
 
 from sessionlab.model import replies, usage, wire
 from sessionlab.model.conversation import read_conversation
-from sessionlab.model.records import RecordLog, RequestRecord
+from sessionlab.model.records import MAX_RECORD_BYTES, MAX_RECORDS, RecordLog, RequestRecord
 from sessionlab.net import listen_error
+from sessionlab.operator_token import new_token
+from sessionlab.request_checks import (
+    BadRequestBody,
+    allowed_hosts,
+    bearer_token,
+    host_allowed,
+    load_json,
+    tokens_match,
+)
 
 MAX_BODY_BYTES = 32 * 1024 * 1024
+# Claude Code's requests nest about 20 levels (tool input schemas); the stdlib decoder fails
+# near 1,000, and the JSON encoder used for token counts sooner.
+MAX_JSON_DEPTH = 100
+MAX_CHUNK_LINE = 1024
 COURSE_PREFIX = "/_course/"
+RECORDS_DROPPED_HEADER = "x-course-records-dropped"
 
 
 class BadRequest(Exception):
     """A request the real API would refuse with ``invalid_request_error`` (HTTP 400)."""
+
+
+class TooLarge(BadRequest):
+    """A body over :data:`MAX_BODY_BYTES` (HTTP 413 ``request_too_large``, like the API)."""
 
 
 def _validate(body: Any, *, needs_max_tokens: bool) -> dict[str, Any]:
@@ -79,28 +104,36 @@ class _Handler(BaseHTTPRequestHandler):
             raise BadRequest("malformed content-length or chunked body") from None
         if length > MAX_BODY_BYTES:
             self.close_connection = True
-            raise BadRequest("request body too large")
+            raise TooLarge(f"request body is larger than {MAX_BODY_BYTES} bytes")
         return self.rfile.read(length) if length > 0 else b""
 
     def _read_chunked(self) -> bytes:
         data = bytearray()
         while True:
-            size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+            size = int(self.rfile.readline(MAX_CHUNK_LINE).split(b";")[0].strip() or b"0", 16)
             if size == 0:
-                self.rfile.readline()
+                self.rfile.readline(MAX_CHUNK_LINE)
                 return bytes(data)
             if len(data) + size > MAX_BODY_BYTES:
                 self.close_connection = True
-                raise BadRequest("request body too large")
+                raise TooLarge(f"request body is larger than {MAX_BODY_BYTES} bytes")
             data += self.rfile.read(size)
-            self.rfile.readline()
+            self.rfile.readline(MAX_CHUNK_LINE)
 
-    def _send_json(self, status: int, payload: Any, request_id: str) -> None:
+    def _send_json(
+        self,
+        status: int,
+        payload: Any,
+        request_id: str,
+        headers: Iterable[tuple[str, str]] = (),
+    ) -> None:
         data = json.dumps(payload).encode()
         self.send_response(status)
         self.send_header("content-type", "application/json")
         self.send_header("content-length", str(len(data)))
         self.send_header("request-id", request_id)
+        for name, value in headers:
+            self.send_header(name, value)
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(data)
@@ -146,6 +179,9 @@ class _Handler(BaseHTTPRequestHandler):
         request_id = wire.new_id("req")
         route = urlsplit(self.path).path.rstrip("/") or "/"
         try:
+            if not host_allowed(self.headers.get("host"), self.server.allowed_hosts):
+                self.close_connection = True
+                raise BadRequest("this server does not answer for that Host header")
             body_bytes = self._read_body()
             if route.startswith(COURSE_PREFIX) and self.command in ("GET", "HEAD"):
                 self._course_route(route, request_id)
@@ -164,10 +200,15 @@ class _Handler(BaseHTTPRequestHandler):
                 404, wire.error_body("not_found_error", message, request_id), request_id
             )
         except BadRequest as problem:
-            error = wire.error_body("invalid_request_error", str(problem), request_id)
-            self._record(started, 400)
-            self._send_json(400, error, request_id)
-        except (BrokenPipeError, ConnectionResetError):
+            status, kind = (
+                (413, "request_too_large")
+                if isinstance(problem, TooLarge)
+                else (400, "invalid_request_error")
+            )
+            self._record(started, status)
+            with contextlib.suppress(OSError):  # the client may be gone already
+                self._send_json(status, wire.error_body(kind, str(problem), request_id), request_id)
+        except OSError:  # reset, broken pipe, timeout: the client went away mid-request
             self.close_connection = True
         except Exception as error:  # the server must outlive any single bad request
             self.close_connection = True
@@ -181,21 +222,35 @@ class _Handler(BaseHTTPRequestHandler):
     def _course_route(self, route: str, request_id: str) -> None:
         model = self.server.course_model
         if route == "/_course/health":
-            payload: Any = {"status": "ok", "url": model.url, "records": len(model.records)}
-            self._send_json(200, payload, request_id)
+            self._send_json(200, {"status": "ok", "url": model.url}, request_id)
         elif route == "/_course/records":
-            self._send_json(200, [r.to_json() for r in model.records], request_id)
+            if not self._operator(request_id):
+                return
+            dropped, records = model._log.window()
+            header = [(RECORDS_DROPPED_HEADER, str(dropped))]
+            self._send_json(200, [r.to_json() for r in records], request_id, header)
         else:
             error = wire.error_body("not_found_error", f"no course route {route}", request_id)
             self._send_json(404, error, request_id)
+
+    def _operator(self, request_id: str) -> bool:
+        """True for the operator's token; otherwise answers 401 (none) or 403 (wrong)."""
+        token = bearer_token(self.headers.get("authorization"))
+        if tokens_match(token, self.server.course_model.operator_token):
+            return True
+        status, kind = (401, "authentication_error") if token is None else (403, "permission_error")
+        message = "records need Authorization: Bearer <the model's operator token>"
+        body = wire.error_body(kind, message, request_id)
+        self._send_json(status, body, request_id, [("www-authenticate", "Bearer")])
+        return False
 
     def _messages_route(
         self, route: str, body_bytes: bytes, started: float, request_id: str
     ) -> None:
         try:
-            raw = json.loads(body_bytes or b"null")
-        except (ValueError, UnicodeDecodeError) as problem:
-            raise BadRequest(f"request body is not valid JSON: {problem}") from None
+            raw = load_json(body_bytes or b"null", max_depth=MAX_JSON_DEPTH)
+        except BadRequestBody as problem:
+            raise BadRequest(str(problem)) from None
         counting = route.endswith("/count_tokens")
         body = _validate(raw, needs_max_tokens=not counting)
         conversation = read_conversation(body["messages"])
@@ -247,6 +302,14 @@ class _Server(ThreadingHTTPServer):
     # The default backlog of 5 resets connections under a burst (the bot's 100-user load test).
     request_queue_size = 128
     course_model: CourseModel
+    allowed_hosts: frozenset[str]
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that vanished is not an error; anything else is one line, not a traceback."""
+        error = sys.exc_info()[1]
+        if isinstance(error, OSError):
+            return
+        print(f"course model: request from {client_address[0]} failed: {error!r}", file=sys.stderr)
 
 
 class CourseModel:
@@ -262,11 +325,18 @@ class CourseModel:
         port: int = 0,
         *,
         log: Callable[[RequestRecord], None] | None = None,
+        operator_token: str | None = None,
+        allowed_hosts: Iterable[str] = (),
+        max_records: int = MAX_RECORDS,
+        max_record_bytes: int = MAX_RECORD_BYTES,
     ) -> None:
         self.host = host
         self.requested_port = port
         self.log = log
-        self._log = RecordLog()
+        #: ``Authorization: Bearer <this>`` opens ``GET /_course/records`` (random by default).
+        self.operator_token = operator_token or new_token()
+        self._allowed_hosts = allowed_hosts
+        self._log = RecordLog(max_records, max_record_bytes)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -280,6 +350,7 @@ class CourseModel:
         except OSError as error:
             raise listen_error(self.host, self.requested_port, error) from None
         server.course_model = self
+        server.allowed_hosts = allowed_hosts(self.host, self._allowed_hosts)
         self._server = server
         self._thread = threading.Thread(
             target=server.serve_forever,
@@ -332,8 +403,16 @@ class CourseModel:
 
     @property
     def records(self) -> list[RequestRecord]:
-        """Every request so far, oldest first (a snapshot copy)."""
+        """The requests so far, oldest first (a snapshot copy).
+
+        Bounded: at most ``max_records`` records and about ``max_record_bytes`` of text; past
+        that the oldest go (:attr:`records_dropped` counts them).
+        """
         return self._log.snapshot()
+
+    @property
+    def records_dropped(self) -> int:
+        return self._log.dropped
 
     def clear_records(self) -> None:
         self._log.clear()
