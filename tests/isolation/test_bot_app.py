@@ -2,7 +2,8 @@
 
 Isolation (the seed's contract test), the history cap, expiry with a manual clock, restarts,
 metadata-only ``/sessions``, and bad input: each refusal is a clear 4xx and leaves the store
-exactly as it was.
+exactly as it was. Attacks (other senders, oracles, Host, hostile JSON) are in
+``test_bot_attacks.py``.
 """
 
 from __future__ import annotations
@@ -18,9 +19,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from sessionlab.bot.app import MAX_BODY_BYTES, create_app
+from sessionlab.bot.client import Conversation
+from sessionlab.bot.client import message as activity
 from sessionlab.bot.history import HistoryLimits, HistoryStore, RedisHistory, SqliteHistory
 from sessionlab.isolation import ManualClock
 from sessionlab.model import CourseModel
+
+LOCAL = "http://127.0.0.1"  # the bot answers only for its own Host names
 
 
 @pytest.fixture(scope="module")
@@ -57,24 +62,40 @@ def history(make_history: Callable[[], HistoryStore]) -> HistoryStore:
 
 @pytest.fixture
 def client(history: HistoryStore, model: CourseModel, clock: ManualClock) -> Iterator[TestClient]:
-    with TestClient(create_app(history, model.url, clock=clock)) as test_client:
+    with TestClient(create_app(history, model.url, clock=clock), base_url=LOCAL) as test_client:
         yield test_client
 
 
-def activity(conversation: str, text: str, user: str | None = None) -> dict[str, Any]:
-    return {
-        "type": "message",
-        "id": f"act-{conversation}",
-        "conversation": {"id": conversation},
-        "from": {"id": user or f"user-{conversation}"},
-        "text": text,
-    }
+def start(client: TestClient) -> Conversation:
+    """``POST /api/conversations``: what a channel does before the first message."""
+    response = client.post("/api/conversations")
+    assert response.status_code == 201, response.text
+    return Conversation(response.json()["conversationId"], response.json()["token"])
 
 
-def say(client: TestClient, conversation: str, text: str) -> str:
-    response = client.post("/api/messages", json=activity(conversation, text))
+class Tabs:
+    """Named conversations (``tabs["tab-1"]``), each started on first use, as a user's tabs."""
+
+    def __init__(self, client: TestClient) -> None:
+        self.client = client
+        self.open: dict[str, Conversation] = {}
+
+    def __getitem__(self, name: str) -> Conversation:
+        if name not in self.open:
+            self.open[name] = start(self.client)
+        return self.open[name]
+
+
+def say(client: TestClient, tabs: Tabs, name: str, text: str) -> str:
+    conversation = tabs[name]
+    body = activity(conversation.id, text, user=f"user-{name}", activity_id=f"act-{name}")
+    response = client.post("/api/messages", json=body, headers=conversation.headers)
     assert response.status_code == 200, response.text
     return str(response.json()["text"])
+
+
+def operator(client: TestClient) -> dict[str, str]:
+    return {"authorization": f"Bearer {client.app.state.operator_token}"}  # type: ignore[attr-defined]
 
 
 def snapshot(store: HistoryStore, now: float) -> list[Any]:
@@ -82,76 +103,109 @@ def snapshot(store: HistoryStore, now: float) -> list[Any]:
     return [(s, store.history(s.conversation_id, now=now)) for s in store.stats(now=now)]
 
 
-def test_a_second_conversation_does_not_know_the_first_ones_contract(client: TestClient) -> None:
+@pytest.fixture
+def tabs(client: TestClient) -> Tabs:
+    return Tabs(client)
+
+
+def test_a_second_conversation_does_not_know_the_first_ones_contract(
+    client: TestClient, tabs: Tabs
+) -> None:
     assert (
-        say(client, "tab-1", "my contract number is 8446")
+        say(client, tabs, "tab-1", "my contract number is 8446")
         == "Got it: your contract number is 8446."
     )
-    assert say(client, "tab-2", "what is my contract number?").startswith("I don't know")
-    assert say(client, "tab-1", "what is my contract number?") == "Your contract number is 8446."
-    assert say(client, "tab-2", "my contract number is 12345").endswith("12345.")
-    assert say(client, "tab-1", "what is my contract number?") == "Your contract number is 8446."
+    assert say(client, tabs, "tab-2", "what is my contract number?").startswith("I don't know")
+    assert say(client, tabs, "tab-1", "what is my contract number?") == (
+        "Your contract number is 8446."
+    )
+    assert say(client, tabs, "tab-2", "my contract number is 12345").endswith("12345.")
+    assert say(client, tabs, "tab-1", "what is my contract number?") == (
+        "Your contract number is 8446."
+    )
+
+
+def test_a_conversation_is_issued_with_a_random_id_and_its_token(client: TestClient) -> None:
+    response = client.post("/api/conversations")
+    assert response.status_code == 201
+    issued = response.json()
+    assert set(issued) == {"conversationId", "token"}
+    assert issued["conversationId"].startswith("conv-") and len(issued["conversationId"]) == 37
+    assert len(issued["token"]) == 43
+    assert client.post("/api/conversations").json()["conversationId"] != issued["conversationId"]
 
 
 def test_reply_is_a_reply_activity(client: TestClient) -> None:
-    answer = client.post("/api/messages", json=activity("c-1", "hello", user="ana")).json()
-    assert answer["type"] == "message"
-    assert answer["conversation"] == {"id": "c-1"}
-    assert answer["recipient"] == {"id": "ana"}
-    assert answer["replyToId"] == "act-c-1"
-    assert answer["historyLength"] == 2
+    chat = start(client)
+    body = activity(chat.id, "hello", user="ana", activity_id="act-1")
+    answer = client.post("/api/messages", json=body, headers=chat.headers).json()
+    assert answer == {
+        "type": "message",
+        "conversation": {"id": chat.id},
+        "from": {"id": "sessionlab-bot"},
+        "recipient": {"id": "ana"},
+        "text": 'You said: "hello". This is the start of our conversation: '
+        "I don't see any earlier messages.",
+        "replyToId": "act-1",
+    }
 
 
 def test_history_is_capped_at_the_last_20_messages(
-    client: TestClient, history: HistoryStore, clock: ManualClock
+    client: TestClient, tabs: Tabs, history: HistoryStore, clock: ManualClock
 ) -> None:
     for number in range(1, 16):
-        say(client, "long", f"note {number}")
-    stored = history.history("long", now=clock.now())
+        say(client, tabs, "long", f"note {number}")
+    stored = history.history(tabs["long"].id, now=clock.now())
     assert len(stored) == 20
     assert stored[0].text == "note 6" and stored[-2].text == "note 15"
     # The model saw the capped history: 10 earlier user messages, the oldest being note 6.
-    assert say(client, "long", "what do you remember?") == (
+    assert say(client, tabs, "long", "what do you remember?") == (
         'I can see 10 earlier messages from you in this conversation. The first one was: "note 6".'
     )
 
 
 def test_a_silent_conversation_expires_after_30_minutes(
-    client: TestClient, clock: ManualClock
+    client: TestClient, tabs: Tabs, clock: ManualClock
 ) -> None:
-    say(client, "sleepy", "my contract number is 777")
+    say(client, tabs, "sleepy", "my contract number is 777")
     clock.advance(29 * 60)
-    assert say(client, "sleepy", "what is my contract number?").endswith("777.")  # renews
+    assert say(client, tabs, "sleepy", "what is my contract number?").endswith("777.")  # renews
     clock.advance(29 * 60)
-    assert client.get("/sessions").json()["total_sessions"] == 1
+    assert client.get("/sessions", headers=operator(client)).json()["total_sessions"] == 1
     clock.advance(60)
-    assert client.get("/sessions").json()["total_sessions"] == 0
-    assert say(client, "sleepy", "what is my contract number?").startswith("I don't know")
+    assert client.get("/sessions", headers=operator(client)).json()["total_sessions"] == 0
+    # The token still owns the conversation; its history starts afresh.
+    assert say(client, tabs, "sleepy", "what is my contract number?").startswith("I don't know")
 
 
-def test_histories_survive_a_restart(
+def test_histories_and_tokens_survive_a_restart(
     make_history: Callable[[], HistoryStore], model: CourseModel, clock: ManualClock
 ) -> None:
-    with TestClient(create_app(make_history(), model.url, clock=clock)) as before:
-        say(before, "durable", "my contract number is 4242")
-    with TestClient(create_app(make_history(), model.url, clock=clock)) as after:
-        assert say(after, "durable", "what is my contract number?") == (
+    with TestClient(create_app(make_history(), model.url, clock=clock), base_url=LOCAL) as before:
+        tabs = Tabs(before)
+        say(before, tabs, "durable", "my contract number is 4242")
+    with TestClient(create_app(make_history(), model.url, clock=clock), base_url=LOCAL) as after:
+        tabs.client = after
+        assert say(after, tabs, "durable", "what is my contract number?") == (
             "Your contract number is 4242."
         )
 
 
-def test_sessions_shows_metadata_never_content(client: TestClient, clock: ManualClock) -> None:
-    say(client, "conversation-alpha-1", "my password is hunter2-secret")
+def test_sessions_shows_metadata_never_content(
+    client: TestClient, tabs: Tabs, clock: ManualClock
+) -> None:
+    say(client, tabs, "alpha", "my password is hunter2-secret")
     clock.advance(90)
-    say(client, "conversation-beta-2", "hello there")
-    info = client.get("/sessions").json()
+    say(client, tabs, "beta", "hello there")
+    info = client.get("/sessions", headers=operator(client)).json()
     assert info["total_sessions"] == 2
     assert (info["timeout_minutes"], info["history_limit"]) == (30, 20)
     assert info["uptime_seconds"] == 90
-    alpha = next(s for s in info["sessions"] if s["conversation"].startswith("conversa"))
+    alpha = next(s for s in info["sessions"] if tabs["alpha"].id.startswith(s["conversation"][:-1]))
     assert set(alpha) == {"conversation", "messages", "uptime_min", "last_activity"}
+    assert alpha["messages"] == 2
     text = json.dumps(info)
-    for secret in ("hunter2", "password", "hello there", "conversation-alpha-1"):
+    for secret in ("hunter2", "password", "hello there", tabs["alpha"].id, tabs["alpha"].token):
         assert secret not in text
 
 
@@ -189,39 +243,83 @@ BAD_REQUESTS: dict[str, tuple[dict[str, Any], int, str]] = {
     "huge body": ({"content": b"x" * HUGE}, 413, "larger than"),
     "huge chunked body": ({"content": "chunks"}, 413, "larger than"),  # a fresh generator
     "huge valid activity": ({"json": activity("big", "y" * HUGE)}, 413, "larger than"),
+    "nested 1000 deep": ({"content": b'{"a":' * 1000 + b"1" + b"}" * 1000}, 400, "nested"),
+    "nested 40 deep": (
+        {
+            "json": {
+                **activity("x", "hi"),
+                "channelData": [
+                    [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]
+                ],
+            }
+        },
+        400,
+        "nested deeper than 32",
+    ),
+    "lone surrogate in text": (
+        {
+            "content": b'{"type": "message", "conversation": {"id": "x"}, "from": {"id": "u"}, '
+            b'"text": "my pin is \\ud800"}'
+        },
+        400,
+        "$.text contains a lone surrogate",
+    ),
+    "lone surrogate elsewhere": (
+        {
+            "content": b'{"type": "message", "conversation": {"id": "x"}, "from": {"id": "u", '
+            b'"name": "\\udfff"}, "text": "hi"}'
+        },
+        400,
+        "$.from.name contains a lone surrogate",
+    ),
+    "NaN": ({"content": b'{"type": "message", "n": NaN}'}, 400, "not valid JSON"),
+    "invalid utf-8": ({"content": b'{"type": "\xff"}'}, 400, "not valid JSON"),
+    "conversation is a list": (
+        {"json": {**activity("x", "hi"), "conversation": ["x"]}},
+        400,
+        "conversation is required",
+    ),
+    "type is a number": ({"json": {**activity("x", "hi"), "type": 7}}, 400, "type is required"),
+    "text is an object": ({"json": {**activity("x", "hi"), "text": {"t": 1}}}, 400, "text"),
+    "activity id is a number": ({"json": {**activity("x", "hi"), "id": 5}}, 400, "id must be"),
+    "empty body": ({"content": b""}, 400, "not valid JSON"),
 }
 
 
 @pytest.mark.parametrize("case", list(BAD_REQUESTS))
 def test_bad_input_is_a_clear_4xx_and_stores_nothing(
-    case: str, client: TestClient, history: HistoryStore, clock: ManualClock
+    case: str, client: TestClient, tabs: Tabs, history: HistoryStore, clock: ManualClock
 ) -> None:
-    say(client, "ok", "my contract number is 1")
+    say(client, tabs, "ok", "my contract number is 1")
     before = snapshot(history, clock.now())
     kwargs, status, message = BAD_REQUESTS[case]
     if kwargs.get("content") == "chunks":  # no length header: the limit applies while reading
         kwargs = {"content": (b"x" * 65536 for _ in range(5))}
-    response = client.post("/api/messages", **kwargs)
+    # A sender with a real token: the body alone must be refused.
+    response = client.post("/api/messages", headers=tabs["ok"].headers, **kwargs)
     assert response.status_code == status, response.text
-    assert message in response.json()["error"]
+    error = response.json()["error"]
+    assert message in error and "\n" not in error and "Traceback" not in error
     assert snapshot(history, clock.now()) == before
 
 
 def test_other_activity_types_are_acknowledged_not_stored(
     client: TestClient, history: HistoryStore, clock: ManualClock
 ) -> None:
-    response = client.post(
-        "/api/messages", json={"type": "conversationUpdate", "conversation": {"id": "c"}}
-    )
-    assert response.status_code == 202
+    chat = start(client)
+    update = {"type": "conversationUpdate", "conversation": {"id": chat.id}}
+    assert client.post("/api/messages", json=update, headers=chat.headers).status_code == 202
     assert snapshot(history, clock.now()) == []
 
 
 def test_model_down_is_a_502_and_stores_nothing(history: HistoryStore, clock: ManualClock) -> None:
     with CourseModel() as gone:
         url = gone.url
-    with TestClient(create_app(history, url, clock=clock)) as client:
-        response = client.post("/api/messages", json=activity("c", "hello"))
+    with TestClient(create_app(history, url, clock=clock), base_url=LOCAL) as client:
+        chat = start(client)
+        response = client.post(
+            "/api/messages", json=activity(chat.id, "hello"), headers=chat.headers
+        )
     assert response.status_code == 502
     assert "unreachable" in response.json()["error"]
     assert snapshot(history, clock.now()) == []

@@ -11,8 +11,10 @@ model's reply proves whose history it saw:
 * the last message asks what the model remembers: the capped history must hold exactly this
   user's 10 previous messages.
 
-Afterwards the store itself is read: each conversation holds exactly its last 20 messages,
-all its own, in order (no cross-talk, nothing lost). p50/p99 latency is printed.
+Each user starts its conversation first (``POST /api/conversations``) and sends its token with
+every message, as a channel would. Afterwards the store itself is read: each conversation holds
+exactly its last 20 messages, all its own, in order (no cross-talk, nothing lost). p50/p99
+latency is printed.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Any
 import httpx
 import pytest
 
+from sessionlab.bot.client import Conversation, astart_conversation, start_conversation
 from sessionlab.bot.history import HistoryLimits, RedisHistory, SqliteHistory
 from sessionlab.bot.process import BotProcess
 
@@ -58,19 +61,21 @@ def plan(user: int) -> list[tuple[str, str]]:
     return steps
 
 
-async def run_user(client: httpx.AsyncClient, user: int, latencies: list[float]) -> list[str]:
+async def run_user(
+    client: httpx.AsyncClient, user: int, chat: Conversation, latencies: list[float]
+) -> list[str]:
     """Send the plan one message at a time (a user waits for each reply); returns problems."""
     problems = []
     for index, (text, expected) in enumerate(plan(user)):
         body = {
             "type": "message",
             "id": f"u{user}-a{index}",
-            "conversation": {"id": f"load-conversation-{user}"},
+            "conversation": {"id": chat.id},
             "from": {"id": f"load-user-{user}"},
             "text": text,
         }
         started = time.perf_counter()
-        response = await client.post("/api/messages", json=body)
+        response = await client.post("/api/messages", json=body, headers=chat.headers)
         latencies.append(time.perf_counter() - started)
         if response.status_code != 200:
             problems.append(f"user {user} message {index}: HTTP {response.status_code}")
@@ -81,19 +86,23 @@ async def run_user(client: httpx.AsyncClient, user: int, latencies: list[float])
     return problems
 
 
-async def load(url: str) -> tuple[list[str], list[float], float]:
+async def load(url: str) -> tuple[list[str], list[float], float, dict[int, str]]:
     """All users at once. One small client per user: like real users, and it keeps the load
-    generator cheap (one shared pool of 100 connections cost more CPU than the bot itself)."""
+    generator cheap (one shared pool of 100 connections cost more CPU than the bot itself).
+    Returns the problems, the latencies, the wall time and each user's conversation id."""
     latencies: list[float] = []
+    conversations: dict[int, str] = {}
 
     async def user(number: int) -> list[str]:
         async with httpx.AsyncClient(base_url=url, timeout=60) as client:
-            return await run_user(client, number, latencies)
+            chat = await astart_conversation(client)
+            conversations[number] = chat.id
+            return await run_user(client, number, chat, latencies)
 
     started = time.perf_counter()
     results = await asyncio.gather(*(user(u) for u in range(USERS)))
     elapsed = time.perf_counter() - started
-    return [p for problems in results for p in problems], latencies, elapsed
+    return [p for problems in results for p in problems], latencies, elapsed, conversations
 
 
 async def create_concurrently(url: str) -> list[int]:
@@ -107,12 +116,12 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-def check_store(store: SqliteHistory | RedisHistory) -> None:
+def check_store(store: SqliteHistory | RedisHistory, conversations: dict[int, str]) -> None:
     now = time.time()
     stats = store.stats(now=now)
     assert len(stats) == USERS
     for user in range(USERS):
-        kept = store.history(f"load-conversation-{user}", now=now)
+        kept = store.history(conversations[user], now=now)
         sent = [text for text, _ in plan(user)]
         replies = [reply for _, reply in plan(user)]
         expected = [m for pair in zip(sent, replies, strict=True) for m in pair][-20:]
@@ -128,9 +137,11 @@ def test_100_users_20_messages_no_cross_talk_no_loss(
     with BotProcess(
         data_dir=tmp_path, store=store_kind, redis_url=redis_url, redis_prefix=prefix
     ) as bot:
-        problems, latencies, elapsed = asyncio.run(load(bot.url))
+        problems, latencies, elapsed, conversations = asyncio.run(load(bot.url))
         statuses = asyncio.run(create_concurrently(bot.url))
-        info: dict[str, Any] = httpx.get(f"{bot.url}/sessions", timeout=10).json()
+        info: dict[str, Any] = httpx.get(
+            f"{bot.url}/sessions", headers=bot.operator_headers, timeout=10
+        ).json()
     p50, p99 = percentile(latencies, 0.50), percentile(latencies, 0.99)
     print(
         f"\n[{store_kind}] {USERS} users x {MESSAGES} messages = {len(latencies)} requests "
@@ -152,14 +163,20 @@ def test_100_users_20_messages_no_cross_talk_no_loss(
     else:
         store = RedisHistory(str(redis_url), HistoryLimits(), prefix=f"{prefix}bot:")
     try:
-        check_store(store)
+        check_store(store, conversations)
     finally:
         store.close()
 
 
 def test_real_server_refuses_huge_and_traversal_payloads_before_storing(tmp_path: Path) -> None:
     with BotProcess(data_dir=tmp_path) as bot:
-        huge = httpx.post(f"{bot.url}/api/messages", content=b"x" * (4 * 1024 * 1024), timeout=30)
+        chat = start_conversation(bot.url)
+        huge = httpx.post(
+            f"{bot.url}/api/messages",
+            content=b"x" * (4 * 1024 * 1024),
+            headers=chat.headers,
+            timeout=30,
+        )
         bad = httpx.post(
             f"{bot.url}/api/messages",
             json={
@@ -168,9 +185,10 @@ def test_real_server_refuses_huge_and_traversal_payloads_before_storing(tmp_path
                 "from": {"id": "u"},
                 "text": "hi",
             },
+            headers=chat.headers,
             timeout=30,
         )
-        info = httpx.get(f"{bot.url}/sessions", timeout=10).json()
+        info = httpx.get(f"{bot.url}/sessions", headers=bot.operator_headers, timeout=10).json()
     assert huge.status_code == 413
     assert bad.status_code == 400 and "not allowed" in bad.json()["error"]
     assert info["total_sessions"] == 0

@@ -3,6 +3,8 @@
 Everything the client sends is untrusted. A conversation id becomes a store key, so it must
 match a strict pattern (the characters real channels use, no ``..``, no separators); a
 missing or odd field is refused with a message that names it, before anything is stored.
+Every activity names its conversation (the app checks the sender's token against it, even for
+a ``typing`` activity that stores nothing); only messages need ``from.id`` and ``text``.
 """
 
 from __future__ import annotations
@@ -53,22 +55,32 @@ def _object(body: dict[str, Any], field: str) -> dict[str, Any]:
 def parse_activity(body: Any) -> Activity:
     """The activity in a decoded JSON body; :class:`BadActivity` names the first problem.
 
-    Only ``type`` is read for non-message activities (typing, conversationUpdate...): the
-    app acknowledges them without storing anything.
+    Only ``type`` and ``conversation.id`` are read for other activities (typing,
+    conversationUpdate...): the app acknowledges them without storing anything.
     """
     if not isinstance(body, dict):
         raise BadActivity("the body must be a JSON object (an activity)")
     kind = body.get("type")
     if not isinstance(kind, str) or not kind:
         raise BadActivity("type is required (e.g. 'message')")
-    if kind != "message":
-        return Activity(kind, "", "", "")
+    if len(kind) > MAX_ID_CHARS:
+        raise BadActivity(f"type is longer than {MAX_ID_CHARS} characters")
     conversation_id = validate_id(_object(body, "conversation").get("id"), "conversation.id")
+    if kind != "message":
+        return Activity(kind, conversation_id, "", "")
     user_id = validate_id(_object(body, "from").get("id"), "from.id")
     text = body.get("text")
     if not isinstance(text, str) or not text.strip():
         raise BadActivity("text is required for a message activity (a non-empty string)")
     if len(text) > MAX_TEXT_CHARS:
         raise BadActivity(f"text is longer than {MAX_TEXT_CHARS} characters")
-    activity_id = body.get("id") if isinstance(body.get("id"), str) else None
+    try:
+        text.encode("utf-8")  # JSON can carry a lone surrogate ("\ud800"); no store can keep one
+    except UnicodeEncodeError:
+        raise BadActivity("text contains a lone surrogate (not valid Unicode text)") from None
+    activity_id = body.get("id")
+    if activity_id is not None and (
+        not isinstance(activity_id, str) or not 0 < len(activity_id) <= MAX_ID_CHARS
+    ):
+        raise BadActivity(f"id must be a string of 1 to {MAX_ID_CHARS} characters")
     return Activity(kind, conversation_id, user_id, text.strip(), activity_id)

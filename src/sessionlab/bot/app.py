@@ -2,66 +2,118 @@
 
 Routes:
 
+``POST /api/conversations``
+    start a conversation: ``201 {"conversationId": ..., "token": ...}``. The id goes into
+    every activity's ``conversation.id``; the token into ``Authorization: Bearer <token>``
+    (the Direct Line shape: the channel issues both, see :mod:`~.tokens`).
 ``POST /api/messages``
-    a Bot Framework-style ``message`` activity; the reply activity comes back in the response
-    (the "expectReplies" style, so a test or a notebook can read it directly). Each
-    ``conversation.id`` has its own history; a turn is stored only after the model answered.
+    a Bot Framework-style activity, with the token of its conversation. The reply activity
+    comes back in the response (the "expectReplies" style, so a test or a notebook can read it
+    directly). Each conversation has its own history; a turn is stored only after the model
+    answered. No token: 401. A token that was not issued for this ``conversation.id``: 403,
+    the same bytes whether that conversation exists or not, decided before the store is read.
 ``GET /sessions``
-    metadata only (counts, uptime, last activity; conversation ids shortened), never text.
+    for operators (``Authorization: Bearer <operator token>``): metadata only (counts, uptime,
+    last activity; conversation ids shortened), never text.
 ``POST /api/sessions``
     an isolated temporary session for the caller's IP (lesson 7's manager; 429 past the
     per-IP limit), when the app was given a :class:`~sessionlab.isolation.SessionManager`.
 ``GET /health``
     liveness, for process supervisors and the tests that start the server.
 
-Bodies over ``max_body`` bytes get 413 from the ``Content-Length`` header alone, or as soon as
-a chunked body passes the limit: the app never buffers more than the limit.
+Every request must name an expected ``Host`` (:class:`~.guards.HostGuard`). Bodies over
+``max_body`` bytes get 413 from the ``Content-Length`` header alone, or as soon as a chunked
+body passes the limit: the app never buffers more than the limit. Malformed JSON (too deep, a
+lone surrogate, wrong types) is a 400 with a one-line reason. ``/docs``, ``/redoc`` and
+``/openapi.json`` exist only with ``docs=True``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
+import logging
+import secrets
+import sqlite3
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from fastapi import FastAPI, Request
+import redis
+from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 from sessionlab.bot.activity import BadActivity, parse_activity
+from sessionlab.bot.guards import HostGuard
 from sessionlab.bot.history import HistoryStore
 from sessionlab.bot.model_client import ModelClient, ModelError
+from sessionlab.bot.tokens import ConversationTokens
 from sessionlab.isolation import Clock, SessionManager, SystemClock
 from sessionlab.isolation.errors import SessionLimitExceeded
+from sessionlab.request_checks import (
+    LOOPBACK_NAMES,
+    BadRequestBody,
+    bearer_token,
+    load_json,
+    tokens_match,
+)
 
 MAX_BODY_BYTES = 256 * 1024
+# Real activities nest a few levels (attachments, adaptive cards: about 15 at most).
+MAX_JSON_DEPTH = 32
 BOT_ID = "sessionlab-bot"
 SHOWN_ID_CHARS = 8
+NO_TOKEN = "this route needs Authorization: Bearer <token>"
+NOT_YOURS = "this token was not issued for this conversation"
+NOT_OPERATOR = "this route needs the operator token"
+log = logging.getLogger("sessionlab.bot")
+T = TypeVar("T")
 
 
 class PayloadTooLarge(Exception):
     """The body passed the limit while it was being read."""
 
 
+class ClientGone(Exception):
+    """The client disconnected before its body arrived: there is nobody left to answer."""
+
+
 def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
+    headers = {"www-authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
 async def read_limited(request: Request, limit: int) -> bytes:
-    """The body, or :class:`PayloadTooLarge` once more than ``limit`` bytes arrived."""
+    """The body, or :class:`PayloadTooLarge` once more than ``limit`` bytes arrived
+    (:class:`ClientGone` if the client hung up first)."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise PayloadTooLarge
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                raise PayloadTooLarge
+    except ClientDisconnect:
+        raise ClientGone from None
     return bytes(body)
+
+
+class StoreDown(Exception):
+    """The history store failed (HTTP 503; the request changed nothing it could not undo)."""
+
+
+async def _stored(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """A blocking store call in the threadpool; a store failure is logged as one line."""
+    try:
+        return await run_in_threadpool(call, *args, **kwargs)
+    except (sqlite3.Error, redis.RedisError) as problem:
+        log.error("history store failed: %s", problem)
+        raise StoreDown from None
 
 
 def _shown(conversation_id: str) -> str:
@@ -83,11 +135,21 @@ def create_app(
     isolation: SessionManager | None = None,
     max_body: int = MAX_BODY_BYTES,
     purge_every: float = 60.0,
+    operator_token: str | None = None,
+    allowed_hosts: frozenset[str] = LOOPBACK_NAMES,
+    docs: bool = False,
 ) -> FastAPI:
-    """Build the app around a history store and a Messages API base URL."""
+    """Build the app around a history store and a Messages API base URL.
+
+    ``operator_token`` guards ``/sessions`` (a random one when not given: read it from
+    ``app.state.operator_token``). Conversation tokens are signed with the store's key, so
+    every app on the same store accepts them.
+    """
     clock = clock or SystemClock()
     started = clock.now()
     locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+    tokens = ConversationTokens(store.conversation_key())
+    operator = operator_token or secrets.token_urlsafe(32)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -106,42 +168,66 @@ def create_app(
             sweeper.cancel()
             await app.state.model.aclose()
 
-    app = FastAPI(title="Session Lab multi-session bot", lifespan=lifespan)
+    app = FastAPI(
+        title="Session Lab multi-session bot",
+        lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
+    )
+    app.add_middleware(HostGuard, allowed=allowed_hosts)
     app.state.store = store
     app.state.started = started
+    app.state.operator_token = operator
+    app.state.tokens = tokens
+
+    @app.exception_handler(StoreDown)
+    async def store_down(request: Request, problem: StoreDown) -> JSONResponse:
+        return _error(503, "the history store is unavailable; try again")
+
+    @app.exception_handler(ClientGone)
+    async def client_gone(request: Request, problem: ClientGone) -> Response:
+        return Response(status_code=400)  # never delivered: the client has gone
 
     @app.get("/health")
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
+    @app.post("/api/conversations", status_code=201)
+    async def start_conversation() -> JSONResponse:
+        issued = tokens.start()
+        return JSONResponse(
+            {"conversationId": issued.conversation_id, "token": issued.token}, status_code=201
+        )
+
     @app.post("/api/messages")
     async def messages(request: Request) -> JSONResponse:
+        token = bearer_token(request.headers.get("authorization"))
+        if token is None:
+            return _error(401, NO_TOKEN)
         try:
             raw = await read_limited(request, max_body)
         except PayloadTooLarge:
             return _error(413, f"the activity is larger than {max_body} bytes")
         try:
-            body = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
-            return _error(400, "the body is not valid JSON")
-        try:
-            activity = parse_activity(body)
-        except BadActivity as problem:
+            activity = parse_activity(load_json(raw, max_depth=MAX_JSON_DEPTH))
+        except (BadRequestBody, BadActivity) as problem:
             return _error(400, str(problem))
+        # Before any lock or store read: a refusal must not depend on the conversation.
+        if not tokens.owns(token, activity.conversation_id):
+            return _error(403, NOT_YOURS)
         if activity.type != "message":
             return JSONResponse({"ignored": activity.type}, status_code=202)
         lock = locks.get(activity.conversation_id)
         if lock is None:
             lock = locks[activity.conversation_id] = asyncio.Lock()
         async with lock:  # one turn at a time per conversation: history, reply, store
-            history = await run_in_threadpool(
-                store.history, activity.conversation_id, now=clock.now()
-            )
+            history = await _stored(store.history, activity.conversation_id, now=clock.now())
             try:
                 reply = await request.app.state.model.reply(history, activity.text)
             except ModelError as problem:
                 return _error(502, str(problem))
-            length = await run_in_threadpool(
+            await _stored(
                 store.append,
                 activity.conversation_id,
                 [("user", activity.text), ("assistant", reply)],
@@ -153,16 +239,20 @@ def create_app(
             "from": {"id": BOT_ID},
             "recipient": {"id": activity.user_id},
             "text": reply,
-            "historyLength": length,
         }
         if activity.activity_id:
             answer["replyToId"] = activity.activity_id
         return JSONResponse(answer)
 
-    @app.get("/sessions")
-    async def sessions() -> dict[str, Any]:
+    @app.get("/sessions", response_model=None)
+    async def sessions(request: Request) -> dict[str, Any] | JSONResponse:
+        presented = bearer_token(request.headers.get("authorization"))
+        if presented is None:
+            return _error(401, NOT_OPERATOR)
+        if not tokens_match(presented, operator):
+            return _error(403, NOT_OPERATOR)
         now = clock.now()
-        stats = await run_in_threadpool(store.stats, now=now)
+        stats = await _stored(store.stats, now=now)
         payload: dict[str, Any] = {
             "total_sessions": len(stats),
             "timeout_minutes": store.limits.ttl_seconds / 60,

@@ -7,7 +7,10 @@ Both stores keep the same contract (:class:`HistoryStore`):
   crash or a concurrent writer cannot lose one message of a pair;
 * a conversation silent for ``ttl_seconds`` is forgotten: reads return nothing even before
   a purge removes it, and the next message starts a fresh history;
-* time comes from the caller (``now``), so the app's injectable clock decides expiry.
+* time comes from the caller (``now``), so the app's injectable clock decides expiry;
+* :meth:`~HistoryStore.conversation_key` is the secret that signs conversation tokens
+  (:mod:`~.tokens`): created once, kept with the histories it protects, so every bot process on
+  the same store accepts the same tokens, before and after a restart.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import Protocol
 import redis
 
 from sessionlab.bot.activity import validate_id
+from sessionlab.bot.tokens import new_key
 from sessionlab.sqlite_db import SqliteDatabase
 
 
@@ -67,6 +71,8 @@ class HistoryStore(Protocol):
 
     def purge_expired(self, *, now: float) -> list[str]: ...
 
+    def conversation_key(self) -> bytes: ...
+
     def close(self) -> None: ...
 
 
@@ -84,7 +90,12 @@ CREATE TABLE IF NOT EXISTS messages (
     at              REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS messages_by_conversation ON messages (conversation_id, id);
+CREATE TABLE IF NOT EXISTS secrets (
+    name  TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+);
 """
+KEY_NAME = "conversation-key"
 
 
 class SqliteHistory:
@@ -161,6 +172,17 @@ class SqliteHistory:
                 "DELETE FROM conversations WHERE last_activity <= ?", (self._alive_since(now),)
             )
         return gone
+
+    def conversation_key(self) -> bytes:
+        """The token-signing key; the first process to ask creates it (``INSERT OR IGNORE``)."""
+        with self._db.transaction() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO secrets (name, value) VALUES (?, ?)", (KEY_NAME, new_key())
+            )
+            (value,) = db.execute(
+                "SELECT value FROM secrets WHERE name = ?", (KEY_NAME,)
+            ).fetchone()
+        return bytes(value)
 
     def close(self) -> None:
         self._db.close()
@@ -261,6 +283,12 @@ class RedisHistory:
         return [
             cid for cid in candidates if self._purge(keys=self._keys(cid), args=[repr(now), cid])
         ]
+
+    def conversation_key(self) -> bytes:
+        """The token-signing key; ``SET NX`` makes the first process's key everyone's."""
+        name = f"{self.prefix}{KEY_NAME}"
+        self.client.set(name, new_key().hex(), nx=True)
+        return bytes.fromhex(str(self.client.get(name)))
 
     def close(self) -> None:
         self.client.close()

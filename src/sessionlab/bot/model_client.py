@@ -65,8 +65,13 @@ class ModelClient:
                     ) from None
         if response.status_code != 200:
             raise ModelError(f"the model answered HTTP {response.status_code}: {response.text}")
-        content = response.json().get("content") or []
-        return "".join(b.get("text", "") for b in content if b.get("type") == "text")
+        try:
+            content = response.json().get("content") or []
+            return "".join(b.get("text", "") for b in content if b.get("type") == "text")
+        except (ValueError, AttributeError, TypeError):
+            raise ModelError(
+                f"the model at {self.base_url} sent a reply that is not a message"
+            ) from None
 
     async def aclose(self) -> None:
         await self._client.aclose()

@@ -2,7 +2,8 @@
 
 Lessons and the load test talk to the bot the way a channel would: over TCP, to a separate
 process running uvicorn. :class:`BotProcess` starts it on a free loopback port, waits for
-``GET /health``, and stops it with SIGTERM (SIGKILL only if it hangs).
+``GET /health``, and stops it with SIGTERM (SIGKILL only if it hangs). The operator token
+the server wrote to ``<data dir>/operator-token`` is :attr:`BotProcess.operator_token`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from types import TracebackType
 
 import httpx
 
+from sessionlab.bot.tokens import OPERATOR_TOKEN_FILE
 from sessionlab.errors import CourseError
 
 START_TIMEOUT = 30.0
@@ -53,6 +55,8 @@ class BotProcess:
         ]
         self.process: subprocess.Popen[str] | None = None
         self.url = ""
+        self.token_file = Path(data_dir) / OPERATOR_TOKEN_FILE
+        self.operator_token = ""
 
     def start(self) -> BotProcess:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -71,6 +75,7 @@ class BotProcess:
             self.stop()
             raise CourseError(f"the bot did not start: {why[0]}")
         self.url = line.split()[-1]
+        self.operator_token = self.token_file.read_text().strip()  # written before listening
         deadline = time.monotonic() + START_TIMEOUT
         while True:
             try:
@@ -83,6 +88,11 @@ class BotProcess:
                 self.stop()
                 raise CourseError(f"the bot at {self.url} never became healthy: {why}")
             time.sleep(0.05)
+
+    @property
+    def operator_headers(self) -> dict[str, str]:
+        """The header that ``GET /sessions`` asks for."""
+        return {"authorization": f"Bearer {self.operator_token}"}
 
     def stderr(self) -> str:
         if self.process is None or self.process.poll() is None or self.process.stderr is None:

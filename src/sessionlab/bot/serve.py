@@ -10,7 +10,7 @@ import contextlib
 import socket
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
@@ -18,12 +18,15 @@ import uvicorn
 
 from sessionlab.bot.app import create_app
 from sessionlab.bot.history import HistoryLimits, HistoryStore, RedisHistory, SqliteHistory
+from sessionlab.bot.tokens import OPERATOR_TOKEN_ENV, OPERATOR_TOKEN_FILE
 from sessionlab.errors import CourseError
 from sessionlab.isolation import Cleaner, Limits, SessionManager, SqliteSessionStore
 from sessionlab.isolation.store import SessionStore
 from sessionlab.model import CourseModel
 from sessionlab.net import listen_error
+from sessionlab.operator_token import token_from_env, write_secret
 from sessionlab.paths import course_home
+from sessionlab.request_checks import allowed_hosts
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -46,6 +49,8 @@ class BotSettings:
     history_limit: int = 20
     timeout_minutes: float = 30
     max_sessions_per_ip: int = 5
+    allowed_hosts: tuple[str, ...] = field(default_factory=tuple)
+    docs: bool = False
 
 
 def _check_redis(url: str) -> None:
@@ -95,11 +100,15 @@ def bind(host: str, port: int) -> socket.socket:
 
 @contextlib.contextmanager
 def _model(url: str | None) -> Iterator[str]:
-    """The given Messages API URL, or a private course model for this server's lifetime."""
+    """The given Messages API URL, or a private course model for this server's lifetime.
+
+    The private model keeps no records: nobody reads them, and they would be a second copy of
+    every user's text in memory.
+    """
     if url:
         yield url
         return
-    with CourseModel() as model:
+    with CourseModel(max_records=0) as model:
         no_nagle(model)
         yield model.url
 
@@ -130,16 +139,36 @@ def serve(settings: BotSettings) -> int:
         limits=Limits(max_per_ip=settings.max_sessions_per_ip),
     )
     cleaner = Cleaner(manager)
+    token = token_from_env(OPERATOR_TOKEN_ENV)
+    token_file = data_dir / OPERATOR_TOKEN_FILE
+    write_secret(token_file, token)
     sock = bind(settings.host, settings.port)
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
     with _model(settings.model_url) as model_url:
-        app = create_app(history, model_url, isolation=manager)
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+        app = create_app(
+            history,
+            model_url,
+            isolation=manager,
+            operator_token=token,
+            allowed_hosts=allowed_hosts(settings.host, settings.allowed_hosts),
+            docs=settings.docs,
+        )
+        config = uvicorn.Config(
+            app,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+            # uvicorn would trust X-Forwarded-For from 127.0.0.1, i.e. from every local client:
+            # a forged header would be a new "IP" for the per-IP session limit.
+            proxy_headers=False,
+            server_header=False,
+        )
         server = uvicorn.Server(config)
         cleaner.start()
         print(f"bot listening on http://{shown}:{port}", flush=True)
         print(f"store: {settings.store}; model: {model_url}; data: {data_dir}", flush=True)
+        print(f"operator token (for GET /sessions): {token_file}", flush=True)
         try:
             server.run(sockets=[sock])
         finally:

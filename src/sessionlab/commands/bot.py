@@ -19,9 +19,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     serve = actions.add_parser(
         "serve",
         help="serve the bot until Ctrl-C",
-        description="Serve POST /api/messages (Bot Framework-style activities), GET /sessions "
-        "(metadata only) and POST /api/sessions (isolated temporary sessions). Without "
-        "--model-url it starts a private course model for its replies.",
+        description="Serve POST /api/conversations (start one: an id and its token), "
+        "POST /api/messages (Bot Framework-style activities, with the conversation's token), "
+        "GET /sessions (metadata only, with the operator token written to "
+        "<data-dir>/operator-token or taken from $SESSIONLAB_BOT_OPERATOR_TOKEN) and "
+        "POST /api/sessions (isolated temporary sessions). Without --model-url it starts a "
+        "private course model for its replies.",
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
     serve.add_argument(
@@ -61,6 +64,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=30,
         help="forget a conversation after this much silence (default: 30)",
     )
+    serve.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also answer requests whose Host is NAME (loopback names always; repeatable)",
+    )
+    serve.add_argument(
+        "--docs", action="store_true", help="serve /docs, /redoc and /openapi.json (off by default)"
+    )
     serve.set_defaults(func=_serve)
 
 
@@ -84,5 +97,7 @@ def _serve(args: argparse.Namespace) -> int:
         model_url=args.model_url,
         history_limit=args.history_limit,
         timeout_minutes=args.timeout_minutes,
+        allowed_hosts=tuple(args.allowed_host),
+        docs=args.docs,
     )
     return serve(settings)

@@ -1,0 +1,56 @@
+"""The client side of the bot's API, as a channel or a test uses it.
+
+``start_conversation`` asks the bot for a conversation (its id and token); ``message`` builds
+the activity; ``Conversation.headers`` carries the token. Nothing here is trusted by the bot:
+it checks the token on every activity.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """A conversation the bot issued: put ``id`` in activities and send ``headers`` with them."""
+
+    id: str
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"authorization": f"Bearer {self.token}"}
+
+
+def _conversation(response: httpx.Response) -> Conversation:
+    response.raise_for_status()
+    body = response.json()
+    return Conversation(str(body["conversationId"]), str(body["token"]))
+
+
+def start_conversation(url: str, *, timeout: float = 30) -> Conversation:
+    """``POST <url>/api/conversations``: a new conversation owned by whoever holds its token."""
+    return _conversation(httpx.post(f"{url.rstrip('/')}/api/conversations", timeout=timeout))
+
+
+async def astart_conversation(client: httpx.AsyncClient) -> Conversation:
+    """The same with an async client whose ``base_url`` is the bot."""
+    return _conversation(await client.post("/api/conversations"))
+
+
+def message(
+    conversation_id: str, text: str, user: str = "student", activity_id: str | None = None
+) -> dict[str, Any]:
+    """A Bot Framework ``message`` activity."""
+    body: dict[str, Any] = {
+        "type": "message",
+        "conversation": {"id": conversation_id},
+        "from": {"id": user},
+        "text": text,
+    }
+    if activity_id is not None:
+        body["id"] = activity_id
+    return body
