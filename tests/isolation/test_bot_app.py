@@ -19,9 +19,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from sessionlab.bot.app import MAX_BODY_BYTES, create_app
-from sessionlab.bot.client import Conversation
+from sessionlab.bot.client import BotConversation
 from sessionlab.bot.client import message as activity
-from sessionlab.bot.history import HistoryLimits, HistoryStore, RedisHistory, SqliteHistory
+from sessionlab.bot.history import HistoryLimits, HistoryStore, RedisHistory, SQLiteHistory
 from sessionlab.isolation import ManualClock
 from sessionlab.model import CourseModel
 
@@ -43,7 +43,7 @@ def make_history(
 
     def make() -> HistoryStore:
         if store_kind == "sqlite":
-            store: HistoryStore = SqliteHistory(tmp_path / "histories.sqlite3", HistoryLimits())
+            store: HistoryStore = SQLiteHistory(tmp_path / "histories.sqlite3", HistoryLimits())
         else:
             url = request.getfixturevalue("redis_url")
             store = RedisHistory(url, HistoryLimits(), prefix=prefix)
@@ -66,11 +66,11 @@ def client(history: HistoryStore, model: CourseModel, clock: ManualClock) -> Ite
         yield test_client
 
 
-def start(client: TestClient) -> Conversation:
+def start(client: TestClient) -> BotConversation:
     """``POST /api/conversations``: what a channel does before the first message."""
     response = client.post("/api/conversations")
     assert response.status_code == 201, response.text
-    return Conversation(response.json()["conversationId"], response.json()["token"])
+    return BotConversation(response.json()["conversationId"], response.json()["token"])
 
 
 class Tabs:
@@ -78,9 +78,9 @@ class Tabs:
 
     def __init__(self, client: TestClient) -> None:
         self.client = client
-        self.open: dict[str, Conversation] = {}
+        self.open: dict[str, BotConversation] = {}
 
-    def __getitem__(self, name: str) -> Conversation:
+    def __getitem__(self, name: str) -> BotConversation:
         if name not in self.open:
             self.open[name] = start(self.client)
         return self.open[name]

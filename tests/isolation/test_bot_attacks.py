@@ -24,14 +24,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from sessionlab.bot.app import create_app
-from sessionlab.bot.client import Conversation, message, start_conversation
+from sessionlab.bot.client import BotConversation, message, start_conversation
 from sessionlab.bot.history import (
     ConversationStats,
     HistoryLimits,
     HistoryStore,
     Message,
     RedisHistory,
-    SqliteHistory,
+    SQLiteHistory,
 )
 from sessionlab.bot.process import BotProcess
 from sessionlab.bot.tokens import ConversationTokens, new_key
@@ -83,7 +83,7 @@ def store(
     store_kind: str, tmp_path: Path, prefix: str, request: pytest.FixtureRequest
 ) -> Iterator[WatchedStore]:
     if store_kind == "sqlite":
-        inner: HistoryStore = SqliteHistory(tmp_path / "histories.sqlite3", HistoryLimits())
+        inner: HistoryStore = SQLiteHistory(tmp_path / "histories.sqlite3", HistoryLimits())
     else:
         inner = RedisHistory(request.getfixturevalue("redis_url"), HistoryLimits(), prefix=prefix)
     watched = WatchedStore(inner)
@@ -98,9 +98,9 @@ def client(store: WatchedStore, model: CourseModel) -> Iterator[TestClient]:
         yield test_client
 
 
-def start(client: TestClient) -> Conversation:
+def start(client: TestClient) -> BotConversation:
     body = client.post("/api/conversations").json()
-    return Conversation(body["conversationId"], body["token"])
+    return BotConversation(body["conversationId"], body["token"])
 
 
 def post(
@@ -220,9 +220,9 @@ def test_two_apps_on_one_store_accept_the_same_tokens(
 
 
 def test_another_store_has_another_key(tmp_path: Path) -> None:
-    one = SqliteHistory(tmp_path / "a.sqlite3")
-    two = SqliteHistory(tmp_path / "b.sqlite3")
-    again = SqliteHistory(tmp_path / "a.sqlite3")
+    one = SQLiteHistory(tmp_path / "a.sqlite3")
+    two = SQLiteHistory(tmp_path / "b.sqlite3")
+    again = SQLiteHistory(tmp_path / "a.sqlite3")
     try:
         assert one.conversation_key() == again.conversation_key() != two.conversation_key()
         assert len(one.conversation_key()) == 32

@@ -28,8 +28,8 @@ from typing import Any
 import httpx
 import pytest
 
-from sessionlab.bot.client import Conversation, astart_conversation, start_conversation
-from sessionlab.bot.history import HistoryLimits, RedisHistory, SqliteHistory
+from sessionlab.bot.client import BotConversation, astart_conversation, start_conversation
+from sessionlab.bot.history import HistoryLimits, RedisHistory, SQLiteHistory
 from sessionlab.bot.process import BotProcess
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
@@ -62,7 +62,7 @@ def plan(user: int) -> list[tuple[str, str]]:
 
 
 async def run_user(
-    client: httpx.AsyncClient, user: int, chat: Conversation, latencies: list[float]
+    client: httpx.AsyncClient, user: int, chat: BotConversation, latencies: list[float]
 ) -> list[str]:
     """Send the plan one message at a time (a user waits for each reply); returns problems."""
     problems = []
@@ -116,7 +116,7 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-def check_store(store: SqliteHistory | RedisHistory, conversations: dict[int, str]) -> None:
+def check_store(store: SQLiteHistory | RedisHistory, conversations: dict[int, str]) -> None:
     now = time.time()
     stats = store.stats(now=now)
     assert len(stats) == USERS
@@ -157,7 +157,7 @@ def test_100_users_20_messages_no_cross_talk_no_loss(
     assert info["total_sessions"] == USERS and info["isolated_sessions"] == MAX_PER_IP
     assert all(s["messages"] == 20 for s in info["sessions"])
     if store_kind == "sqlite":
-        store: SqliteHistory | RedisHistory = SqliteHistory(
+        store: SQLiteHistory | RedisHistory = SQLiteHistory(
             tmp_path / "histories.sqlite3", HistoryLimits()
         )
     else:

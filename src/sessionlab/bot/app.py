@@ -17,7 +17,7 @@ Routes:
     last activity; conversation ids shortened), never text.
 ``POST /api/sessions``
     an isolated temporary session for the caller's IP (lesson 7's manager; 429 past the
-    per-IP limit), when the app was given a :class:`~sessionlab.isolation.SessionManager`.
+    per-IP limit), when the app was given a :class:`~sessionlab.isolation.TemporarySessionManager`.
 ``GET /health``
     liveness, for process supervisors and the tests that start the server.
 
@@ -51,7 +51,7 @@ from sessionlab.bot.guards import HostGuard
 from sessionlab.bot.history import HistoryStore
 from sessionlab.bot.model_client import ModelClient, ModelError
 from sessionlab.bot.tokens import ConversationTokens
-from sessionlab.isolation import Clock, SessionManager, SystemClock
+from sessionlab.isolation import Clock, SystemClock, TemporarySessionManager
 from sessionlab.isolation.errors import SessionLimitExceeded
 from sessionlab.request_checks import (
     LOOPBACK_NAMES,
@@ -132,7 +132,7 @@ def create_app(
     model_url: str,
     *,
     clock: Clock | None = None,
-    isolation: SessionManager | None = None,
+    isolation: TemporarySessionManager | None = None,
     max_body: int = MAX_BODY_BYTES,
     purge_every: float = 60.0,
     operator_token: str | None = None,

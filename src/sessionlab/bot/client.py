@@ -1,7 +1,7 @@
 """The client side of the bot's API, as a channel or a test uses it.
 
 ``start_conversation`` asks the bot for a conversation (its id and token); ``message`` builds
-the activity; ``Conversation.headers`` carries the token. Nothing here is trusted by the bot:
+the activity; ``BotConversation.headers`` carries the token. Nothing here is trusted by the bot:
 it checks the token on every activity.
 """
 
@@ -14,7 +14,7 @@ import httpx
 
 
 @dataclass(frozen=True)
-class Conversation:
+class BotConversation:
     """A conversation the bot issued: put ``id`` in activities and send ``headers`` with them."""
 
     id: str
@@ -25,18 +25,18 @@ class Conversation:
         return {"authorization": f"Bearer {self.token}"}
 
 
-def _conversation(response: httpx.Response) -> Conversation:
+def _conversation(response: httpx.Response) -> BotConversation:
     response.raise_for_status()
     body = response.json()
-    return Conversation(str(body["conversationId"]), str(body["token"]))
+    return BotConversation(str(body["conversationId"]), str(body["token"]))
 
 
-def start_conversation(url: str, *, timeout: float = 30) -> Conversation:
+def start_conversation(url: str, *, timeout: float = 30) -> BotConversation:
     """``POST <url>/api/conversations``: a new conversation owned by whoever holds its token."""
     return _conversation(httpx.post(f"{url.rstrip('/')}/api/conversations", timeout=timeout))
 
 
-async def astart_conversation(client: httpx.AsyncClient) -> Conversation:
+async def astart_conversation(client: httpx.AsyncClient) -> BotConversation:
     """The same with an async client whose ``base_url`` is the bot."""
     return _conversation(await client.post("/api/conversations"))
 

@@ -24,7 +24,7 @@ import redis
 
 from sessionlab.bot.activity import validate_id
 from sessionlab.bot.tokens import new_key
-from sessionlab.sqlite_db import SqliteDatabase
+from sessionlab.sqlite_db import SQLiteDatabase
 
 
 @dataclass(frozen=True)
@@ -98,11 +98,11 @@ CREATE TABLE IF NOT EXISTS secrets (
 KEY_NAME = "conversation-key"
 
 
-class SqliteHistory:
+class SQLiteHistory:
     """:class:`HistoryStore` in one SQLite file (WAL; one connection per thread)."""
 
     def __init__(self, path: str | Path, limits: HistoryLimits | None = None) -> None:
-        self._db = SqliteDatabase(path)
+        self._db = SQLiteDatabase(path)
         self.path = self._db.path
         self.limits = limits or HistoryLimits()
         self._db.connection().executescript(SCHEMA)  # idempotent; executescript commits itself
