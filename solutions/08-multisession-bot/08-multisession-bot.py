@@ -37,7 +37,8 @@
 #
 # **How this notebook works.** `sessionlab bot serve` (FastAPI under uvicorn) runs as a
 # separate process on 127.0.0.1, with its own course model; the notebook talks to it over
-# HTTP like a channel would. The bot asks the model through the Messages API (`/v1/messages`
+# HTTP like a channel would: it starts a conversation (`POST /api/conversations` returns an
+# id and a token, as Bot Framework's Direct Line does) and sends that token with every message. The bot asks the model through the Messages API (`/v1/messages`
 # with the conversation's history): a bot that owns its history needs no Claude Code session
 # files at all. Exercises are marked **✏️ Exercise**. *Run All* takes about 15 seconds.
 
@@ -45,8 +46,9 @@
 # ## 1 · Set-up
 #
 # The bot's data (its SQLite files) lives in this lesson's sandbox folder, emptied when this
-# cell runs. `say(url, conversation, text)` posts one message activity and returns the reply
-# text.
+# cell runs. `say(url, conversation, text)` posts one message activity to the named
+# conversation and returns the reply text; the first message to a name starts a conversation
+# and keeps the id and token the bot issued for it.
 
 # %%
 import asyncio
@@ -58,6 +60,7 @@ import uuid
 import httpx
 from fastapi import FastAPI, Request
 
+from sessionlab.bot.client import BotConversation, astart_conversation, start_conversation
 from sessionlab.bot.process import BotProcess
 from sessionlab.model import CourseModel
 from sessionlab.sandbox import sandbox_root
@@ -79,8 +82,16 @@ def activity(conversation: str, text: str, user: str = "student") -> dict:
     }
 
 
+conversations: dict[str, BotConversation] = {}  # name -> the id and token the bot issued
+
+
 def say(url: str, conversation: str, text: str) -> str:
-    response = httpx.post(f"{url}/api/messages", json=activity(conversation, text), timeout=30)
+    if conversation not in conversations:
+        conversations[conversation] = start_conversation(url)
+    chat = conversations[conversation]
+    response = httpx.post(
+        f"{url}/api/messages", json=activity(chat.id, text), headers=chat.headers, timeout=30
+    )
     response.raise_for_status()
     return response.json()["text"]
 
@@ -235,10 +246,11 @@ print(say(bot.url, "long-chat", "what do you remember?"))
 #
 # `GET /sessions` shows what the bot holds, as **metadata only**: counts, ages, last
 # activity, and conversation ids cut short. Never message text: a monitoring page is read by
-# people who must not read the users' conversations.
+# people who must not read the users' conversations. It is for operators only: it needs the
+# operator token the server wrote (mode 0600) to its data folder.
 
 # %%
-info = httpx.get(f"{bot.url}/sessions").json()
+info = httpx.get(f"{bot.url}/sessions", headers=bot.operator_headers).json()
 print({k: v for k, v in info.items() if k != "sessions"})
 for row in info["sessions"][:4]:
     print(" ", row)
@@ -359,34 +371,55 @@ print("after: ", say(bot.url, "tab-1", "what is my contract number?"))
 # (the user gets an error and sends it again), never half of it.
 
 # %% [markdown]
-# ## 5 · Bad input: refuse it before anything is stored
+# ## 5 · Bad input and other people's conversations: refuse before anything is stored
 #
-# **What you will learn:** what a server owes the client and the store when input is wrong.
+# **What you will learn:** what a server owes the client and the store when input is wrong,
+# and why a conversation id must not be enough to post into a conversation.
 #
 # A channel, a bug or an attacker can send anything. The bot answers each problem with a clear
-# 4xx and a message naming the field, and stores nothing. A conversation id with `..` or `/`
-# is refused even though this bot never builds a path from it: the next developer might.
+# 4xx and a one-line message naming the field, and stores nothing. A conversation id with `..`
+# or `/` is refused even though this bot never builds a path from it: the next developer might.
+# The last two cases are a second user, Mallory, posting into tab 1's conversation: with her
+# own token, and with none.
 
 # %%
-before = httpx.get(f"{bot.url}/sessions").json()["total_sessions"]
+sessions = f"{bot.url}/sessions"
+before = httpx.get(sessions, headers=bot.operator_headers).json()["total_sessions"]
+tab_1, mallory = conversations["tab-1"], start_conversation(bot.url)
 cases = {
-    "not JSON": {"content": b"{oops"},
-    "no conversation": {"json": {"type": "message", "from": {"id": "u"}, "text": "hi"}},
-    "empty text": {"json": activity("c", "   ")},
-    "path traversal": {"json": activity("../../etc/passwd", "hi")},
-    "1 MB body": {"content": b"x" * (1024 * 1024)},
+    "not JSON": ({"content": b"{oops"}, tab_1.headers),
+    "no conversation": (
+        {"json": {"type": "message", "from": {"id": "u"}, "text": "hi"}},
+        tab_1.headers,
+    ),
+    "empty text": ({"json": activity(tab_1.id, "   ")}, tab_1.headers),
+    "path traversal": ({"json": activity("../../etc/passwd", "hi")}, tab_1.headers),
+    "1 MB body": ({"content": b"x" * (1024 * 1024)}, tab_1.headers),
+    "Mallory -> tab 1": (
+        {"json": activity(tab_1.id, "what is my contract number?")},
+        mallory.headers,
+    ),
+    "no token -> tab 1": ({"json": activity(tab_1.id, "what is my contract number?")}, {}),
 }
-for name, kwargs in cases.items():
-    response = httpx.post(f"{bot.url}/api/messages", timeout=30, **kwargs)
-    print(f"{name:16} {response.status_code} {response.json()['error']}")
-print(
-    "conversations before/after:", before, httpx.get(f"{bot.url}/sessions").json()["total_sessions"]
-)
+for name, (kwargs, headers) in cases.items():
+    response = httpx.post(f"{bot.url}/api/messages", headers=headers, timeout=30, **kwargs)
+    print(f"{name:18} {response.status_code} {response.json()['error']}")
+after = httpx.get(sessions, headers=bot.operator_headers).json()["total_sessions"]
+print("conversations before/after:", before, after)
 
 # %% [markdown]
 # The 1 MB body is refused from its `Content-Length` header alone, before the bot reads it
 # (a body sent in chunks is cut off as soon as it passes 256 KB): the limit protects the
 # server's memory, not just its store.
+#
+# **Whose conversation is it?** The seed's bot trusted `conversation.id`, which was safe only
+# because an authenticated Bot Framework channel issued it. A bot reached directly must do the
+# channel's part: here the bot issues each conversation a random 128-bit id and a token (an
+# HMAC of the id under a key kept with the histories), and every message must carry the token.
+# Mallory's 403 says nothing about tab 1: the refusal is decided before the store is read, so
+# it has the same bytes and takes the same time whether the conversation exists, is long, or
+# never existed. (An earlier version returned the history's length in every reply: enough to
+# tell which guessed ids were real.)
 
 # %% [markdown]
 # ## 6 · Many users at once
@@ -402,11 +435,12 @@ print(
 # %%
 async def user_session(client: httpx.AsyncClient, user: int, latencies: list[float]) -> int:
     wrong = 0
+    chat = await astart_conversation(client)
     for number in range(1, 7):
         text = f"my u{user} token is t{number}" if number % 2 else f"what is my u{user} token?"
         started = time.perf_counter()
         response = await client.post(
-            "/api/messages", json=activity(f"crowd-{user}", text, user=f"u{user}")
+            "/api/messages", json=activity(chat.id, text, user=f"u{user}"), headers=chat.headers
         )
         latencies.append(time.perf_counter() - started)
         if number % 2 == 0 and response.json()["text"] != f"Your u{user} token is t{number - 1}.":
@@ -455,6 +489,8 @@ print(
 #   process; a turn is stored whole, after the reply.
 # * Refuse bad input with a clear 4xx before anything is stored, including oversized bodies
 #   before they are read.
+# * A conversation belongs to whoever started it: check a token, not just an id, and refuse
+#   others without telling them anything (not even a length).
 # * Test isolation under concurrency, with messages that identify their sender.
 #
 # The last cell stops the bot and the naive bot's model.

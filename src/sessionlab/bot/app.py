@@ -65,7 +65,7 @@ MAX_BODY_BYTES = 256 * 1024
 # Real activities nest a few levels (attachments, adaptive cards: about 15 at most).
 MAX_JSON_DEPTH = 32
 BOT_ID = "sessionlab-bot"
-SHOWN_ID_CHARS = 8
+SHOWN_ID_CHARS = 12
 NO_TOKEN = "this route needs Authorization: Bearer <token>"
 NOT_YOURS = "this token was not issued for this conversation"
 NOT_OPERATOR = "this route needs the operator token"
