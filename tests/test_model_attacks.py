@@ -128,6 +128,22 @@ def test_remote_model_reads_records_with_the_token_from_the_environment(
         RemoteCourseModel(model.url)
 
 
+def test_a_notebook_under_make_lab_reads_its_records_with_the_inherited_token(
+    model: CourseModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``make lab`` puts the model's URL and operator token in the environment the kernels
+    inherit; ``course_env`` then attaches to that model and ``lab.model.records`` works."""
+    from sessionlab.sandbox import course_env
+
+    exchange(model.port, "POST", "/v1/messages", turn("another notebook"))
+    monkeypatch.setenv("SESSIONLAB_MODEL_URL", model.url)
+    monkeypatch.setenv("SESSIONLAB_MODEL_TOKEN", model.operator_token)
+    with course_env("legacy", name="model-token-check") as lab:
+        assert isinstance(lab.model, RemoteCourseModel) and lab.model.url == model.url
+        exchange(model.port, "POST", "/v1/messages", turn(SECRET))
+        assert [r.last_user_text for r in lab.model.records] == [SECRET]
+
+
 # --- records are bounded ------------------------------------------------------------------------
 
 

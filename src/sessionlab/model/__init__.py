@@ -33,7 +33,9 @@ driven by claude-code-sdk 0.0.25 behave the same):
   served for completeness. Anything else gets a JSON 404 ``not_found_error`` and is recorded.
 
 The model also serves ``GET /_course/health`` and ``GET /_course/records`` (JSON) for
-out-of-process use; these are not recorded.
+out-of-process use; these are not recorded. Records hold every user's text, so that route needs
+``Authorization: Bearer <CourseModel.operator_token>``, and they are bounded (the newest 10,000,
+about 16 MiB of text). Only requests naming an expected ``Host`` are served.
 """
 
 from __future__ import annotations
