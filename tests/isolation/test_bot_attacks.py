@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 import socket
+import sqlite3
 import statistics
 import struct
 import time
@@ -229,6 +230,25 @@ def test_another_store_has_another_key(tmp_path: Path) -> None:
     finally:
         for store in (one, two, again):
             store.close()
+
+
+def test_a_broken_store_is_a_503_and_one_log_line(
+    tmp_path: Path, model: CourseModel, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = SQLiteHistory(tmp_path / "histories.sqlite3")
+    try:
+        with TestClient(create_app(store, model.url), base_url=LOCAL) as client:
+            chat = start(client)
+            with sqlite3.connect(tmp_path / "histories.sqlite3") as vandal:
+                vandal.execute("DROP TABLE messages")
+            response = post(client, chat.id, PIN, chat.headers)
+    finally:
+        store.close()
+    assert response.status_code == 503
+    assert response.json() == {"error": "the history store is unavailable; try again"}
+    (logged,) = [r for r in caplog.records if r.name == "sessionlab.bot"]
+    assert logged.getMessage() == "history store failed: no such table: messages"
+    assert logged.exc_info is None
 
 
 # --- /sessions is for operators ------------------------------------------------------------------
