@@ -10,7 +10,7 @@ import contextlib
 import socket
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import redis
@@ -49,7 +49,7 @@ class BotSettings:
     history_limit: int = 20
     timeout_minutes: float = 30
     max_sessions_per_ip: int = 5
-    allowed_hosts: tuple[str, ...] = field(default_factory=tuple)
+    allowed_hosts: tuple[str, ...] = ()
     docs: bool = False
 
 
