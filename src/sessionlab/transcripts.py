@@ -112,12 +112,6 @@ def conversation_chain(entries: Iterable[dict[str, Any]]) -> list[dict[str, Any]
     return chain
 
 
-def chain_leaf_uuid(entries: Iterable[dict[str, Any]]) -> str | None:
-    """uuid of the entry a new fragment must hang from, or None for an empty conversation."""
-    chain = conversation_chain(entries)
-    return chain[-1]["uuid"] if chain else None
-
-
 def is_sidechain_file(name: str) -> bool:
     """``agent-*.jsonl`` files hold sub-agent sidechains the CLI finds by ``agentId``."""
     return name.startswith("agent-") and name.endswith(".jsonl")
@@ -172,17 +166,6 @@ def user_texts(entries: Iterable[dict[str, Any]]) -> list[str]:
         for e in entries
         if e.get("type") == "user" and not e.get("isSidechain") and not _is_tool_result(e)
     ]
-
-
-def assistant_texts(entries: Iterable[dict[str, Any]]) -> list[str]:
-    """Text the model produced, one item per assistant line that carries text."""
-    out = []
-    for entry in entries:
-        if entry.get("type") == "assistant" and not entry.get("isSidechain"):
-            text = message_text(entry)
-            if text:
-                out.append(text)
-    return out
 
 
 def session_ids(entries: Iterable[dict[str, Any]]) -> set[str]:

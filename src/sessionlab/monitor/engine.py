@@ -1,6 +1,6 @@
 """The reference monitor: merge stray transcripts into one fixed session, losing nothing.
 
-Research (``monitor-reliability.md``) measured the lesson's polling monitor losing 95-99 % of
+Research (``docs/monitor-baseline.md``) measured the lesson's polling monitor losing 95-99 % of
 lines when the CLI keeps its fd open, because it ``unlink``s a file that is still being
 written. This engine follows the eleven rules of §4 of that document; each rule is named where
 it is implemented, and ``docs/monitor-design.md`` explains them.
@@ -55,7 +55,7 @@ log = logging.getLogger(__name__)
 TOMBSTONE_PREFIX = ".sessionlab-merging-"
 STATE_DIR_NAME = ".sessionlab"
 MiB = 1 << 20
-#: Only what discovery needs: a smaller inotify mask means less queue pressure (research §2).
+#: Only what discovery needs: a smaller inotify mask, less queue pressure (monitor-baseline §2).
 _EVENT_FILTER = [FileCreatedEvent, FileModifiedEvent, FileMovedEvent, FileClosedEvent]
 
 
@@ -96,7 +96,7 @@ class _Handler(FileSystemEventHandler):
 
 
 class _OverflowWatch(logging.Handler):
-    """watchdog logs IN_Q_OVERFLOW but sends no event (research §2): rescan on that log line."""
+    """watchdog logs IN_Q_OVERFLOW but sends no event (monitor-baseline §2): rescan on that line."""
 
     monitors: ClassVar[weakref.WeakSet[SessionMonitor]] = weakref.WeakSet()
 

@@ -4,7 +4,7 @@ Rule 3 (idempotent merge): every line has a key, its ``uuid`` or the sha256 of t
 written. The key set is rebuilt from the fixed file at start-up, so re-reading a stray after a
 crash, or merging a legacy ``--resume`` copy (same uuids), never writes a line twice.
 
-Chain continuity (research sessions §4): each connection's fragment starts with
+Chain continuity (docs/transcript-format.md §4): each connection's fragment starts with
 ``parentUuid: null``; the CLI reads a session by walking ``parentUuid`` back from the newest
 leaf, so an un-linked fragment hides every earlier one (2 of 6 messages visible). A fragment
 root is re-linked to the current leaf.
