@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from sessionlab.errors import CourseError
@@ -85,4 +86,8 @@ def _serve(args: argparse.Namespace) -> int:
         history_limit=args.history_limit,
         timeout_minutes=args.timeout_minutes,
     )
+    # This process is the bot server: its event loop, store threads and private model threads
+    # share one GIL, and a shorter switch interval hands it over sooner (GIL convoys otherwise
+    # add ~5 ms a hop). Set here, by the program, not by the library's serve().
+    sys.setswitchinterval(0.001)
     return serve(settings)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -262,10 +263,14 @@ class CourseModel:
         port: int = 0,
         *,
         log: Callable[[RequestRecord], None] | None = None,
+        tcp_nodelay: bool = False,
     ) -> None:
+        """``tcp_nodelay``: turn Nagle off for accepted connections (they inherit it on Linux),
+        so a body written after its headers does not wait for the client's delayed ACK."""
         self.host = host
         self.requested_port = port
         self.log = log
+        self.tcp_nodelay = tcp_nodelay
         self._log = RecordLog()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -280,6 +285,9 @@ class CourseModel:
         except OSError as error:
             raise listen_error(self.host, self.requested_port, error) from None
         server.course_model = self
+        if self.tcp_nodelay:
+            with contextlib.suppress(OSError):
+                server.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._server = server
         self._thread = threading.Thread(
             target=server.serve_forever,
