@@ -18,7 +18,6 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "sessionlab"
 SAME_ROLE_FILE_NAMES = {
     "__init__.py": "every package has one",
     "errors.py": "the errors of sessionlab (the root) and of sessionlab.isolation",
-    "clock.py": "two clocks (lifecycle, isolation) until they become one (issue 11, step 2)",
 }
 
 

@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 
 from sessionlab.bot.app import MAX_BODY_BYTES, create_app
 from sessionlab.bot.history import HistoryLimits, HistoryStore, RedisHistory, SQLiteHistory
-from sessionlab.isolation import ManualClock
+from sessionlab.clock import FakeClock
 from sessionlab.model import CourseModel
 
 
@@ -56,7 +56,7 @@ def history(make_history: Callable[[], HistoryStore]) -> HistoryStore:
 
 
 @pytest.fixture
-def client(history: HistoryStore, model: CourseModel, clock: ManualClock) -> Iterator[TestClient]:
+def client(history: HistoryStore, model: CourseModel, clock: FakeClock) -> Iterator[TestClient]:
     with TestClient(create_app(history, model.url, clock=clock)) as test_client:
         yield test_client
 
@@ -103,11 +103,11 @@ def test_reply_is_a_reply_activity(client: TestClient) -> None:
 
 
 def test_history_is_capped_at_the_last_20_messages(
-    client: TestClient, history: HistoryStore, clock: ManualClock
+    client: TestClient, history: HistoryStore, clock: FakeClock
 ) -> None:
     for number in range(1, 16):
         say(client, "long", f"note {number}")
-    stored = history.history("long", now=clock.now())
+    stored = history.history("long", now=clock.wall())
     assert len(stored) == 20
     assert stored[0].text == "note 6" and stored[-2].text == "note 15"
     # The model saw the capped history: 10 earlier user messages, the oldest being note 6.
@@ -117,7 +117,7 @@ def test_history_is_capped_at_the_last_20_messages(
 
 
 def test_a_silent_conversation_expires_after_30_minutes(
-    client: TestClient, clock: ManualClock
+    client: TestClient, clock: FakeClock
 ) -> None:
     say(client, "sleepy", "my contract number is 777")
     clock.advance(29 * 60)
@@ -130,7 +130,7 @@ def test_a_silent_conversation_expires_after_30_minutes(
 
 
 def test_histories_survive_a_restart(
-    make_history: Callable[[], HistoryStore], model: CourseModel, clock: ManualClock
+    make_history: Callable[[], HistoryStore], model: CourseModel, clock: FakeClock
 ) -> None:
     with TestClient(create_app(make_history(), model.url, clock=clock)) as before:
         say(before, "durable", "my contract number is 4242")
@@ -140,7 +140,7 @@ def test_histories_survive_a_restart(
         )
 
 
-def test_sessions_shows_metadata_never_content(client: TestClient, clock: ManualClock) -> None:
+def test_sessions_shows_metadata_never_content(client: TestClient, clock: FakeClock) -> None:
     say(client, "conversation-alpha-1", "my password is hunter2-secret")
     clock.advance(90)
     say(client, "conversation-beta-2", "hello there")
@@ -194,37 +194,37 @@ BAD_REQUESTS: dict[str, tuple[dict[str, Any], int, str]] = {
 
 @pytest.mark.parametrize("case", list(BAD_REQUESTS))
 def test_bad_input_is_a_clear_4xx_and_stores_nothing(
-    case: str, client: TestClient, history: HistoryStore, clock: ManualClock
+    case: str, client: TestClient, history: HistoryStore, clock: FakeClock
 ) -> None:
     say(client, "ok", "my contract number is 1")
-    before = snapshot(history, clock.now())
+    before = snapshot(history, clock.wall())
     kwargs, status, message = BAD_REQUESTS[case]
     if kwargs.get("content") == "chunks":  # no length header: the limit applies while reading
         kwargs = {"content": (b"x" * 65536 for _ in range(5))}
     response = client.post("/api/messages", **kwargs)
     assert response.status_code == status, response.text
     assert message in response.json()["error"]
-    assert snapshot(history, clock.now()) == before
+    assert snapshot(history, clock.wall()) == before
 
 
 def test_other_activity_types_are_acknowledged_not_stored(
-    client: TestClient, history: HistoryStore, clock: ManualClock
+    client: TestClient, history: HistoryStore, clock: FakeClock
 ) -> None:
     response = client.post(
         "/api/messages", json={"type": "conversationUpdate", "conversation": {"id": "c"}}
     )
     assert response.status_code == 202
-    assert snapshot(history, clock.now()) == []
+    assert snapshot(history, clock.wall()) == []
 
 
-def test_model_down_is_a_502_and_stores_nothing(history: HistoryStore, clock: ManualClock) -> None:
+def test_model_down_is_a_502_and_stores_nothing(history: HistoryStore, clock: FakeClock) -> None:
     with CourseModel() as gone:
         url = gone.url
     with TestClient(create_app(history, url, clock=clock)) as client:
         response = client.post("/api/messages", json=activity("c", "hello"))
     assert response.status_code == 502
     assert "unreachable" in response.json()["error"]
-    assert snapshot(history, clock.now()) == []
+    assert snapshot(history, clock.wall()) == []
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:

@@ -35,7 +35,8 @@ from starlette.concurrency import run_in_threadpool
 from sessionlab.bot.activity import BadActivity, parse_activity
 from sessionlab.bot.history import HistoryStore
 from sessionlab.bot.model_client import ModelClient, ModelError
-from sessionlab.isolation import Clock, SystemClock, TemporarySessionManager
+from sessionlab.clock import SYSTEM_CLOCK, Clock
+from sessionlab.isolation import TemporarySessionManager
 from sessionlab.isolation.errors import SessionLimitExceeded
 
 MAX_BODY_BYTES = 256 * 1024
@@ -79,14 +80,13 @@ def create_app(
     store: HistoryStore,
     model_url: str,
     *,
-    clock: Clock | None = None,
+    clock: Clock = SYSTEM_CLOCK,
     isolation: TemporarySessionManager | None = None,
     max_body: int = MAX_BODY_BYTES,
     purge_every: float = 60.0,
 ) -> FastAPI:
     """Build the app around a history store and a Messages API base URL."""
-    clock = clock or SystemClock()
-    started = clock.now()
+    started = clock.wall()
     locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     @contextlib.asynccontextmanager
@@ -97,7 +97,7 @@ def create_app(
             while True:
                 await asyncio.sleep(purge_every)
                 with contextlib.suppress(Exception):  # a failed sweep must not kill the app
-                    await run_in_threadpool(store.purge_expired, now=clock.now())
+                    await run_in_threadpool(store.purge_expired, now=clock.wall())
 
         sweeper = asyncio.create_task(purge_forever())
         try:
@@ -135,7 +135,7 @@ def create_app(
             lock = locks[activity.conversation_id] = asyncio.Lock()
         async with lock:  # one turn at a time per conversation: history, reply, store
             history = await run_in_threadpool(
-                store.history, activity.conversation_id, now=clock.now()
+                store.history, activity.conversation_id, now=clock.wall()
             )
             try:
                 reply = await request.app.state.model.reply(history, activity.text)
@@ -145,7 +145,7 @@ def create_app(
                 store.append,
                 activity.conversation_id,
                 [("user", activity.text), ("assistant", reply)],
-                now=clock.now(),
+                now=clock.wall(),
             )
         answer: dict[str, Any] = {
             "type": "message",
@@ -161,7 +161,7 @@ def create_app(
 
     @app.get("/sessions")
     async def sessions() -> dict[str, Any]:
-        now = clock.now()
+        now = clock.wall()
         stats = await run_in_threadpool(store.stats, now=now)
         payload: dict[str, Any] = {
             "total_sessions": len(stats),

@@ -5,7 +5,6 @@ files and cached objects apart, forget them after a while, and stop one client f
 resources. This package does that in small pieces:
 
 * :mod:`~.ids`: session ids are server-made UUID4s, checked before any use (never a raw path);
-* :mod:`~.clock`: an injectable clock, so TTL behaviour is tested without waiting;
 * :mod:`~.state`: what a session holds (config, times, version, counters) and the limits;
 * :mod:`~.state_store`: the :class:`StateStore` protocol; :mod:`~.sqlite_state_store`
   (embedded default) and :mod:`~.redis_state_store` (a real Redis server) implement it, both
@@ -20,7 +19,6 @@ from __future__ import annotations
 
 from sessionlab.isolation.cache import SessionCache
 from sessionlab.isolation.cleanup import Cleaner, SweepReport
-from sessionlab.isolation.clock import Clock, ManualClock, SystemClock
 from sessionlab.isolation.errors import (
     InvalidSessionId,
     IsolationError,
@@ -37,11 +35,9 @@ from sessionlab.isolation.temporary_sessions import TemporarySessionManager
 
 __all__ = [
     "Cleaner",
-    "Clock",
     "InvalidSessionId",
     "IsolationError",
     "IsolationLimits",
-    "ManualClock",
     "SQLiteStateStore",
     "SessionCache",
     "SessionFolders",
@@ -51,7 +47,6 @@ __all__ = [
     "SessionTooLarge",
     "StateStore",
     "SweepReport",
-    "SystemClock",
     "TemporarySessionManager",
     "new_session_id",
     "validate_session_id",

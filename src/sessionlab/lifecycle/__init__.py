@@ -12,8 +12,10 @@ management" and "permanent sessions", with their claims measured (docs/session-l
   CLI process) and errors;
 * :mod:`~.scheduler`: periodic maintenance in an asyncio task;
 * :mod:`~.handler`: all of it behind ``create_session`` / ``send`` / ``destroy_session``;
-* :mod:`~.growth` and :mod:`~.backup`: what permanent sessions need instead of expiry;
-* :mod:`~.clock`: real and fake time, so nothing here needs a test to sleep.
+* :mod:`~.growth` and :mod:`~.backup`: what permanent sessions need instead of expiry.
+
+Time comes from a :class:`sessionlab.clock.Clock` (monotonic readings), so nothing here needs
+a test to sleep.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ from __future__ import annotations
 import logging
 
 from sessionlab.lifecycle.backup import BackupReport, backup_transcripts
-from sessionlab.lifecycle.clock import Clock, FakeClock, monotonic
 from sessionlab.lifecycle.config import (
     PoolSettings,
     RegistrySettings,
@@ -43,10 +44,8 @@ logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __all__ = [
     "BackupReport",
-    "Clock",
     "ConnectionPool",
     "CostTracker",
-    "FakeClock",
     "GrowthMonitor",
     "MaintenanceReport",
     "MaintenanceScheduler",
@@ -65,7 +64,6 @@ __all__ = [
     "TurnReply",
     "backup_transcripts",
     "find_orphans",
-    "monotonic",
     "permanent_config",
     "usage_tokens",
 ]

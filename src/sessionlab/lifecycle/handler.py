@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sessionlab.clock import SYSTEM_CLOCK, Clock
 from sessionlab.errors import CourseError
-from sessionlab.lifecycle.clock import Clock, monotonic
 from sessionlab.lifecycle.config import SystemConfig
 from sessionlab.lifecycle.connection import ClientFactory, PoolConnectionError
 from sessionlab.lifecycle.metrics import MetricsBook, TurnUsage
@@ -67,7 +67,7 @@ class SessionHandler:
         config: SystemConfig | None = None,
         *,
         project_dir: Path | None = None,
-        clock: Clock = monotonic,
+        clock: Clock = SYSTEM_CLOCK,
         client_factory: ClientFactory = sdk_client,
         scheduler_sleep: Sleep | None = None,
     ) -> None:
