@@ -24,10 +24,10 @@ from sessionlab.monitor.testkit import (
     new_id,
     settle,
     strays,
-    wait_until,
     write_stray,
 )
 from sessionlab.transcripts import conversation_chain, duplicate_uuids
+from sessionlab.waiting import wait_until
 
 
 def _naive_available() -> bool:
