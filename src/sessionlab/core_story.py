@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import TextIO
 
 import anyio
-from claude_code_sdk import AssistantMessage, ClaudeSDKClient, ResultMessage, TextBlock
+from claude_code_sdk import ClaudeSDKClient
 
 from sessionlab.sandbox import CourseLab, course_env
+from sessionlab.sdk_turns import collect_turn
 from sessionlab.transcripts import conversation_chain, read_entries
 from sessionlab.waiting import wait_until
 
@@ -74,16 +75,10 @@ class DemoReport:
 
 async def _turn(lab: CourseLab, prompt: str, **options: object) -> tuple[str, str]:
     """One connection, one prompt: the reply text and the session id it was written to."""
-    texts: list[str] = []
-    session_id = ""
     async with ClaudeSDKClient(lab.options(**options)) as client:
         await client.query(prompt)
-        async for message in client.receive_response():
-            if isinstance(message, AssistantMessage):
-                texts += [b.text for b in message.content if isinstance(b, TextBlock)]
-            elif isinstance(message, ResultMessage):
-                session_id = message.session_id
-    return "".join(texts), session_id
+        turn = await collect_turn(client.receive_response())
+    return turn.text, turn.session_id
 
 
 def _last_turn_history(lab: CourseLab) -> int:

@@ -22,6 +22,7 @@ from sessionlab.lifecycle.orphans import Orphans
 from sessionlab.lifecycle.pool import ConnectionPool, sdk_client
 from sessionlab.lifecycle.registry import ForcedCleanupReport, SessionLimitError, SessionRegistry
 from sessionlab.lifecycle.scheduler import MaintenanceScheduler, Sleep
+from sessionlab.sdk_turns import collect_turn_from
 
 log = logging.getLogger(__name__)
 
@@ -42,20 +43,6 @@ class MaintenanceReport:
     expired: list[str]
     pool: dict[str, int]
     orphans: Orphans | None
-
-
-def _reply_parts(messages: list[Any]) -> tuple[str, Any]:
-    """The assistant text and the ``ResultMessage`` (``None`` if the CLI sent none)."""
-    from claude_code_sdk import AssistantMessage, ResultMessage, TextBlock
-
-    texts: list[str] = []
-    result = None
-    for message in messages:
-        if isinstance(message, AssistantMessage):
-            texts += [b.text for b in message.content if isinstance(b, TextBlock)]
-        elif isinstance(message, ResultMessage):
-            result = message
-    return "".join(texts), result
 
 
 class SessionHandler:
@@ -135,7 +122,8 @@ class SessionHandler:
         started = time.monotonic()
         try:
             async with self.pool.lease(key, resume=record.transcript_id) as conn:
-                text, result = _reply_parts(await conn.ask(prompt, self.config.timeouts.message))
+                turn = collect_turn_from(await conn.ask(prompt, self.config.timeouts.message))
+                text, result = turn.text, turn.result
                 if result is None:
                     raise PoolConnectionError("the CLI ended the turn without a result")
         except CourseError:
