@@ -63,10 +63,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from sessionlab.clock import FakeClock
+from sessionlab.errors import SessionLimitError
 from sessionlab.isolation import (
     Cleaner,
     IsolationLimits,
-    SessionLimitExceeded,
     SessionNotFound,
     SQLiteStateStore,
     TemporarySessionManager,
@@ -529,7 +529,7 @@ for _ in range(4):
     manager.create("203.0.113.10")
 try:
     manager.create("203.0.113.10")
-except SessionLimitExceeded as error:
+except SessionLimitError as error:
     print("refused:", error)
 
 # %% [markdown]

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sessionlab.errors import SessionLabError
+
 #: Entry types that form the conversation (the leaf must be one of these).
 CHAIN_TYPES = frozenset({"user", "assistant"})
 _UUID_RE = re.compile(
@@ -23,7 +25,7 @@ _UUID_RE = re.compile(
 )
 
 
-class TranscriptError(ValueError):
+class TranscriptError(SessionLabError, ValueError):
     """A transcript line is not JSON; the message names the file and the line number."""
 
     def __init__(self, path: Path, line_number: int, reason: str) -> None:

@@ -9,9 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from sessionlab.clock import FakeClock
+from sessionlab.errors import SessionLimitError
 from sessionlab.isolation import (
     InvalidSessionId,
-    SessionLimitExceeded,
     new_session_id,
     validate_session_id,
 )
@@ -58,7 +58,7 @@ def test_per_ip_limit_and_expired_sessions_free_their_slot(
     first = create(store, clock)
     for _ in range(4):
         create(store, clock)
-    with pytest.raises(SessionLimitExceeded, match="limit 5"):
+    with pytest.raises(SessionLimitError, match="limit 5"):
         create(store, clock)
     create(store, clock, ip="198.51.100.1")  # another IP has its own allowance
     assert store.count_for_ip(IP, now=clock.wall()) == 5
@@ -85,7 +85,7 @@ def test_per_ip_limit_holds_under_concurrent_creation(
         try:
             create(stores[index % len(stores)], clock, max_per_ip=max_per_ip)
             return True
-        except SessionLimitExceeded:
+        except SessionLimitError:
             return False
 
     with ThreadPoolExecutor(creators) as pool:

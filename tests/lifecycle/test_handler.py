@@ -7,12 +7,11 @@ import asyncio
 import pytest
 from lifecycle_fakes import COST_PER_TURN, run
 
-from sessionlab.errors import CourseError
+from sessionlab.errors import CourseError, SessionLimitError
 from sessionlab.lifecycle import (
     PoolSettings,
     RegistrySettings,
     SessionHandler,
-    SessionLimitError,
     SystemConfig,
     permanent_config,
 )

@@ -36,15 +36,15 @@ from sessionlab.bot.activity import BadActivity, parse_activity
 from sessionlab.bot.history import HistoryStore
 from sessionlab.bot.model_client import ModelClient, ModelError
 from sessionlab.clock import SYSTEM_CLOCK, Clock
+from sessionlab.errors import SessionLabError, SessionLimitError
 from sessionlab.isolation import TemporarySessionManager
-from sessionlab.isolation.errors import SessionLimitExceeded
 
 MAX_BODY_BYTES = 256 * 1024
 BOT_ID = "sessionlab-bot"
 SHOWN_ID_CHARS = 8
 
 
-class PayloadTooLarge(Exception):
+class PayloadTooLarge(SessionLabError):
     """The body passed the limit while it was being read."""
 
 
@@ -191,7 +191,7 @@ def create_app(
         client_ip = request.client.host if request.client else "unknown"
         try:
             state = await run_in_threadpool(isolation.create, client_ip)
-        except SessionLimitExceeded as problem:
+        except SessionLimitError as problem:
             return _error(429, str(problem))
         return JSONResponse(
             {"session_id": state.session_id, "expires_at": _iso(state.expires_at)},

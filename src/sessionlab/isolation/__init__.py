@@ -22,7 +22,6 @@ from sessionlab.isolation.cleanup import Cleaner, SweepReport
 from sessionlab.isolation.errors import (
     InvalidSessionId,
     IsolationError,
-    SessionLimitExceeded,
     SessionNotFound,
     SessionTooLarge,
 )
@@ -41,7 +40,6 @@ __all__ = [
     "SQLiteStateStore",
     "SessionCache",
     "SessionFolders",
-    "SessionLimitExceeded",
     "SessionNotFound",
     "SessionState",
     "SessionTooLarge",

@@ -22,7 +22,7 @@ from typing import Any
 
 import redis
 
-from sessionlab.isolation.errors import SessionLimitExceeded
+from sessionlab.errors import SessionLimitError
 from sessionlab.isolation.ids import validate_session_id
 from sessionlab.isolation.state import SessionState
 
@@ -155,7 +155,7 @@ class RedisStateStore:
             )
         )
         if result < 0:
-            raise SessionLimitExceeded(
+            raise SessionLimitError(
                 f"{client_ip} already has {-result - 1} live sessions (limit {max_per_ip})"
             )
         return SessionState(session_id, client_ip, now, now, now + ttl, 1, dict(config), {})

@@ -47,7 +47,7 @@ class TemporarySessionManager:
         self.cache = cache or SessionCache()
 
     def create(self, client_ip: str, config: dict[str, Any] | None = None) -> SessionState:
-        """A new session for ``client_ip`` (SessionLimitExceeded past the per-IP limit)."""
+        """A new session for ``client_ip`` (SessionLimitError past the per-IP limit)."""
         session_id = new_session_id()
         state = self.store.create(
             session_id,

@@ -36,7 +36,7 @@ from sessionlab.lifecycle.handler import MaintenanceReport, SessionHandler, Turn
 from sessionlab.lifecycle.metrics import CostTracker, MetricsBook, SessionMetrics, usage_tokens
 from sessionlab.lifecycle.orphans import Orphans, find_orphans
 from sessionlab.lifecycle.pool import ConnectionPool
-from sessionlab.lifecycle.registry import SessionLimitError, SessionRegistry
+from sessionlab.lifecycle.registry import SessionRegistry
 from sessionlab.lifecycle.scheduler import MaintenanceScheduler
 
 # A library logs; the application decides where it goes (no "No handler" warnings on stderr).
@@ -56,7 +56,6 @@ __all__ = [
     "PooledConnection",
     "RegistrySettings",
     "SessionHandler",
-    "SessionLimitError",
     "SessionMetrics",
     "SessionRegistry",
     "SystemConfig",

@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from sessionlab.clock import SYSTEM_CLOCK, Clock
-from sessionlab.errors import CourseError
+from sessionlab.errors import CourseError, SessionLimitError
 from sessionlab.lifecycle.config import SystemConfig
 from sessionlab.lifecycle.connection import ClientFactory, PoolConnectionError
 from sessionlab.lifecycle.metrics import MetricsBook, TurnUsage
 from sessionlab.lifecycle.orphans import Orphans
 from sessionlab.lifecycle.pool import ConnectionPool, sdk_client
-from sessionlab.lifecycle.registry import ForcedCleanupReport, SessionLimitError, SessionRegistry
+from sessionlab.lifecycle.registry import ForcedCleanupReport, SessionRegistry
 from sessionlab.lifecycle.scheduler import MaintenanceScheduler, Sleep
 from sessionlab.sdk_turns import collect_turn_from
 

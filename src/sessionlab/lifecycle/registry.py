@@ -36,10 +36,6 @@ first turn would otherwise report a live, healthy session as having lost its tra
 """
 
 
-class SessionLimitError(CourseError):
-    """The registry is full: raised by callers that cannot simply be told ``False``."""
-
-
 @dataclass
 class SessionRecord:
     key: str

@@ -18,6 +18,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
+from sessionlab.errors import SessionLabError
 from sessionlab.model import replies, usage, wire
 from sessionlab.model.conversation import read_conversation
 from sessionlab.model.records import RecordLog, RequestRecord
@@ -27,7 +28,7 @@ MAX_BODY_BYTES = 32 * 1024 * 1024
 COURSE_PREFIX = "/_course/"
 
 
-class BadRequest(Exception):
+class BadRequest(SessionLabError):
     """A request the real API would refuse with ``invalid_request_error`` (HTTP 400)."""
 
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from json.decoder import scanstring  # type: ignore[attr-defined]
 from typing import Any
 
+from sessionlab.errors import SessionLabError
 from sessionlab.transcripts import CHAIN_TYPES
 
 try:  # a declared dependency; the standard library still works (slower) without it
@@ -35,7 +36,7 @@ _DECODER = json.JSONDecoder()
 _SCAN = _DECODER.scan_once
 
 
-class LineParseError(ValueError):
+class LineParseError(SessionLabError, ValueError):
     """The line is not a JSON object; it goes to quarantine, never to the bin."""
 
 
