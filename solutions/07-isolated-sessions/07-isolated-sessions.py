@@ -189,8 +189,8 @@ for crafted in ("../../../../etc", "/tmp", "../" + good):
         raise AssertionError(f"{crafted!r} must be refused")
 print("visible tests passed")
 ### BEGIN HIDDEN TESTS
-from sessionlab.isolation.errors import InvalidSessionId  # noqa: E402
-from sessionlab.isolation.ids import validate_session_id  # noqa: E402
+from sessionlab.errors import InvalidSessionId  # noqa: E402
+from sessionlab.ids import validate_session_id  # noqa: E402
 
 hidden_ids = [
     str(uuid.uuid4()),

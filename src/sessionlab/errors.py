@@ -12,11 +12,15 @@ what to do, and the command line prints it without a traceback.
 
 from __future__ import annotations
 
-__all__ = ["CourseError", "SessionLabError", "SessionLimitError"]
+__all__ = ["CourseError", "InvalidSessionId", "SessionLabError", "SessionLimitError"]
 
 
 class SessionLabError(Exception):
     """Root of every error the package raises on purpose."""
+
+
+class InvalidSessionId(SessionLabError, ValueError):
+    """The id is not a server-made session id (HTTP 400): it never reaches a path or a key."""
 
 
 class CourseError(SessionLabError):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,9 +19,6 @@ from sessionlab.errors import SessionLabError
 
 #: Entry types that form the conversation (the leaf must be one of these).
 CHAIN_TYPES = frozenset({"user", "assistant"})
-_UUID_RE = re.compile(
-    r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
-)
 
 
 class TranscriptError(SessionLabError, ValueError):
@@ -41,11 +37,6 @@ class UnparsedLine:
     line_number: int
     raw: bytes
     reason: str
-
-
-def is_session_id(value: str) -> bool:
-    """True for a canonical 8-4-4-4-12 hex UUID, the only form the CLI uses for session ids."""
-    return bool(_UUID_RE.match(value))
 
 
 def iter_lines(path: str | os.PathLike[str]) -> Iterator[tuple[int, bytes]]:

@@ -9,12 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from sessionlab.clock import FakeClock
-from sessionlab.errors import SessionLimitError
-from sessionlab.isolation import (
-    InvalidSessionId,
-    new_session_id,
-    validate_session_id,
-)
+from sessionlab.errors import InvalidSessionId, SessionLimitError
+from sessionlab.ids import new_session_id, validate_session_id
 from sessionlab.isolation.state_store import StateStore
 
 TTL = 3600.0

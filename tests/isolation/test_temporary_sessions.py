@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 
 from sessionlab.clock import FakeClock
+from sessionlab.errors import InvalidSessionId
+from sessionlab.ids import new_session_id
 from sessionlab.isolation import (
     Cleaner,
-    InvalidSessionId,
     IsolationLimits,
     SessionNotFound,
     SessionTooLarge,
     TemporarySessionManager,
-    new_session_id,
 )
 from sessionlab.isolation.folders import SUBFOLDERS
 from sessionlab.isolation.state_store import StateStore

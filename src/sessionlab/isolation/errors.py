@@ -1,7 +1,8 @@
 """What can go wrong with an isolated session; an app maps each to one HTTP status.
 
 The per-IP session limit is :class:`sessionlab.errors.SessionLimitError` (HTTP 429), shared
-with the lifecycle registry's limit: one concept, one class.
+with the lifecycle registry's limit, and a bad id is :class:`sessionlab.errors.InvalidSessionId`
+(HTTP 400), raised by :mod:`sessionlab.ids`: one concept, one class.
 """
 
 from __future__ import annotations
@@ -11,10 +12,6 @@ from sessionlab.errors import SessionLabError
 
 class IsolationError(SessionLabError):
     """Base class: a request about a session that the service refuses, with the reason."""
-
-
-class InvalidSessionId(IsolationError, ValueError):
-    """The id is not a server-made session id (HTTP 400): it never reaches a path or a key."""
 
 
 class SessionNotFound(IsolationError, KeyError):

@@ -23,7 +23,7 @@ from typing import Any
 import redis
 
 from sessionlab.errors import SessionLimitError
-from sessionlab.isolation.ids import validate_session_id
+from sessionlab.ids import validate_session_id
 from sessionlab.isolation.state import SessionState
 
 # KEYS: ip set, session hash, all set. ARGV: now, expires_at, max, id, ip, config, backstop ms.

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from sessionlab.errors import SessionLimitError
-from sessionlab.isolation.ids import validate_session_id
+from sessionlab.ids import validate_session_id
 from sessionlab.isolation.state import SessionState
 from sessionlab.sqlite_db import SQLiteDatabase
 

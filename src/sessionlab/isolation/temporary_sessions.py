@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from sessionlab.clock import SYSTEM_CLOCK, Clock
+from sessionlab.ids import new_session_id, validate_session_id
 from sessionlab.isolation.cache import SessionCache
 from sessionlab.isolation.errors import SessionNotFound
 from sessionlab.isolation.folders import SessionFolders
-from sessionlab.isolation.ids import new_session_id, validate_session_id
 from sessionlab.isolation.state import IsolationLimits, SessionState
 from sessionlab.isolation.state_store import StateStore
 from sessionlab.paths import course_home

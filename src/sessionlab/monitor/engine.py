@@ -35,6 +35,7 @@ from watchdog.events import (
 )
 from watchdog.observers import Observer
 
+from sessionlab.ids import is_uuid
 from sessionlab.monitor import failpoints
 from sessionlab.monitor.baseline import MonitorState, load_state, save_state
 from sessionlab.monitor.fixedfile import AppendFailed, FixedFile
@@ -45,7 +46,7 @@ from sessionlab.monitor.lock import DirectoryLock
 from sessionlab.monitor.merge import LineRewriter, RewriterMark
 from sessionlab.monitor.quarantine import Quarantine
 from sessionlab.monitor.safety import UnsafeFile, fsync_dir, make_private_dir, open_stray
-from sessionlab.transcripts import is_session_id, is_sidechain_file
+from sessionlab.transcripts import is_sidechain_file
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +127,7 @@ class SessionMonitor:
         observer: Any | None = None,
         **options: Any,
     ) -> None:
-        if not is_session_id(session_id):
+        if not is_uuid(session_id):
             raise ValueError(f"not a session id (UUID): {session_id!r}")
         opts = MonitorOptions(**options)
         self.options = opts

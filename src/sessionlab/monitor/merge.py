@@ -24,6 +24,7 @@ from json.decoder import scanstring  # type: ignore[attr-defined]
 from typing import Any
 
 from sessionlab.errors import SessionLabError
+from sessionlab.ids import LOWERCASE_UUID
 from sessionlab.transcripts import CHAIN_TYPES
 
 try:  # a declared dependency; the standard library still works (slower) without it
@@ -179,9 +180,7 @@ def _plain_value_span(raw: bytes, needle: bytes, old_text: bytes) -> tuple[int, 
 
 _SESSION_ID = b'"sessionId":'
 #: A uuid as the CLI writes it, the only form :func:`uuid_key` maps to its 16 bytes.
-_CANONICAL_UUID = re.compile(
-    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
-).fullmatch
+_CANONICAL_UUID = LOWERCASE_UUID.fullmatch
 _PARENT = b'"parentUuid":'
 
 
