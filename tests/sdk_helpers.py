@@ -5,14 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from claude_code_sdk import (
-    AssistantMessage,
     ClaudeSDKClient,
     ResultMessage,
-    TextBlock,
     query,
 )
 
 from sessionlab.sandbox import CourseLab
+from sessionlab.sdk_turns import collect_turn
 
 
 async def one_connection(lab: CourseLab, prompts: list[str], **options: Any) -> list[ResultMessage]:
@@ -21,20 +20,14 @@ async def one_connection(lab: CourseLab, prompts: list[str], **options: Any) -> 
     async with ClaudeSDKClient(lab.options(**options)) as client:
         for prompt in prompts:
             await client.query(prompt)
-            async for message in client.receive_response():
-                if isinstance(message, ResultMessage):
-                    results.append(message)
+            turn = await collect_turn(client.receive_response())
+            if turn.result is not None:
+                results.append(turn.result)
     return results
 
 
 async def ask_once(lab: CourseLab, prompt: str, **options: Any) -> tuple[str, ResultMessage]:
     """One ``query()`` call (string prompt, print mode): the reply text and the result."""
-    texts: list[str] = []
-    result: ResultMessage | None = None
-    async for message in query(prompt=prompt, options=lab.options(**options)):
-        if isinstance(message, AssistantMessage):
-            texts += [block.text for block in message.content if isinstance(block, TextBlock)]
-        elif isinstance(message, ResultMessage):
-            result = message
-    assert result is not None, "the CLI ended without a result message"
-    return "".join(texts), result
+    turn = await collect_turn(query(prompt=prompt, options=lab.options(**options)))
+    assert turn.result is not None, "the CLI ended without a result message"
+    return turn.text, turn.result

@@ -9,8 +9,14 @@ small planted tree, so a check that silently stopped finding anything would fail
 from __future__ import annotations
 
 import ast
+import importlib
+import inspect
+import pkgutil
 from collections import defaultdict
 from pathlib import Path
+
+import sessionlab
+from sessionlab.errors import SessionLabError
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "sessionlab"
 
@@ -18,7 +24,6 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "sessionlab"
 SAME_ROLE_FILE_NAMES = {
     "__init__.py": "every package has one",
     "errors.py": "the errors of sessionlab (the root) and of sessionlab.isolation",
-    "clock.py": "two clocks (lifecycle, isolation) until they become one (issue 11, step 2)",
 }
 
 
@@ -77,6 +82,28 @@ def test_no_file_name_repeats_unless_it_is_the_same_role() -> None:
 
 def test_no_module_imports_another_modules_private_names() -> None:
     assert private_imports(PACKAGE) == []
+
+
+def exceptions_outside_the_root() -> list[str]:
+    """Exception classes defined in sessionlab that do not derive from SessionLabError."""
+    found = []
+    for info in pkgutil.walk_packages(sessionlab.__path__, "sessionlab."):
+        if info.name.endswith("__main__"):
+            continue
+        module = importlib.import_module(info.name)
+        for name, value in vars(module).items():
+            if (
+                inspect.isclass(value)
+                and value.__module__ == info.name
+                and issubclass(value, BaseException)
+                and not issubclass(value, SessionLabError)
+            ):
+                found.append(f"{info.name}.{name}")
+    return found
+
+
+def test_every_exception_derives_from_the_one_root() -> None:
+    assert exceptions_outside_the_root() == []
 
 
 def test_the_checks_find_what_is_planted(tmp_path: Path) -> None:

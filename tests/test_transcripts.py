@@ -11,7 +11,6 @@ from sessionlab.transcripts import (
     TranscriptError,
     conversation_chain,
     duplicate_uuids,
-    is_session_id,
     read_entries,
     session_files,
     session_ids,
@@ -86,8 +85,3 @@ def test_samples_read_like_the_cli() -> None:
     assert duplicate_uuids(entries) == []
     assert len(session_ids(entries)) == 1
     assert json.dumps(chain)
-
-
-def test_is_session_id() -> None:
-    assert is_session_id("21926f61-263e-4765-ac60-e66eba4b5f77")
-    assert not is_session_id("21926f61") and not is_session_id("../etc")

@@ -54,9 +54,9 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 from claude_code_sdk import ClaudeSDKClient, ResultMessage
 
+from sessionlab.clock import FakeClock
 from sessionlab.lessons import chat, open_lab, print_model_turns
 from sessionlab.lifecycle import (
-    FakeClock,
     PoolSettings,
     RegistrySettings,
     SessionHandler,
@@ -316,8 +316,8 @@ float(1 + 2 * hidden_passed / hidden_total)  # partial credit: visible 1 + hidde
 # **What you will learn:** how to test "expire after 30 minutes idle" in a millisecond.
 #
 # Code that reads the time itself (`time.time()`) can only be tested by waiting. The
-# reference registry takes a **clock**: any function returning seconds. In production it is
-# `time.monotonic` (a wall clock jumps with NTP and daylight saving); in tests it is a
+# reference registry takes a **clock** and reads `clock.monotonic()`, in seconds. In production
+# that is `time.monotonic` (a wall clock jumps with NTP and daylight saving); in tests it is a
 # `FakeClock` that moves only when told to:
 
 # %%
@@ -355,8 +355,8 @@ def expired_sessions(
 
 # %% nbgrader={"grade": true, "grade_id": "test_expired_sessions", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 seen = {k: registry.get(k).last_activity for k in registry}
-assert expired_sessions(seen, clock(), 30) == ["ana", "cy"]
-assert expired_sessions(seen, clock(), 0) == [], "0 means never"
+assert expired_sessions(seen, clock.monotonic(), 30) == ["ana", "cy"]
+assert expired_sessions(seen, clock.monotonic(), 0) == [], "0 means never"
 print("visible tests passed")
 ### BEGIN HIDDEN TESTS
 rng = random.Random(5)
@@ -374,7 +374,7 @@ for case in range(cases):
             ref.touch(f"s{rng.randint(0, n)}")
     activity = {k: ref.get(k).last_activity for k in ref}
     try:
-        got = expired_sessions(activity, ref_clock(), timeout)
+        got = expired_sessions(activity, ref_clock.monotonic(), timeout)
     except Exception as error:
         got = f"raised {error!r}"
     if got == ref.expired():

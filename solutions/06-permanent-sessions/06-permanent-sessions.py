@@ -54,10 +54,10 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
+from sessionlab.clock import FakeClock
 from sessionlab.errors import CourseError
 from sessionlab.lessons import open_lab, print_files
 from sessionlab.lifecycle import (
-    FakeClock,
     GrowthMonitor,
     MaintenanceScheduler,
     PoolSettings,
@@ -153,17 +153,17 @@ async def removals(
         RegistrySettings(500, timeout_minutes, interval_minutes), clock=clock
     )
     for key, since in idle_since.items():
-        clock.now = since * 60
+        clock.set(since * 60)
         registry.register(key)
-    clock.now = 0.0
+    clock.set(0.0)
     removed: dict[str, float] = {}
 
     async def job():
         for key in registry.cleanup_inactive():
-            removed[key] = clock() / 60
+            removed[key] = clock.monotonic() / 60
 
     async def fake_sleep(seconds: float) -> None:
-        if clock() + seconds > minutes * 60:
+        if clock.monotonic() + seconds > minutes * 60:
             scheduler.request_stop()  # past the end of the simulation
             return
         clock.advance(seconds)

@@ -48,8 +48,8 @@
 # ## 1 · Set-up
 #
 # The lesson works in its own folder under `.course/sandbox/`, emptied each time this cell
-# runs. `ManualClock` is a clock that only moves when we say so: every TTL decision below
-# reads the time from it.
+# runs. `FakeClock` is a clock that only moves when we say so: every TTL decision below
+# reads the time from it (`clock.wall()`, seconds since the epoch).
 
 # %%
 import asyncio
@@ -62,11 +62,11 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from sessionlab.clock import FakeClock
+from sessionlab.errors import SessionLimitError
 from sessionlab.isolation import (
     Cleaner,
     IsolationLimits,
-    ManualClock,
-    SessionLimitExceeded,
     SessionNotFound,
     SQLiteStateStore,
     TemporarySessionManager,
@@ -77,7 +77,7 @@ lesson_dir = sandbox_root("07-isolated-sessions")
 shutil.rmtree(lesson_dir, ignore_errors=True)
 lesson_dir.mkdir(parents=True)
 
-clock = ManualClock()
+clock = FakeClock()
 store = SQLiteStateStore(lesson_dir / "sessions.sqlite3")
 manager = TemporarySessionManager(
     store, lesson_dir / "sessions", limits=IsolationLimits(), clock=clock
@@ -189,8 +189,8 @@ for crafted in ("../../../../etc", "/tmp", "../" + good):
         raise AssertionError(f"{crafted!r} must be refused")
 print("visible tests passed")
 ### BEGIN HIDDEN TESTS
-from sessionlab.isolation.errors import InvalidSessionId  # noqa: E402
-from sessionlab.isolation.ids import validate_session_id  # noqa: E402
+from sessionlab.errors import InvalidSessionId  # noqa: E402
+from sessionlab.ids import validate_session_id  # noqa: E402
 
 hidden_ids = [
     str(uuid.uuid4()),
@@ -264,14 +264,14 @@ except SessionNotFound as error:
 #
 # Write the class `TtlTable(clock, ttl_seconds)`, an in-memory table of session ids:
 #
-# * `create(session_id)` adds a session that expires `ttl_seconds` after `clock.now()`;
+# * `create(session_id)` adds a session that expires `ttl_seconds` after `clock.wall()`;
 # * `use(session_id)` returns `True` and renews the session (expires `ttl_seconds` after
 #   *now*) if it is alive, and `False` if it is unknown or expired (an expired session is
 #   never revived);
-# * `alive_ids()` returns the sorted list of ids alive at `clock.now()`;
-# * a session is alive while `clock.now() < expires_at`.
+# * `alive_ids()` returns the sorted list of ids alive at `clock.wall()`;
+# * a session is alive while `clock.wall() < expires_at`.
 #
-# Read the time only from `clock.now()`; never from `time`.
+# Read the time only from `clock.wall()`; never from `time`.
 
 
 # %% nbgrader={"grade": false, "grade_id": "ttl_table", "locked": false, "schema_version": 3, "solution": true, "task": false}
@@ -287,27 +287,27 @@ class TtlTable:
 
     def create(self, session_id: str) -> None:
         ### BEGIN SOLUTION
-        self.expires[session_id] = self.clock.now() + self.ttl
+        self.expires[session_id] = self.clock.wall() + self.ttl
         ### END SOLUTION
 
     def use(self, session_id: str) -> bool:
         ### BEGIN SOLUTION
-        if self.clock.now() >= self.expires.get(session_id, float("-inf")):
+        if self.clock.wall() >= self.expires.get(session_id, float("-inf")):
             self.expires.pop(session_id, None)
             return False
-        self.expires[session_id] = self.clock.now() + self.ttl
+        self.expires[session_id] = self.clock.wall() + self.ttl
         return True
         ### END SOLUTION
 
     def alive_ids(self) -> list[str]:
         ### BEGIN SOLUTION
-        now = self.clock.now()
+        now = self.clock.wall()
         return sorted(s for s, expires in self.expires.items() if now < expires)
         ### END SOLUTION
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_ttl_table", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
-test_clock = ManualClock()
+test_clock = FakeClock()
 table = TtlTable(test_clock, 3600)
 table.create("a")
 table.create("b")
@@ -319,7 +319,7 @@ assert table.use("b") is False and table.use("zzz") is False
 print("visible tests passed")
 ### BEGIN HIDDEN TESTS
 score = 1.0
-hidden_clock = ManualClock()
+hidden_clock = FakeClock()
 hidden = TtlTable(hidden_clock, 600)
 hidden.create("x")
 hidden_clock.advance(599.999)
@@ -342,7 +342,7 @@ if no_revive:
     score += 0.5
 else:
     print("hidden: an expired session must stay expired")
-renew_clock = ManualClock()
+renew_clock = FakeClock()
 renewing = TtlTable(renew_clock, 60)
 renewing.create("r")
 renewed = True
@@ -529,7 +529,7 @@ for _ in range(4):
     manager.create("203.0.113.10")
 try:
     manager.create("203.0.113.10")
-except SessionLimitExceeded as error:
+except SessionLimitError as error:
     print("refused:", error)
 
 # %% [markdown]

@@ -265,11 +265,11 @@ for row in info["sessions"][:4]:
 #   `max_messages` of that conversation; it also counts as activity;
 # * `history(conversation_id)` returns that conversation's messages as a list of
 #   `(role, text)` tuples, oldest first (`[]` for an unknown one);
-# * a conversation with no `append` for `ttl_seconds` (`clock.now() >= last + ttl`) is
+# * a conversation with no `append` for `ttl_seconds` (`clock.wall() >= last + ttl`) is
 #   forgotten: `history` returns `[]`, and the next `append` starts a new, empty history;
 # * conversations never see each other's messages.
 #
-# Read the time only from `clock.now()`.
+# Read the time only from `clock.wall()`.
 
 
 # %% nbgrader={"grade": false, "grade_id": "history_book", "locked": false, "schema_version": 3, "solution": true, "task": false}
@@ -288,27 +288,27 @@ class HistoryBook:
     def append(self, conversation_id: str, role: str, text: str) -> None:
         ### BEGIN SOLUTION
         last = self.last.get(conversation_id)
-        if last is None or self.clock.now() >= last + self.ttl:
+        if last is None or self.clock.wall() >= last + self.ttl:
             self.books[conversation_id] = []  # expired (or new): start empty
         book = self.books[conversation_id]
         book.append((role, text))
         del book[: -self.max_messages]
-        self.last[conversation_id] = self.clock.now()
+        self.last[conversation_id] = self.clock.wall()
         ### END SOLUTION
 
     def history(self, conversation_id: str) -> list[tuple[str, str]]:
         ### BEGIN SOLUTION
         last = self.last.get(conversation_id)
-        if last is None or self.clock.now() >= last + self.ttl:
+        if last is None or self.clock.wall() >= last + self.ttl:
             return []
         return list(self.books[conversation_id])
         ### END SOLUTION
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_history_book", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
-from sessionlab.isolation import ManualClock  # noqa: E402
+from sessionlab.clock import FakeClock  # noqa: E402
 
-test_clock = ManualClock()
+test_clock = FakeClock()
 book = HistoryBook(test_clock)
 for number in range(25):
     book.append("a", "user", f"a{number}")
@@ -320,7 +320,7 @@ assert book.history("a") == [], "30 minutes of silence"
 print("visible tests passed")
 ### BEGIN HIDDEN TESTS
 score = 1.0
-hidden_clock = ManualClock()
+hidden_clock = FakeClock()
 small = HistoryBook(hidden_clock, max_messages=4, ttl_seconds=100)
 for number in range(7):
     small.append("x", "user" if number % 2 == 0 else "assistant", f"m{number}")

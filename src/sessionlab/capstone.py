@@ -29,17 +29,15 @@ from pathlib import Path
 from typing import Any
 
 from claude_code_sdk import (
-    AssistantMessage,
     ClaudeCodeOptions,
     ClaudeSDKClient,
     ClaudeSDKError,
     CLINotFoundError,
-    ResultMessage,
-    TextBlock,
 )
 
 from sessionlab.errors import CourseError
 from sessionlab.paths import project_dir as project_dir_for
+from sessionlab.sdk_turns import CollectedTurn, collect_turn
 
 log = logging.getLogger(__name__)
 
@@ -192,19 +190,14 @@ class SingleSessionChatSystem:
         assert self._client is not None
         started = time.monotonic()
         self.metrics.messages_sent += 1
-        texts: list[str] = []
-        result: ResultMessage | None = None
+        turn = CollectedTurn()
         try:
             await self._client.query(prompt)
-            async for message in self._client.receive_response():
-                if isinstance(message, AssistantMessage):
-                    texts += [b.text for b in message.content if isinstance(b, TextBlock)]
-                elif isinstance(message, ResultMessage):
-                    result = message
+            turn = await collect_turn(self._client.receive_response())
         except ClaudeSDKError as error:
             await self.disconnect()
             self._failed(f"the Claude Code CLI failed: {error}")
-        text = "".join(texts)
+        text, result = turn.text, turn.result
         if result is None or result.is_error:
             await self.disconnect()
             detail = (result.result if result else None) or text or "no result"

@@ -10,17 +10,18 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import TextIO
 
 import anyio
-from claude_code_sdk import AssistantMessage, ClaudeSDKClient, ResultMessage, TextBlock
+from claude_code_sdk import ClaudeSDKClient
 
 from sessionlab.sandbox import CourseLab, course_env
+from sessionlab.sdk_turns import collect_turn
 from sessionlab.transcripts import conversation_chain, read_entries
+from sessionlab.waiting import wait_until
 
 FACTS = ("my name is Ana", "my favourite colour is green")
 QUESTION = "what is my name?"
@@ -74,25 +75,10 @@ class DemoReport:
 
 async def _turn(lab: CourseLab, prompt: str, **options: object) -> tuple[str, str]:
     """One connection, one prompt: the reply text and the session id it was written to."""
-    texts: list[str] = []
-    session_id = ""
     async with ClaudeSDKClient(lab.options(**options)) as client:
         await client.query(prompt)
-        async for message in client.receive_response():
-            if isinstance(message, AssistantMessage):
-                texts += [b.text for b in message.content if isinstance(b, TextBlock)]
-            elif isinstance(message, ResultMessage):
-                session_id = message.session_id
-    return "".join(texts), session_id
-
-
-def _wait_until(condition: Callable[[], bool], timeout: float = 15.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
+        turn = await collect_turn(client.receive_response())
+    return turn.text, turn.session_id
 
 
 def _last_turn_history(lab: CourseLab) -> int:
@@ -121,11 +107,11 @@ def run_demo(cli: str = "legacy", *, name: str = "demo", live: bool | None = Non
         fixed = session_ids[0]
         one_file = lambda: [p.stem for p in lab.transcripts()] == [fixed]  # noqa: E731
         with SessionMonitor(lab.project_dir, fixed, adopt_existing=True):
-            _wait_until(one_file)
+            wait_until(one_file, timeout=15.0, step=0.05)
             report.files_after_merge = len(lab.transcripts())
             report.remembered_reply, _ = anyio.run(partial(_turn, lab, QUESTION, resume=fixed))
             report.remembered_history = _last_turn_history(lab)
-            if not _wait_until(one_file):
+            if not wait_until(one_file, timeout=15.0, step=0.05):
                 report.notes.append("the resume fork was not merged within 15 s")
         report.files_at_end = len(lab.transcripts())
         entries = read_entries(Path(lab.project_dir) / f"{fixed}.jsonl")

@@ -10,20 +10,18 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sessionlab.errors import SessionLabError
+
 #: Entry types that form the conversation (the leaf must be one of these).
 CHAIN_TYPES = frozenset({"user", "assistant"})
-_UUID_RE = re.compile(
-    r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
-)
 
 
-class TranscriptError(ValueError):
+class TranscriptError(SessionLabError, ValueError):
     """A transcript line is not JSON; the message names the file and the line number."""
 
     def __init__(self, path: Path, line_number: int, reason: str) -> None:
@@ -39,11 +37,6 @@ class UnparsedLine:
     line_number: int
     raw: bytes
     reason: str
-
-
-def is_session_id(value: str) -> bool:
-    """True for a canonical 8-4-4-4-12 hex UUID, the only form the CLI uses for session ids."""
-    return bool(_UUID_RE.match(value))
 
 
 def iter_lines(path: str | os.PathLike[str]) -> Iterator[tuple[int, bytes]]:
@@ -112,12 +105,6 @@ def conversation_chain(entries: Iterable[dict[str, Any]]) -> list[dict[str, Any]
     return chain
 
 
-def chain_leaf_uuid(entries: Iterable[dict[str, Any]]) -> str | None:
-    """uuid of the entry a new fragment must hang from, or None for an empty conversation."""
-    chain = conversation_chain(entries)
-    return chain[-1]["uuid"] if chain else None
-
-
 def is_sidechain_file(name: str) -> bool:
     """``agent-*.jsonl`` files hold sub-agent sidechains the CLI finds by ``agentId``."""
     return name.startswith("agent-") and name.endswith(".jsonl")
@@ -172,17 +159,6 @@ def user_texts(entries: Iterable[dict[str, Any]]) -> list[str]:
         for e in entries
         if e.get("type") == "user" and not e.get("isSidechain") and not _is_tool_result(e)
     ]
-
-
-def assistant_texts(entries: Iterable[dict[str, Any]]) -> list[str]:
-    """Text the model produced, one item per assistant line that carries text."""
-    out = []
-    for entry in entries:
-        if entry.get("type") == "assistant" and not entry.get("isSidechain"):
-            text = message_text(entry)
-            if text:
-                out.append(text)
-    return out
 
 
 def session_ids(entries: Iterable[dict[str, Any]]) -> set[str]:

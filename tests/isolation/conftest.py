@@ -12,15 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from sessionlab.isolation import ManualClock, SQLiteStateStore
+from sessionlab.clock import FakeClock
+from sessionlab.isolation import SQLiteStateStore
 from sessionlab.isolation.state_store import StateStore
 
 STORES = ("sqlite", "redis")
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
+def clock() -> FakeClock:
+    return FakeClock()
 
 
 @pytest.fixture

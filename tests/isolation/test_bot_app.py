@@ -22,7 +22,7 @@ from sessionlab.bot.app import MAX_BODY_BYTES, create_app
 from sessionlab.bot.client import BotConversation
 from sessionlab.bot.client import message as activity
 from sessionlab.bot.history import HistoryLimits, HistoryStore, RedisHistory, SQLiteHistory
-from sessionlab.isolation import ManualClock
+from sessionlab.clock import FakeClock
 from sessionlab.model import CourseModel
 
 LOCAL = "http://127.0.0.1"  # the bot answers only for its own Host names
@@ -61,7 +61,7 @@ def history(make_history: Callable[[], HistoryStore]) -> HistoryStore:
 
 
 @pytest.fixture
-def client(history: HistoryStore, model: CourseModel, clock: ManualClock) -> Iterator[TestClient]:
+def client(history: HistoryStore, model: CourseModel, clock: FakeClock) -> Iterator[TestClient]:
     with TestClient(create_app(history, model.url, clock=clock), base_url=LOCAL) as test_client:
         yield test_client
 
@@ -151,11 +151,11 @@ def test_reply_is_a_reply_activity(client: TestClient) -> None:
 
 
 def test_history_is_capped_at_the_last_20_messages(
-    client: TestClient, tabs: Tabs, history: HistoryStore, clock: ManualClock
+    client: TestClient, tabs: Tabs, history: HistoryStore, clock: FakeClock
 ) -> None:
     for number in range(1, 16):
         say(client, tabs, "long", f"note {number}")
-    stored = history.history(tabs["long"].id, now=clock.now())
+    stored = history.history(tabs["long"].id, now=clock.wall())
     assert len(stored) == 20
     assert stored[0].text == "note 6" and stored[-2].text == "note 15"
     # The model saw the capped history: 10 earlier user messages, the oldest being note 6.
@@ -165,7 +165,7 @@ def test_history_is_capped_at_the_last_20_messages(
 
 
 def test_a_silent_conversation_expires_after_30_minutes(
-    client: TestClient, tabs: Tabs, clock: ManualClock
+    client: TestClient, tabs: Tabs, clock: FakeClock
 ) -> None:
     say(client, tabs, "sleepy", "my contract number is 777")
     clock.advance(29 * 60)
@@ -179,7 +179,7 @@ def test_a_silent_conversation_expires_after_30_minutes(
 
 
 def test_histories_and_tokens_survive_a_restart(
-    make_history: Callable[[], HistoryStore], model: CourseModel, clock: ManualClock
+    make_history: Callable[[], HistoryStore], model: CourseModel, clock: FakeClock
 ) -> None:
     with TestClient(create_app(make_history(), model.url, clock=clock), base_url=LOCAL) as before:
         tabs = Tabs(before)
@@ -192,7 +192,7 @@ def test_histories_and_tokens_survive_a_restart(
 
 
 def test_sessions_shows_metadata_never_content(
-    client: TestClient, tabs: Tabs, clock: ManualClock
+    client: TestClient, tabs: Tabs, clock: FakeClock
 ) -> None:
     say(client, tabs, "alpha", "my password is hunter2-secret")
     clock.advance(90)
@@ -288,10 +288,10 @@ BAD_REQUESTS: dict[str, tuple[dict[str, Any], int, str]] = {
 
 @pytest.mark.parametrize("case", list(BAD_REQUESTS))
 def test_bad_input_is_a_clear_4xx_and_stores_nothing(
-    case: str, client: TestClient, tabs: Tabs, history: HistoryStore, clock: ManualClock
+    case: str, client: TestClient, tabs: Tabs, history: HistoryStore, clock: FakeClock
 ) -> None:
     say(client, tabs, "ok", "my contract number is 1")
-    before = snapshot(history, clock.now())
+    before = snapshot(history, clock.wall())
     kwargs, status, message = BAD_REQUESTS[case]
     if kwargs.get("content") == "chunks":  # no length header: the limit applies while reading
         kwargs = {"content": (b"x" * 65536 for _ in range(5))}
@@ -300,19 +300,19 @@ def test_bad_input_is_a_clear_4xx_and_stores_nothing(
     assert response.status_code == status, response.text
     error = response.json()["error"]
     assert message in error and "\n" not in error and "Traceback" not in error
-    assert snapshot(history, clock.now()) == before
+    assert snapshot(history, clock.wall()) == before
 
 
 def test_other_activity_types_are_acknowledged_not_stored(
-    client: TestClient, history: HistoryStore, clock: ManualClock
+    client: TestClient, history: HistoryStore, clock: FakeClock
 ) -> None:
     chat = start(client)
     update = {"type": "conversationUpdate", "conversation": {"id": chat.id}}
     assert client.post("/api/messages", json=update, headers=chat.headers).status_code == 202
-    assert snapshot(history, clock.now()) == []
+    assert snapshot(history, clock.wall()) == []
 
 
-def test_model_down_is_a_502_and_stores_nothing(history: HistoryStore, clock: ManualClock) -> None:
+def test_model_down_is_a_502_and_stores_nothing(history: HistoryStore, clock: FakeClock) -> None:
     with CourseModel() as gone:
         url = gone.url
     with TestClient(create_app(history, url, clock=clock), base_url=LOCAL) as client:
@@ -322,7 +322,7 @@ def test_model_down_is_a_502_and_stores_nothing(history: HistoryStore, clock: Ma
         )
     assert response.status_code == 502
     assert "unreachable" in response.json()["error"]
-    assert snapshot(history, clock.now()) == []
+    assert snapshot(history, clock.wall()) == []
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:

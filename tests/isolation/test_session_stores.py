@@ -8,72 +8,68 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from sessionlab.isolation import (
-    InvalidSessionId,
-    ManualClock,
-    SessionLimitExceeded,
-    new_session_id,
-    validate_session_id,
-)
+from sessionlab.clock import FakeClock
+from sessionlab.errors import InvalidSessionId, SessionLimitError
+from sessionlab.ids import new_session_id, validate_session_id
 from sessionlab.isolation.state_store import StateStore
 
 TTL = 3600.0
 IP = "203.0.113.7"
 
 
-def create(store: StateStore, clock: ManualClock, ip: str = IP, max_per_ip: int = 5) -> str:
+def create(store: StateStore, clock: FakeClock, ip: str = IP, max_per_ip: int = 5) -> str:
     session_id = new_session_id()
-    store.create(session_id, ip, {"top_k": 10}, now=clock.now(), ttl=TTL, max_per_ip=max_per_ip)
+    store.create(session_id, ip, {"top_k": 10}, now=clock.wall(), ttl=TTL, max_per_ip=max_per_ip)
     return session_id
 
 
-def test_created_session_reads_back(store: StateStore, clock: ManualClock) -> None:
+def test_created_session_reads_back(store: StateStore, clock: FakeClock) -> None:
     session_id = create(store, clock)
-    state = store.get(session_id, now=clock.now())
+    state = store.get(session_id, now=clock.wall())
     assert state is not None
     assert (state.client_ip, state.version, state.config) == (IP, 1, {"top_k": 10})
-    assert state.expires_at == pytest.approx(clock.now() + TTL)
-    assert store.live_ids(now=clock.now()) == [session_id]
+    assert state.expires_at == pytest.approx(clock.wall() + TTL)
+    assert store.live_ids(now=clock.wall()) == [session_id]
 
 
 def test_ttl_is_renewed_by_use_and_expires_after_silence(
-    store: StateStore, clock: ManualClock
+    store: StateStore, clock: FakeClock
 ) -> None:
     session_id = create(store, clock)
     for _ in range(3):  # 3 x 59 minutes: alive, because each use renews it
         clock.advance(59 * 60)
-        assert store.touch(session_id, now=clock.now(), ttl=TTL) is not None
+        assert store.touch(session_id, now=clock.wall(), ttl=TTL) is not None
     clock.advance(59 * 60)
-    assert store.get(session_id, now=clock.now()) is not None, "get() does not renew..."
+    assert store.get(session_id, now=clock.wall()) is not None, "get() does not renew..."
     clock.advance(60)  # ...so 60 minutes after the last touch it is gone
-    assert store.get(session_id, now=clock.now()) is None
-    assert store.touch(session_id, now=clock.now(), ttl=TTL) is None, "no resurrection"
-    assert store.purge_expired(now=clock.now()) == [session_id]
-    assert store.live_ids(now=clock.now()) == []
+    assert store.get(session_id, now=clock.wall()) is None
+    assert store.touch(session_id, now=clock.wall(), ttl=TTL) is None, "no resurrection"
+    assert store.purge_expired(now=clock.wall()) == [session_id]
+    assert store.live_ids(now=clock.wall()) == []
 
 
 def test_per_ip_limit_and_expired_sessions_free_their_slot(
-    store: StateStore, clock: ManualClock
+    store: StateStore, clock: FakeClock
 ) -> None:
     first = create(store, clock)
     for _ in range(4):
         create(store, clock)
-    with pytest.raises(SessionLimitExceeded, match="limit 5"):
+    with pytest.raises(SessionLimitError, match="limit 5"):
         create(store, clock)
     create(store, clock, ip="198.51.100.1")  # another IP has its own allowance
-    assert store.count_for_ip(IP, now=clock.now()) == 5
+    assert store.count_for_ip(IP, now=clock.wall()) == 5
     clock.advance(TTL / 2)
     assert store.delete(first)
     create(store, clock)  # a deleted session frees its slot
     clock.advance(TTL / 2)  # the other four expire now; the new one lives on
-    assert store.count_for_ip(IP, now=clock.now()) == 1
+    assert store.count_for_ip(IP, now=clock.wall()) == 1
     for _ in range(4):
         create(store, clock)
 
 
 @pytest.mark.parametrize("max_per_ip", [1, 5])
 def test_per_ip_limit_holds_under_concurrent_creation(
-    make_store: Callable[[], StateStore], clock: ManualClock, max_per_ip: int
+    make_store: Callable[[], StateStore], clock: FakeClock, max_per_ip: int
 ) -> None:
     """40 creators released at once (4 store objects, like 4 app processes): exactly max win."""
     stores = [make_store() for _ in range(4)]
@@ -85,38 +81,38 @@ def test_per_ip_limit_holds_under_concurrent_creation(
         try:
             create(stores[index % len(stores)], clock, max_per_ip=max_per_ip)
             return True
-        except SessionLimitExceeded:
+        except SessionLimitError:
             return False
 
     with ThreadPoolExecutor(creators) as pool:
         won = sum(pool.map(attempt, range(creators)))
     assert won == max_per_ip
-    assert stores[0].count_for_ip(IP, now=clock.now()) == max_per_ip
+    assert stores[0].count_for_ip(IP, now=clock.wall()) == max_per_ip
 
 
-def test_config_changes_bump_the_version_and_renew(store: StateStore, clock: ManualClock) -> None:
+def test_config_changes_bump_the_version_and_renew(store: StateStore, clock: FakeClock) -> None:
     session_id = create(store, clock)
     clock.advance(30 * 60)
-    state = store.update_config(session_id, {"top_k": 3, "model": "m2"}, now=clock.now(), ttl=TTL)
+    state = store.update_config(session_id, {"top_k": 3, "model": "m2"}, now=clock.wall(), ttl=TTL)
     assert state is not None
     assert (state.version, state.config) == (2, {"top_k": 3, "model": "m2"})
-    assert state.expires_at == pytest.approx(clock.now() + TTL)
+    assert state.expires_at == pytest.approx(clock.wall() + TTL)
     clock.advance(TTL)
-    assert store.update_config(session_id, {"x": 1}, now=clock.now(), ttl=TTL) is None
+    assert store.update_config(session_id, {"x": 1}, now=clock.wall(), ttl=TTL) is None
 
 
 def test_concurrent_config_changes_and_counters_lose_nothing(
-    store: StateStore, clock: ManualClock
+    store: StateStore, clock: FakeClock
 ) -> None:
     session_id = create(store, clock)
 
     def work(index: int) -> None:
-        store.update_config(session_id, {f"k{index}": index}, now=clock.now(), ttl=TTL)
-        store.add_counter(session_id, "total_queries", 1, now=clock.now())
+        store.update_config(session_id, {f"k{index}": index}, now=clock.wall(), ttl=TTL)
+        store.add_counter(session_id, "total_queries", 1, now=clock.wall())
 
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(work, range(24)))
-    state = store.get(session_id, now=clock.now())
+    state = store.get(session_id, now=clock.wall())
     assert state is not None
     assert state.version == 25
     assert all(state.config[f"k{i}"] == i for i in range(24))
@@ -127,12 +123,12 @@ def test_concurrent_config_changes_and_counters_lose_nothing(
     "bad",
     ["../../etc/passwd", "..", "", "A0B1C2D3-0000-4000-8000-000000000000", "x" * 36, None, 7],
 )
-def test_invalid_ids_never_reach_the_store(store: StateStore, clock: ManualClock, bad) -> None:
+def test_invalid_ids_never_reach_the_store(store: StateStore, clock: FakeClock, bad) -> None:
     with pytest.raises(InvalidSessionId):
-        store.get(bad, now=clock.now())
+        store.get(bad, now=clock.wall())
     with pytest.raises(InvalidSessionId):
-        store.create(bad, IP, {}, now=clock.now(), ttl=TTL, max_per_ip=5)
-    assert store.live_ids(now=clock.now()) == []
+        store.create(bad, IP, {}, now=clock.wall(), ttl=TTL, max_per_ip=5)
+    assert store.live_ids(now=clock.wall()) == []
 
 
 def test_session_ids_are_canonical_uuid4() -> None:

@@ -7,22 +7,22 @@ from pathlib import Path
 
 import pytest
 
+from sessionlab.clock import FakeClock
+from sessionlab.errors import InvalidSessionId
+from sessionlab.ids import new_session_id
 from sessionlab.isolation import (
     Cleaner,
-    InvalidSessionId,
     IsolationLimits,
-    ManualClock,
     SessionNotFound,
     SessionTooLarge,
     TemporarySessionManager,
-    new_session_id,
 )
 from sessionlab.isolation.folders import SUBFOLDERS
 from sessionlab.isolation.state_store import StateStore
 
 
 @pytest.fixture
-def manager(store: StateStore, clock: ManualClock, tmp_path: Path) -> TemporarySessionManager:
+def manager(store: StateStore, clock: FakeClock, tmp_path: Path) -> TemporarySessionManager:
     limits = IsolationLimits(ttl_seconds=600, max_per_ip=3, max_bytes=10_000)
     return TemporarySessionManager(store, tmp_path / "root", limits=limits, clock=clock)
 
@@ -84,7 +84,7 @@ def test_cache_is_per_session_and_per_config_version(manager: TemporarySessionMa
 
 
 def test_use_renews_and_expired_sessions_are_not_found(
-    manager: TemporarySessionManager, clock: ManualClock
+    manager: TemporarySessionManager, clock: FakeClock
 ) -> None:
     session_id = manager.create("10.0.0.1").session_id
     clock.advance(500)
@@ -97,7 +97,7 @@ def test_use_renews_and_expired_sessions_are_not_found(
 
 
 def test_cleanup_removes_expired_sessions_and_orphan_folders(
-    manager: TemporarySessionManager, clock: ManualClock
+    manager: TemporarySessionManager, clock: FakeClock
 ) -> None:
     old = manager.create("10.0.0.1").session_id
     manager.cached(old, "agent", object)
@@ -117,7 +117,7 @@ def test_cleanup_removes_expired_sessions_and_orphan_folders(
 
 
 def test_periodic_cleanup_runs_in_the_background(
-    manager: TemporarySessionManager, clock: ManualClock
+    manager: TemporarySessionManager, clock: FakeClock
 ) -> None:
     session_id = manager.create("10.0.0.1").session_id
     clock.advance(601)

@@ -6,7 +6,7 @@ import pytest
 from claude_code_sdk import ClaudeCodeOptions
 from lifecycle_fakes import FakeClients
 
-from sessionlab.lifecycle import FakeClock
+from sessionlab.clock import FakeClock
 
 
 @pytest.fixture

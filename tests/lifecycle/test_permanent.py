@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
+
+import pytest
 
 from sessionlab.lifecycle import GrowthMonitor
 from sessionlab.lifecycle.resources import client_rss_mb, rss_mb
@@ -38,7 +41,15 @@ def test_no_growth_means_no_projection(clock, tmp_path):
     assert report["turns_until_warning"] is None and report["bytes_per_second"] == 0.0
 
 
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
 def test_rss_of_this_process_and_of_unknown_clients():
-    assert (rss_mb(os.getpid()) or 1) > 0
+    before = rss_mb(os.getpid())
+    ballast = bytearray(64 * 1024 * 1024)  # 64 MiB, touched so it is resident
+    for offset in range(0, len(ballast), 4096):
+        ballast[offset] = 1
+    after = rss_mb(os.getpid())
+    assert before is not None and after is not None
+    assert before > 0 and after - before > 48, (before, after)
+    del ballast
     assert rss_mb(2**22 + 12345) is None
     assert client_rss_mb(object()) is None

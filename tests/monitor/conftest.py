@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import json
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from sessionlab.waiting import wait_until
 
 SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "samples"  # real CLI captures
 
@@ -54,19 +56,10 @@ def project(tmp_path: Path) -> Project:
     return Project(tmp_path)
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
-    """Poll ``predicate`` until true or ``timeout`` (a generous upper bound, not a KPI)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return predicate()
-
-
 @pytest.fixture
 def waiter() -> Callable[..., bool]:
-    return wait_until
+    """``wait_until`` with the monitor tests' defaults: 5 s bound, 10 ms polls."""
+    return functools.partial(wait_until, timeout=5.0, step=0.01)
 
 
 def entry(uuid_: str, session_id: str, parent: str | None = None, kind: str = "user") -> dict:

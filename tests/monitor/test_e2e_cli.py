@@ -1,6 +1,6 @@
 """End to end with the real pinned CLIs and the official session reader.
 
-The claim under test (research sessions §4): after merging fragments written by *both* pinned
+The claim under test (transcript-format §4): after merging fragments written by *both* pinned
 CLIs, ``claude_agent_sdk.get_session_messages`` and ``claude --resume <fixed>`` see every
 conversation, each message once, in the order it was sent.
 

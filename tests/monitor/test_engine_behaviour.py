@@ -27,10 +27,10 @@ from sessionlab.monitor.testkit import (
     new_id,
     settle,
     strays,
-    wait_until,
     write_stray,
 )
 from sessionlab.transcripts import conversation_chain
+from sessionlab.waiting import wait_until
 
 SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "samples"  # real CLI captures
 

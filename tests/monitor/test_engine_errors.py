@@ -19,9 +19,9 @@ from sessionlab.monitor.testkit import (
     make_monitor,
     new_id,
     strays,
-    wait_until,
     write_stray,
 )
+from sessionlab.waiting import wait_until
 
 
 @pytest.fixture

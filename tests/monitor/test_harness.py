@@ -98,7 +98,7 @@ def test_naive_detects_within_the_lessons_kpi(naive_report):
 def test_naive_loses_lines_from_a_writer_holding_its_fd(naive_report):
     check = naive_report["preservation_persistent_fd"]
     assert not check.passed
-    assert check.numbers["lost_pct"] > 50  # research: 95-99 % for a 2 s writer
+    assert check.numbers["lost_pct"] > 50  # docs/monitor-baseline.md §3: 95-99 % for a 2 s writer
 
 
 def test_naive_breaks_the_conversation_chain(naive_report):

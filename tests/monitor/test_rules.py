@@ -1,4 +1,4 @@
-"""One test per design rule (research §4), run against both monitors.
+"""One test per design rule (docs/monitor-baseline.md §4), run against both monitors.
 
 Each rule test is parametrized over the reference ``SessionMonitor`` and the lesson's
 ``NaivePollingMonitor``. The naive parameter is ``xfail(strict=True)``: the test documents a
@@ -24,10 +24,10 @@ from sessionlab.monitor.testkit import (
     new_id,
     settle,
     strays,
-    wait_until,
     write_stray,
 )
 from sessionlab.transcripts import conversation_chain, duplicate_uuids
+from sessionlab.waiting import wait_until
 
 
 def _naive_available() -> bool:
@@ -176,7 +176,7 @@ def test_resume_copies_are_deduplicated(kind: str, project: Path, sid: str) -> N
     assert len(entries) == 6
 
 
-# -- chain continuity (sessions research §4) ---------------------------------------------------
+# -- chain continuity (docs/transcript-format.md §4) -----------------------------------------------
 @pytest.mark.parametrize("kind", monitors("fragments keep parentUuid null: resume sees one"))
 def test_fragments_form_one_conversation_chain(kind: str, project: Path, sid: str) -> None:
     monitor = make_monitor(kind, project, sid)

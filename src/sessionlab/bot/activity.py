@@ -13,13 +13,15 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from sessionlab.errors import SessionLabError
+
 MAX_TEXT_CHARS = 4000
 MAX_ID_CHARS = 256
 # Letters, digits and the punctuation real channel ids use ("19:abc@thread.v2", "a|livechat").
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:|@=;+-]*")
 
 
-class BadActivity(ValueError):
+class BadActivity(SessionLabError, ValueError):
     """The request is not an activity the bot can handle (HTTP 400)."""
 
 

@@ -51,8 +51,9 @@ from sessionlab.bot.guards import HostGuard
 from sessionlab.bot.history import HistoryStore
 from sessionlab.bot.model_client import ModelClient, ModelError
 from sessionlab.bot.tokens import ConversationTokens
-from sessionlab.isolation import Clock, SystemClock, TemporarySessionManager
-from sessionlab.isolation.errors import SessionLimitExceeded
+from sessionlab.clock import SYSTEM_CLOCK, Clock
+from sessionlab.errors import SessionLabError, SessionLimitError
+from sessionlab.isolation import TemporarySessionManager
 from sessionlab.request_checks import (
     LOOPBACK_NAMES,
     BadRequestBody,
@@ -73,7 +74,7 @@ log = logging.getLogger("sessionlab.bot")
 T = TypeVar("T")
 
 
-class PayloadTooLarge(Exception):
+class PayloadTooLarge(SessionLabError):
     """The body passed the limit while it was being read."""
 
 
@@ -131,7 +132,7 @@ def create_app(
     store: HistoryStore,
     model_url: str,
     *,
-    clock: Clock | None = None,
+    clock: Clock = SYSTEM_CLOCK,
     isolation: TemporarySessionManager | None = None,
     max_body: int = MAX_BODY_BYTES,
     purge_every: float = 60.0,
@@ -145,8 +146,7 @@ def create_app(
     ``app.state.operator_token``). Conversation tokens are signed with the store's key, so
     every app on the same store accepts them.
     """
-    clock = clock or SystemClock()
-    started = clock.now()
+    started = clock.wall()
     locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
     tokens = ConversationTokens(store.conversation_key())
     operator = operator_token or secrets.token_urlsafe(32)
@@ -159,7 +159,7 @@ def create_app(
             while True:
                 await asyncio.sleep(purge_every)
                 with contextlib.suppress(Exception):  # a failed sweep must not kill the app
-                    await run_in_threadpool(store.purge_expired, now=clock.now())
+                    await run_in_threadpool(store.purge_expired, now=clock.wall())
 
         sweeper = asyncio.create_task(purge_forever())
         try:
@@ -222,7 +222,7 @@ def create_app(
         if lock is None:
             lock = locks[activity.conversation_id] = asyncio.Lock()
         async with lock:  # one turn at a time per conversation: history, reply, store
-            history = await _stored(store.history, activity.conversation_id, now=clock.now())
+            history = await _stored(store.history, activity.conversation_id, now=clock.wall())
             try:
                 reply = await request.app.state.model.reply(history, activity.text)
             except ModelError as problem:
@@ -231,7 +231,7 @@ def create_app(
                 store.append,
                 activity.conversation_id,
                 [("user", activity.text), ("assistant", reply)],
-                now=clock.now(),
+                now=clock.wall(),
             )
         answer: dict[str, Any] = {
             "type": "message",
@@ -251,7 +251,7 @@ def create_app(
             return _error(401, NOT_OPERATOR)
         if not tokens_match(presented, operator):
             return _error(403, NOT_OPERATOR)
-        now = clock.now()
+        now = clock.wall()
         stats = await _stored(store.stats, now=now)
         payload: dict[str, Any] = {
             "total_sessions": len(stats),
@@ -281,7 +281,7 @@ def create_app(
         client_ip = request.client.host if request.client else "unknown"
         try:
             state = await run_in_threadpool(isolation.create, client_ip)
-        except SessionLimitExceeded as problem:
+        except SessionLimitError as problem:
             return _error(429, str(problem))
         return JSONResponse(
             {"session_id": state.session_id, "expires_at": _iso(state.expires_at)},

@@ -18,13 +18,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
-
-import redis
+from typing import TYPE_CHECKING, Protocol
 
 from sessionlab.bot.activity import validate_id
 from sessionlab.bot.tokens import new_key
 from sessionlab.sqlite_db import SQLiteDatabase
+
+if TYPE_CHECKING:  # pragma: no cover
+    import redis
 
 
 @dataclass(frozen=True)
@@ -227,6 +228,8 @@ class RedisHistory:
     ) -> None:
         self.limits = limits or HistoryLimits()
         self.prefix = prefix
+        import redis  # optional (the ``bot`` extra): only a Redis history needs it
+
         self.client: redis.Redis = redis.Redis.from_url(url, decode_responses=True)
         self._append = self.client.register_script(APPEND_LUA)
         self._purge = self.client.register_script(PURGE_LUA)

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 
 from sessionlab.bot.history import Message
+from sessionlab.errors import SessionLabError
 
 MODEL_NAME = "claude-sonnet-4-5"
 API_VERSION = "2023-06-01"
@@ -25,7 +26,7 @@ MAX_CONNECTIONS = 4
 ATTEMPTS = 3
 
 
-class ModelError(RuntimeError):
+class ModelError(SessionLabError, RuntimeError):
     """The model could not answer (HTTP 502 from the bot; nothing is stored)."""
 
 

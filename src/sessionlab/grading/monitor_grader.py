@@ -18,7 +18,6 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import nbformat
@@ -157,10 +156,3 @@ def run_monitor_checks(
         label, error=f"the monitor's process ended with status {done.returncode} "
         f"{reason}before reporting: {tail}", seconds=seconds,
     )  # fmt: skip
-
-
-def load_result(path: Path) -> MonitorResult | None:
-    try:
-        return MonitorResult.from_dict(json.loads(path.read_text()))
-    except (OSError, ValueError, KeyError):
-        return None

@@ -4,8 +4,6 @@ A web service that runs agents for many people at once must keep each person's s
 files and cached objects apart, forget them after a while, and stop one client from hoarding
 resources. This package does that in small pieces:
 
-* :mod:`~.ids`: session ids are server-made UUID4s, checked before any use (never a raw path);
-* :mod:`~.clock`: an injectable clock, so TTL behaviour is tested without waiting;
 * :mod:`~.state`: what a session holds (config, times, version, counters) and the limits;
 * :mod:`~.state_store`: the :class:`StateStore` protocol; :mod:`~.sqlite_state_store`
   (embedded default) and :mod:`~.redis_state_store` (a real Redis server) implement it, both
@@ -20,16 +18,12 @@ from __future__ import annotations
 
 from sessionlab.isolation.cache import SessionCache
 from sessionlab.isolation.cleanup import Cleaner, SweepReport
-from sessionlab.isolation.clock import Clock, ManualClock, SystemClock
 from sessionlab.isolation.errors import (
-    InvalidSessionId,
     IsolationError,
-    SessionLimitExceeded,
     SessionNotFound,
     SessionTooLarge,
 )
 from sessionlab.isolation.folders import SessionFolders
-from sessionlab.isolation.ids import new_session_id, validate_session_id
 from sessionlab.isolation.sqlite_state_store import SQLiteStateStore
 from sessionlab.isolation.state import IsolationLimits, SessionState
 from sessionlab.isolation.state_store import StateStore
@@ -37,22 +31,15 @@ from sessionlab.isolation.temporary_sessions import TemporarySessionManager
 
 __all__ = [
     "Cleaner",
-    "Clock",
-    "InvalidSessionId",
     "IsolationError",
     "IsolationLimits",
-    "ManualClock",
     "SQLiteStateStore",
     "SessionCache",
     "SessionFolders",
-    "SessionLimitExceeded",
     "SessionNotFound",
     "SessionState",
     "SessionTooLarge",
     "StateStore",
     "SweepReport",
-    "SystemClock",
     "TemporarySessionManager",
-    "new_session_id",
-    "validate_session_id",
 ]

@@ -35,7 +35,7 @@ class Cleaner:
 
     def run_once(self) -> SweepReport:
         manager = self.manager
-        now = manager.clock.now()
+        now = manager.clock.wall()
         report = SweepReport(expired=manager.store.purge_expired(now=now))
         for session_id in report.expired:
             manager.folders.remove(session_id)

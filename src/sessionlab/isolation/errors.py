@@ -1,14 +1,17 @@
-"""What can go wrong with an isolated session; an app maps each to one HTTP status."""
+"""What can go wrong with an isolated session; an app maps each to one HTTP status.
+
+The per-IP session limit is :class:`sessionlab.errors.SessionLimitError` (HTTP 429), shared
+with the lifecycle registry's limit, and a bad id is :class:`sessionlab.errors.InvalidSessionId`
+(HTTP 400), raised by :mod:`sessionlab.ids`: one concept, one class.
+"""
 
 from __future__ import annotations
 
+from sessionlab.errors import SessionLabError
 
-class IsolationError(Exception):
+
+class IsolationError(SessionLabError):
     """Base class: a request about a session that the service refuses, with the reason."""
-
-
-class InvalidSessionId(IsolationError, ValueError):
-    """The id is not a server-made session id (HTTP 400): it never reaches a path or a key."""
 
 
 class SessionNotFound(IsolationError, KeyError):
@@ -16,10 +19,6 @@ class SessionNotFound(IsolationError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0]) if self.args else "session not found"
-
-
-class SessionLimitExceeded(IsolationError):
-    """The client IP already has its maximum of live sessions (HTTP 429)."""
 
 
 class SessionTooLarge(IsolationError):

@@ -14,8 +14,8 @@ import shutil
 import sqlite3
 from pathlib import Path
 
+from sessionlab.ids import SESSION_ID, validate_session_id
 from sessionlab.isolation.errors import SessionTooLarge
-from sessionlab.isolation.ids import SESSION_ID, validate_session_id
 
 SUBFOLDERS = ("uploads", "temp", "cache")
 DB_NAME = "session.db"

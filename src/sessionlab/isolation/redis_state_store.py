@@ -22,8 +22,8 @@ from typing import Any
 
 import redis
 
-from sessionlab.isolation.errors import SessionLimitExceeded
-from sessionlab.isolation.ids import validate_session_id
+from sessionlab.errors import SessionLimitError
+from sessionlab.ids import validate_session_id
 from sessionlab.isolation.state import SessionState
 
 # KEYS: ip set, session hash, all set. ARGV: now, expires_at, max, id, ip, config, backstop ms.
@@ -155,7 +155,7 @@ class RedisStateStore:
             )
         )
         if result < 0:
-            raise SessionLimitExceeded(
+            raise SessionLimitError(
                 f"{client_ip} already has {-result - 1} live sessions (limit {max_per_ip})"
             )
         return SessionState(session_id, client_ip, now, now, now + ttl, 1, dict(config), {})

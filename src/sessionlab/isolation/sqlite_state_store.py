@@ -17,8 +17,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from sessionlab.isolation.errors import SessionLimitExceeded
-from sessionlab.isolation.ids import validate_session_id
+from sessionlab.errors import SessionLimitError
+from sessionlab.ids import validate_session_id
 from sessionlab.isolation.state import SessionState
 from sessionlab.sqlite_db import SQLiteDatabase
 
@@ -115,7 +115,7 @@ class SQLiteStateStore:
                 (client_ip, now),
             ).fetchone()
             if live >= max_per_ip:
-                raise SessionLimitExceeded(
+                raise SessionLimitError(
                     f"{client_ip} already has {live} live sessions (limit {max_per_ip})"
                 )
             db.execute(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -47,9 +46,6 @@ class SessionState:
 
     def renewed(self, now: float, ttl: float) -> SessionState:
         return replace(self, last_seen=now, expires_at=now + ttl)
-
-    def config_json(self) -> str:
-        return json.dumps(self.config, sort_keys=True)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -34,7 +34,7 @@ class StateStore(Protocol):
         ttl: float,
         max_per_ip: int,
     ) -> SessionState:
-        """Insert a session, or raise SessionLimitExceeded if the IP has max_per_ip live ones."""
+        """Insert a session, or raise SessionLimitError if the IP has max_per_ip live ones."""
         ...
 
     def get(self, session_id: str, *, now: float) -> SessionState | None:

@@ -11,11 +11,11 @@ from collections.abc import Hashable
 from pathlib import Path
 from typing import Any
 
+from sessionlab.clock import SYSTEM_CLOCK, Clock
+from sessionlab.ids import new_session_id, validate_session_id
 from sessionlab.isolation.cache import SessionCache
-from sessionlab.isolation.clock import Clock, SystemClock
 from sessionlab.isolation.errors import SessionNotFound
 from sessionlab.isolation.folders import SessionFolders
-from sessionlab.isolation.ids import new_session_id, validate_session_id
 from sessionlab.isolation.state import IsolationLimits, SessionState
 from sessionlab.isolation.state_store import StateStore
 from sessionlab.paths import course_home
@@ -37,23 +37,23 @@ class TemporarySessionManager:
         root: str | Path | None = None,
         *,
         limits: IsolationLimits | None = None,
-        clock: Clock | None = None,
+        clock: Clock = SYSTEM_CLOCK,
         cache: SessionCache | None = None,
     ) -> None:
         self.store = store
         self.limits = limits or IsolationLimits()
-        self.clock = clock or SystemClock()
+        self.clock = clock
         self.folders = SessionFolders(root or default_root(), max_bytes=self.limits.max_bytes)
         self.cache = cache or SessionCache()
 
     def create(self, client_ip: str, config: dict[str, Any] | None = None) -> SessionState:
-        """A new session for ``client_ip`` (SessionLimitExceeded past the per-IP limit)."""
+        """A new session for ``client_ip`` (SessionLimitError past the per-IP limit)."""
         session_id = new_session_id()
         state = self.store.create(
             session_id,
             client_ip,
             {**DEFAULT_CONFIG, **(config or {})},
-            now=self.clock.now(),
+            now=self.clock.wall(),
             ttl=self.limits.ttl_seconds,
             max_per_ip=self.limits.max_per_ip,
         )
@@ -63,21 +63,21 @@ class TemporarySessionManager:
     def use(self, session_id: str) -> SessionState:
         """The live session, TTL renewed; SessionNotFound if it expired or never existed."""
         validate_session_id(session_id)
-        state = self.store.touch(session_id, now=self.clock.now(), ttl=self.limits.ttl_seconds)
+        state = self.store.touch(session_id, now=self.clock.wall(), ttl=self.limits.ttl_seconds)
         if state is None:
             raise SessionNotFound(f"no live session {session_id}")
         return state
 
     def peek(self, session_id: str) -> SessionState | None:
         """The live session without renewing it (monitoring must not keep sessions alive)."""
-        return self.store.get(validate_session_id(session_id), now=self.clock.now())
+        return self.store.get(validate_session_id(session_id), now=self.clock.wall())
 
     def configure(self, session_id: str, **changes: Any) -> SessionState:
         """Change the session's config; the version goes up, so cached objects are rebuilt."""
         state = self.store.update_config(
             validate_session_id(session_id),
             changes,
-            now=self.clock.now(),
+            now=self.clock.wall(),
             ttl=self.limits.ttl_seconds,
         )
         if state is None:
@@ -87,7 +87,7 @@ class TemporarySessionManager:
     def record_query(self, session_id: str) -> int:
         """Count one query against the session (renews it too)."""
         self.use(session_id)
-        value = self.store.add_counter(session_id, "total_queries", 1, now=self.clock.now())
+        value = self.store.add_counter(session_id, "total_queries", 1, now=self.clock.wall())
         if value is None:
             raise SessionNotFound(f"no live session {session_id}")
         return value
@@ -110,7 +110,7 @@ class TemporarySessionManager:
 
     def stats(self) -> dict[str, Any]:
         """Counts only: how many live sessions, how many per IP (never configs or files)."""
-        now = self.clock.now()
+        now = self.clock.wall()
         live = self.store.live_ids(now=now)
         per_ip: dict[str, int] = {}
         for session_id in live:

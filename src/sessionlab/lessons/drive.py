@@ -14,14 +14,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from claude_code_sdk import (
-    AssistantMessage,
     ClaudeSDKClient,
-    ResultMessage,
-    TextBlock,
     query,
 )
 
 from sessionlab.sandbox import CourseLab, course_env
+from sessionlab.sdk_turns import collect_turn
 
 
 @dataclass(frozen=True)
@@ -46,10 +44,6 @@ def open_lab(cli: str, name: str, **kwargs: Any) -> tuple[CourseLab, ExitStack]:
     return lab, stack
 
 
-def _text(message: AssistantMessage) -> str:
-    return "".join(block.text for block in message.content if isinstance(block, TextBlock))
-
-
 async def chat(
     lab: CourseLab,
     prompts: list[str],
@@ -71,14 +65,8 @@ async def chat(
                 await client.query(prompt)
             else:
                 await client.query(prompt, session_id=message_session_id)
-            texts: list[str] = []
-            session_id = ""
-            async for message in client.receive_response():
-                if isinstance(message, AssistantMessage):
-                    texts.append(_text(message))
-                elif isinstance(message, ResultMessage):
-                    session_id = message.session_id
-            turns.append(Turn(prompt, "".join(texts), session_id))
+            turn = await collect_turn(client.receive_response())
+            turns.append(Turn(prompt, turn.text, turn.session_id))
             if not quiet:
                 elapsed = time.monotonic() - started
                 print(f"  [{elapsed:4.1f}s] {prompt!r} -> {turns[-1].reply!r}")
@@ -87,11 +75,5 @@ async def chat(
 
 async def ask_once(lab: CourseLab, prompt: str, **options: Any) -> Turn:
     """One ``query()`` call (string prompt, print mode), which is also one CLI process."""
-    texts: list[str] = []
-    session_id = ""
-    async for message in query(prompt=prompt, options=lab.options(**options)):
-        if isinstance(message, AssistantMessage):
-            texts.append(_text(message))
-        elif isinstance(message, ResultMessage):
-            session_id = message.session_id
-    return Turn(prompt, "".join(texts), session_id)
+    turn = await collect_turn(query(prompt=prompt, options=lab.options(**options)))
+    return Turn(prompt, turn.text, turn.session_id)

@@ -12,8 +12,10 @@ management" and "permanent sessions", with their claims measured (docs/session-l
   CLI process) and errors;
 * :mod:`~.scheduler`: periodic maintenance in an asyncio task;
 * :mod:`~.handler`: all of it behind ``create_session`` / ``send`` / ``destroy_session``;
-* :mod:`~.growth` and :mod:`~.backup`: what permanent sessions need instead of expiry;
-* :mod:`~.clock`: real and fake time, so nothing here needs a test to sleep.
+* :mod:`~.growth` and :mod:`~.backup`: what permanent sessions need instead of expiry.
+
+Time comes from a :class:`sessionlab.clock.Clock` (monotonic readings), so nothing here needs
+a test to sleep.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ from __future__ import annotations
 import logging
 
 from sessionlab.lifecycle.backup import BackupReport, backup_transcripts
-from sessionlab.lifecycle.clock import Clock, FakeClock, monotonic
 from sessionlab.lifecycle.config import (
     PoolSettings,
     RegistrySettings,
@@ -35,7 +36,7 @@ from sessionlab.lifecycle.handler import MaintenanceReport, SessionHandler, Turn
 from sessionlab.lifecycle.metrics import CostTracker, MetricsBook, SessionMetrics, usage_tokens
 from sessionlab.lifecycle.orphans import Orphans, find_orphans
 from sessionlab.lifecycle.pool import ConnectionPool
-from sessionlab.lifecycle.registry import SessionLimitError, SessionRegistry
+from sessionlab.lifecycle.registry import SessionRegistry
 from sessionlab.lifecycle.scheduler import MaintenanceScheduler
 
 # A library logs; the application decides where it goes (no "No handler" warnings on stderr).
@@ -43,10 +44,8 @@ logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __all__ = [
     "BackupReport",
-    "Clock",
     "ConnectionPool",
     "CostTracker",
-    "FakeClock",
     "GrowthMonitor",
     "MaintenanceReport",
     "MaintenanceScheduler",
@@ -57,7 +56,6 @@ __all__ = [
     "PooledConnection",
     "RegistrySettings",
     "SessionHandler",
-    "SessionLimitError",
     "SessionMetrics",
     "SessionRegistry",
     "SystemConfig",
@@ -65,7 +63,6 @@ __all__ = [
     "TurnReply",
     "backup_transcripts",
     "find_orphans",
-    "monotonic",
     "permanent_config",
     "usage_tokens",
 ]

@@ -16,8 +16,8 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
 
+from sessionlab.clock import Clock
 from sessionlab.errors import CourseError
-from sessionlab.lifecycle.clock import Clock
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ class PooledConnection:
         self.id = f"conn-{number}"
         self.client = client
         self.clock = clock
-        self.created_at = clock()
+        self.created_at = clock.monotonic()
         self.last_used = self.created_at
         self.uses = 0
         self.session_key = session_key
@@ -83,7 +83,7 @@ class PooledConnection:
         return self._ready.is_set() and self._error is None
 
     def age(self) -> float:
-        return self.clock() - self.created_at
+        return self.clock.monotonic() - self.created_at
 
     def healthy(self) -> bool:
         return (

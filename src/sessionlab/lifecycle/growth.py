@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sessionlab.lifecycle.clock import Clock, monotonic
+from sessionlab.clock import SYSTEM_CLOCK, Clock
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class GrowthMonitor:
 
     path: Path
     warn_bytes: int = 50 * 1024 * 1024
-    clock: Clock = monotonic
+    clock: Clock = SYSTEM_CLOCK
     samples: list[Sample] = field(default_factory=list)
 
     def sample(self) -> Sample:
@@ -37,7 +37,7 @@ class GrowthMonitor:
             data = Path(self.path).read_bytes()
         except FileNotFoundError:
             data = b""
-        entry = Sample(self.clock(), len(data), data.count(b"\n"))
+        entry = Sample(self.clock.monotonic(), len(data), data.count(b"\n"))
         self.samples.append(entry)
         return entry
 

@@ -13,15 +13,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sessionlab.errors import CourseError
-from sessionlab.lifecycle.clock import Clock, monotonic
+from sessionlab.clock import SYSTEM_CLOCK, Clock
+from sessionlab.errors import CourseError, SessionLimitError
 from sessionlab.lifecycle.config import SystemConfig
 from sessionlab.lifecycle.connection import ClientFactory, PoolConnectionError
 from sessionlab.lifecycle.metrics import MetricsBook, TurnUsage
 from sessionlab.lifecycle.orphans import Orphans
 from sessionlab.lifecycle.pool import ConnectionPool, sdk_client
-from sessionlab.lifecycle.registry import ForcedCleanupReport, SessionLimitError, SessionRegistry
+from sessionlab.lifecycle.registry import ForcedCleanupReport, SessionRegistry
 from sessionlab.lifecycle.scheduler import MaintenanceScheduler, Sleep
+from sessionlab.sdk_turns import collect_turn_from
 
 log = logging.getLogger(__name__)
 
@@ -44,20 +45,6 @@ class MaintenanceReport:
     orphans: Orphans | None
 
 
-def _reply_parts(messages: list[Any]) -> tuple[str, Any]:
-    """The assistant text and the ``ResultMessage`` (``None`` if the CLI sent none)."""
-    from claude_code_sdk import AssistantMessage, ResultMessage, TextBlock
-
-    texts: list[str] = []
-    result = None
-    for message in messages:
-        if isinstance(message, AssistantMessage):
-            texts += [b.text for b in message.content if isinstance(b, TextBlock)]
-        elif isinstance(message, ResultMessage):
-            result = message
-    return "".join(texts), result
-
-
 class SessionHandler:
     """Sessions on top of a connection pool, with limits, timeouts, metrics and maintenance."""
 
@@ -67,7 +54,7 @@ class SessionHandler:
         config: SystemConfig | None = None,
         *,
         project_dir: Path | None = None,
-        clock: Clock = monotonic,
+        clock: Clock = SYSTEM_CLOCK,
         client_factory: ClientFactory = sdk_client,
         scheduler_sleep: Sleep | None = None,
     ) -> None:
@@ -135,7 +122,8 @@ class SessionHandler:
         started = time.monotonic()
         try:
             async with self.pool.lease(key, resume=record.transcript_id) as conn:
-                text, result = _reply_parts(await conn.ask(prompt, self.config.timeouts.message))
+                turn = collect_turn_from(await conn.ask(prompt, self.config.timeouts.message))
+                text, result = turn.text, turn.result
                 if result is None:
                     raise PoolConnectionError("the CLI ended the turn without a result")
         except CourseError:

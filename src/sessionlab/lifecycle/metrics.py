@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
-from sessionlab.lifecycle.clock import Clock, monotonic
+from sessionlab.clock import SYSTEM_CLOCK, Clock
 
 TOKEN_KEYS = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
 
@@ -92,7 +92,7 @@ class CostTracker:
 class MetricsBook:
     """Metrics for every session, keyed by the application's session key."""
 
-    def __init__(self, clock: Clock = monotonic) -> None:
+    def __init__(self, clock: Clock = SYSTEM_CLOCK) -> None:
         self.clock = clock
         self.costs = CostTracker()
         self._sessions: dict[str, SessionMetrics] = {}
@@ -100,7 +100,7 @@ class MetricsBook:
     def session(self, key: str) -> SessionMetrics:
         """The metrics of ``key`` (created empty on first use)."""
         if key not in self._sessions:
-            now = self.clock()
+            now = self.clock.monotonic()
             self._sessions[key] = SessionMetrics(created_at=now, last_activity=now)
         return self._sessions[key]
 
@@ -116,7 +116,7 @@ class MetricsBook:
         metrics.output_tokens += turn.output_tokens
         metrics.total_cost_usd += turn.cost_usd
         metrics.errors += int(bool(result.is_error))
-        metrics.last_activity = self.clock()
+        metrics.last_activity = self.clock.monotonic()
         if result.session_id and result.session_id not in metrics.transcript_ids:
             metrics.transcript_ids.append(result.session_id)
         return turn
@@ -125,7 +125,7 @@ class MetricsBook:
         """A turn that produced no result (connection failure, timeout)."""
         metrics = self.session(key)
         metrics.errors += 1
-        metrics.last_activity = self.clock()
+        metrics.last_activity = self.clock.monotonic()
 
     def forget(self, key: str) -> SessionMetrics | None:
         return self._sessions.pop(key, None)

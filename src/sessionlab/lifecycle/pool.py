@@ -25,8 +25,8 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
+from sessionlab.clock import SYSTEM_CLOCK, Clock
 from sessionlab.errors import CourseError
-from sessionlab.lifecycle.clock import Clock, monotonic
 from sessionlab.lifecycle.config import PoolSettings, TimeoutSettings
 from sessionlab.lifecycle.connection import ClientFactory, PooledConnection
 
@@ -61,7 +61,7 @@ class ConnectionPool:
         settings: PoolSettings | None = None,
         timeouts: TimeoutSettings | None = None,
         *,
-        clock: Clock = monotonic,
+        clock: Clock = SYSTEM_CLOCK,
         client_factory: ClientFactory = sdk_client,
     ) -> None:
         self.options = options
@@ -227,7 +227,7 @@ class ConnectionPool:
         """
         conn.busy = False
         conn.uses += int(used)
-        conn.last_used = self.clock()
+        conn.last_used = self.clock.monotonic()
         why = "failed during a turn" if broken else self.worn_out(conn)
         async with self._changed:
             if why is not None:

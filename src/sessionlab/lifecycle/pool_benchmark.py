@@ -23,6 +23,7 @@ from claude_code_sdk import ClaudeSDKClient, ResultMessage
 
 from sessionlab.lifecycle.config import PoolSettings, TimeoutSettings
 from sessionlab.lifecycle.pool import ConnectionPool
+from sessionlab.sdk_turns import collect_turn
 
 
 @dataclass
@@ -92,10 +93,7 @@ class PoolBench:
 
 
 async def _result_of(client: Any) -> ResultMessage:
-    result = None
-    async for message in client.receive_response():
-        if isinstance(message, ResultMessage):
-            result = message
+    result = (await collect_turn(client.receive_response())).result
     if result is None:
         raise RuntimeError("the CLI ended a turn without a result")
     return result

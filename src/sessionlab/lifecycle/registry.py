@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sessionlab.clock import SYSTEM_CLOCK, Clock
 from sessionlab.errors import CourseError
 from sessionlab.lifecycle.backup import BackupReport, backup_transcripts, sha256
-from sessionlab.lifecycle.clock import Clock, monotonic
 from sessionlab.lifecycle.config import RegistrySettings
 from sessionlab.lifecycle.orphans import Orphans, find_orphans, transcript_ids
 
@@ -34,10 +34,6 @@ the pinned 2.1.112 CLI: the file is absent when the result arrives and appears a
 milliseconds later, longer on a loaded machine). An orphan check run right after a session's
 first turn would otherwise report a live, healthy session as having lost its transcript.
 """
-
-
-class SessionLimitError(CourseError):
-    """The registry is full: raised by callers that cannot simply be told ``False``."""
 
 
 @dataclass
@@ -74,7 +70,7 @@ class SessionRegistry:
         settings: RegistrySettings | None = None,
         *,
         project_dir: Path | None = None,
-        clock: Clock = monotonic,
+        clock: Clock = SYSTEM_CLOCK,
         transcript_grace: float = TRANSCRIPT_GRACE_SECONDS,
     ) -> None:
         self.settings = settings or RegistrySettings()
@@ -122,7 +118,7 @@ class SessionRegistry:
             self.rejected += 1
             log.warning("session limit %d reached: %s rejected", self.settings.max_sessions, key)
             return False
-        now = self.clock()
+        now = self.clock.monotonic()
         self._sessions[key] = SessionRecord(key, now, now, transcript_id)
         return True
 
@@ -136,7 +132,7 @@ class SessionRegistry:
         """Record activity (the seed's ``update_session_activity``)."""
         record = self._sessions.get(key)
         if record is not None:
-            record.last_activity = self.clock()
+            record.last_activity = self.clock.monotonic()
 
     def bind(self, key: str, transcript_id: str) -> None:
         """Remember the CLI's session id for ``key`` (the name of its transcript file)."""
@@ -147,18 +143,18 @@ class SessionRegistry:
             if record.transcript_id:
                 self._ended.add(record.transcript_id)  # a legacy --resume fork moved on
             record.transcript_id = transcript_id
-            record.bound_at = self.clock()  # the CLI may not have written the file yet
+            record.bound_at = self.clock.monotonic()  # the CLI may not have written the file yet
 
     # -- timeouts ---------------------------------------------------------------------
     def idle_seconds(self, key: str) -> float:
-        return self.clock() - self._sessions[key].last_activity
+        return self.clock.monotonic() - self._sessions[key].last_activity
 
     def expired(self) -> list[str]:
         """Keys idle for at least the timeout; always empty when the timeout is 0."""
         if self.permanent:
             return []
         limit = self.settings.timeout_minutes * 60.0
-        now = self.clock()
+        now = self.clock.monotonic()
         return [k for k, r in self._sessions.items() if now - r.last_activity >= limit]
 
     def cleanup_inactive(self) -> list[str]:
@@ -187,7 +183,7 @@ class SessionRegistry:
         """
         if self.project_dir is None:
             raise CourseError("orphan detection needs the project folder: pass project_dir=")
-        now = self.clock()
+        now = self.clock.monotonic()
         live = {
             r.transcript_id
             for r in self._sessions.values()
@@ -199,7 +195,7 @@ class SessionRegistry:
 
     # -- reports ----------------------------------------------------------------------
     def health_report(self) -> dict[str, Any]:
-        now = self.clock()
+        now = self.clock.monotonic()
         idle = [now - r.last_activity for r in self._sessions.values()]
         recent = sum(1 for seconds in idle if seconds < RECENT_SECONDS)
         report: dict[str, Any] = {

@@ -3,7 +3,7 @@
 An interval of 0 disables the scheduler (the permanent profile): ``start()`` then starts
 nothing, so there is no background task to forget about. ``stop()`` lets a running job finish
 instead of cancelling it half-way through a cleanup. ``sleep`` is injectable: tests pass one
-that advances a :class:`~sessionlab.lifecycle.clock.FakeClock` and returns at once.
+that advances a :class:`~sessionlab.clock.FakeClock` and returns at once.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import socket
 import sys
 import threading
 import time
@@ -24,6 +25,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
+from sessionlab.errors import SessionLabError
 from sessionlab.model import replies, usage, wire
 from sessionlab.model.conversation import read_conversation
 from sessionlab.model.records import MAX_RECORD_BYTES, MAX_RECORDS, RecordLog, RequestRecord
@@ -47,7 +49,7 @@ COURSE_PREFIX = "/_course/"
 RECORDS_DROPPED_HEADER = "x-course-records-dropped"
 
 
-class BadRequest(Exception):
+class BadRequest(SessionLabError):
     """A request the real API would refuse with ``invalid_request_error`` (HTTP 400)."""
 
 
@@ -329,13 +331,17 @@ class CourseModel:
         allowed_hosts: Iterable[str] = (),
         max_records: int = MAX_RECORDS,
         max_record_bytes: int = MAX_RECORD_BYTES,
+        tcp_nodelay: bool = False,
     ) -> None:
+        """``tcp_nodelay``: turn Nagle off for accepted connections (they inherit it on Linux),
+        so a body written after its headers does not wait for the client's delayed ACK."""
         self.host = host
         self.requested_port = port
         self.log = log
         #: ``Authorization: Bearer <this>`` opens ``GET /_course/records`` (random by default).
         self.operator_token = operator_token or new_token()
         self._allowed_hosts = allowed_hosts
+        self.tcp_nodelay = tcp_nodelay
         self._log = RecordLog(max_records, max_record_bytes)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -351,6 +357,9 @@ class CourseModel:
             raise listen_error(self.host, self.requested_port, error) from None
         server.course_model = self
         server.allowed_hosts = allowed_hosts(self.host, self._allowed_hosts)
+        if self.tcp_nodelay:
+            with contextlib.suppress(OSError):
+                server.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._server = server
         self._thread = threading.Thread(
             target=server.serve_forever,

@@ -24,11 +24,6 @@ PRICES_PER_MTOK: dict[str, tuple[float, float]] = {
 }
 
 
-def estimate_tokens(text: str) -> int:
-    """About one token per four characters; 0 for empty text."""
-    return math.ceil(len(text) / CHARS_PER_TOKEN) if text else 0
-
-
 def _content_chars(content: Any) -> int:
     if isinstance(content, str):
         return len(content)

@@ -1,6 +1,6 @@
 """The reference monitor: merge stray transcripts into one fixed session, losing nothing.
 
-Research (``monitor-reliability.md``) measured the lesson's polling monitor losing 95-99 % of
+Research (``docs/monitor-baseline.md``) measured the lesson's polling monitor losing 95-99 % of
 lines when the CLI keeps its fd open, because it ``unlink``s a file that is still being
 written. This engine follows the eleven rules of §4 of that document; each rule is named where
 it is implemented, and ``docs/monitor-design.md`` explains them.
@@ -35,6 +35,7 @@ from watchdog.events import (
 )
 from watchdog.observers import Observer
 
+from sessionlab.ids import is_uuid
 from sessionlab.monitor import failpoints
 from sessionlab.monitor.baseline import MonitorState, load_state, save_state
 from sessionlab.monitor.fixedfile import AppendFailed, FixedFile
@@ -45,7 +46,7 @@ from sessionlab.monitor.lock import DirectoryLock
 from sessionlab.monitor.merge import LineRewriter, RewriterMark
 from sessionlab.monitor.quarantine import Quarantine
 from sessionlab.monitor.safety import UnsafeFile, fsync_dir, make_private_dir, open_stray
-from sessionlab.transcripts import is_session_id, is_sidechain_file
+from sessionlab.transcripts import is_sidechain_file
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ log = logging.getLogger(__name__)
 TOMBSTONE_PREFIX = ".sessionlab-merging-"
 STATE_DIR_NAME = ".sessionlab"
 MiB = 1 << 20
-#: Only what discovery needs: a smaller inotify mask means less queue pressure (research §2).
+#: Only what discovery needs: a smaller inotify mask, less queue pressure (monitor-baseline §2).
 _EVENT_FILTER = [FileCreatedEvent, FileModifiedEvent, FileMovedEvent, FileClosedEvent]
 
 
@@ -96,7 +97,7 @@ class _Handler(FileSystemEventHandler):
 
 
 class _OverflowWatch(logging.Handler):
-    """watchdog logs IN_Q_OVERFLOW but sends no event (research §2): rescan on that log line."""
+    """watchdog logs IN_Q_OVERFLOW but sends no event (monitor-baseline §2): rescan on that line."""
 
     monitors: ClassVar[weakref.WeakSet[SessionMonitor]] = weakref.WeakSet()
 
@@ -126,7 +127,7 @@ class SessionMonitor:
         observer: Any | None = None,
         **options: Any,
     ) -> None:
-        if not is_session_id(session_id):
+        if not is_uuid(session_id):
             raise ValueError(f"not a session id (UUID): {session_id!r}")
         opts = MonitorOptions(**options)
         self.options = opts

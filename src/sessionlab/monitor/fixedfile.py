@@ -18,13 +18,14 @@ import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from sessionlab.errors import SessionLabError
 from sessionlab.monitor import failpoints
 from sessionlab.monitor.safety import UnsafeFile, open_private
 
 CHUNK = 1 << 20
 
 
-class AppendFailed(OSError):
+class AppendFailed(SessionLabError, OSError):
     """The batch did not become durable; the fixed file was restored, the stray is kept."""
 
 

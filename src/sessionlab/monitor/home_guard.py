@@ -11,8 +11,8 @@ import os
 from pathlib import Path
 
 from sessionlab.errors import CourseError
+from sessionlab.ids import is_uuid
 from sessionlab.paths import course_home
-from sessionlab.transcripts import is_session_id
 
 
 def real_config_dirs() -> list[Path]:
@@ -43,6 +43,6 @@ def check_project_dir(path: str | os.PathLike[str], *, real_home: bool) -> Path:
 
 
 def check_session_id(value: str) -> str:
-    if not is_session_id(value):
+    if not is_uuid(value):
         raise CourseError(f"not a session id (expected a UUID like 1b4e28ba-2fa1-…): {value!r}")
     return value.lower()

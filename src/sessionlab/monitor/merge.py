@@ -4,7 +4,7 @@ Rule 3 (idempotent merge): every line has a key, its ``uuid`` or the sha256 of t
 written. The key set is rebuilt from the fixed file at start-up, so re-reading a stray after a
 crash, or merging a legacy ``--resume`` copy (same uuids), never writes a line twice.
 
-Chain continuity (research sessions §4): each connection's fragment starts with
+Chain continuity (docs/transcript-format.md §4): each connection's fragment starts with
 ``parentUuid: null``; the CLI reads a session by walking ``parentUuid`` back from the newest
 leaf, so an un-linked fragment hides every earlier one (2 of 6 messages visible). A fragment
 root is re-linked to the current leaf.
@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from json.decoder import scanstring  # type: ignore[attr-defined]
 from typing import Any
 
+from sessionlab.errors import SessionLabError
+from sessionlab.ids import LOWERCASE_UUID
 from sessionlab.transcripts import CHAIN_TYPES
 
 try:  # a declared dependency; the standard library still works (slower) without it
@@ -35,7 +37,7 @@ _DECODER = json.JSONDecoder()
 _SCAN = _DECODER.scan_once
 
 
-class LineParseError(ValueError):
+class LineParseError(SessionLabError, ValueError):
     """The line is not a JSON object; it goes to quarantine, never to the bin."""
 
 
@@ -178,9 +180,7 @@ def _plain_value_span(raw: bytes, needle: bytes, old_text: bytes) -> tuple[int, 
 
 _SESSION_ID = b'"sessionId":'
 #: A uuid as the CLI writes it, the only form :func:`uuid_key` maps to its 16 bytes.
-_CANONICAL_UUID = re.compile(
-    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
-).fullmatch
+_CANONICAL_UUID = LOWERCASE_UUID.fullmatch
 _PARENT = b'"parentUuid":'
 
 

@@ -13,11 +13,13 @@ import os
 import stat
 from dataclasses import dataclass
 
+from sessionlab.errors import SessionLabError
+
 READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 PRIVATE_MODE = 0o600
 
 
-class UnsafeFile(Exception):
+class UnsafeFile(SessionLabError):
     """The path is not a plain, private, single-link regular file on our device."""
 
 

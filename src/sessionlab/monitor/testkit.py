@@ -12,11 +12,12 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from sessionlab.transcripts import read_entries
+from sessionlab.waiting import wait_until
 
 #: Options that make the reference monitor react fast enough for unit tests.
 FAST_REFERENCE = {"quiet_period": 0.1, "empty_grace": 0.1, "rescan_interval": 0.5}
@@ -89,15 +90,6 @@ def write_stray(
     if atomic:
         os.rename(target, path)
     return path
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, step: float = 0.02) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return predicate()
 
 
 def strays(directory: Path, session_id: str, keep: Iterable[str] = ()) -> list[str]:

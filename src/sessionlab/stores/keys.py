@@ -18,11 +18,13 @@ from typing import Any, NamedTuple
 
 from claude_agent_sdk.types import SessionKey
 
+from sessionlab.errors import SessionLabError
+
 #: A component plus ``.jsonl`` must fit the usual 255-byte file name limit.
 MAX_COMPONENT_BYTES = 240
 
 
-class InvalidSessionKey(ValueError):
+class InvalidSessionKey(SessionLabError, ValueError):
     """A key that could escape the store's root or collide with its bookkeeping."""
 
 

@@ -14,10 +14,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from sessionlab.errors import SessionLabError
 from sessionlab.monitor.harness.factory import MonitorFactory
 
 
-class MonitorFailure(Exception):
+class MonitorFailure(SessionLabError):
     """The monitor misbehaved (raised, hung) in a way that ends the check."""
 
 
