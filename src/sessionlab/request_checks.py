@@ -25,11 +25,13 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+from sessionlab.errors import SessionLabError
+
 LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
 DEFAULT_MAX_DEPTH = 64
 
 
-class BadRequestBody(ValueError):
+class BadRequestBody(SessionLabError, ValueError):
     """A body the server refuses with a 4xx; the message is one line naming the problem."""
 
 

@@ -36,7 +36,7 @@ from sessionlab.bot.history import (
 )
 from sessionlab.bot.process import BotProcess
 from sessionlab.bot.tokens import ConversationTokens, new_key
-from sessionlab.isolation import ManualClock
+from sessionlab.clock import FakeClock
 from sessionlab.model import CourseModel
 
 LOCAL = "http://127.0.0.1"
@@ -94,7 +94,7 @@ def store(
 
 @pytest.fixture
 def client(store: WatchedStore, model: CourseModel) -> Iterator[TestClient]:
-    app = create_app(store, model.url, clock=ManualClock())
+    app = create_app(store, model.url, clock=FakeClock())
     with TestClient(app, base_url=LOCAL) as test_client:
         yield test_client
 

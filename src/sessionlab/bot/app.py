@@ -78,7 +78,7 @@ class PayloadTooLarge(SessionLabError):
     """The body passed the limit while it was being read."""
 
 
-class ClientGone(Exception):
+class ClientGone(SessionLabError):
     """The client disconnected before its body arrived: there is nobody left to answer."""
 
 
@@ -104,7 +104,7 @@ async def read_limited(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
-class StoreDown(Exception):
+class StoreDown(SessionLabError):
     """The history store failed (HTTP 503; the request changed nothing it could not undo)."""
 
 
