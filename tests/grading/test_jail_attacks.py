@@ -15,6 +15,7 @@ import sys
 import textwrap
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -84,7 +85,7 @@ def start_jailed(code: str, config: Limits, *args: str) -> subprocess.Popen[str]
 
 
 @pytest.fixture
-def scratch() -> Path:
+def scratch() -> Iterator[Path]:
     """A folder outside /tmp and outside everything the jail keeps: where a second checkout
     of the course (or a host service's socket) could be on a real machine."""
     folder = ROOT / ".course" / "scratch" / f"jail-attack-{uuid.uuid4().hex[:8]}"

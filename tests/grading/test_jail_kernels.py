@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from jupyter_client import KernelManager
+from jupyter_client.manager import KernelManager
 
 from sessionlab.grading.jail import capabilities
 from sessionlab.grading.sandbox import (
