@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from sessionlab.grading.jail import Limits, capabilities, claim_uid
-from sessionlab.grading.sandbox import grading_limits
+from sessionlab.grading.jail import JailLimits, capabilities, claim_uid
+from sessionlab.grading.jail_settings import grading_limits
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.skipif(
@@ -70,7 +70,7 @@ print("hits", hits)
 
 
 def jailed(
-    code: str, config: Limits | None = None, *args: str, env: dict[str, str] | None = None
+    code: str, config: JailLimits | None = None, *args: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     config = config or grading_limits(wall_s=60)
     command = [sys.executable, "-m", "sessionlab.grading.jail", "--config", config.to_json(),
@@ -78,7 +78,7 @@ def jailed(
     return subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
 
 
-def start_jailed(code: str, config: Limits, *args: str) -> subprocess.Popen[str]:
+def start_jailed(code: str, config: JailLimits, *args: str) -> subprocess.Popen[str]:
     command = [sys.executable, "-m", "sessionlab.grading.jail", "--config", config.to_json(),
                "--", sys.executable, "-u", "-c", textwrap.dedent(code), *args]  # fmt: skip
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -298,11 +298,11 @@ def test_the_uid_pool_is_shared_across_processes(tmp_path: Path) -> None:
     one, and a full pool waits, then says so."""
     lock_dir = tmp_path / "locks"
     lock_dir.mkdir(mode=0o700)
-    limits = Limits(uid=61_200, uids=2, wall_s=0.5)
+    limits = JailLimits(uid=61_200, uids=2, wall_s=0.5)
     first, fd1 = claim_uid(limits, str(lock_dir))
     other = subprocess.run(
-        [sys.executable, "-c", "import sys; from sessionlab.grading.jail import Limits, claim_uid;"
-         f"print(claim_uid(Limits(uid=61_200, uids=2), {str(lock_dir)!r})[0])"],
+        [sys.executable, "-c", "from sessionlab.grading.jail import JailLimits, claim_uid;"
+         f"print(claim_uid(JailLimits(uid=61_200, uids=2), {str(lock_dir)!r})[0])"],
         capture_output=True, text=True, timeout=30,
     )  # fmt: skip
     assert int(other.stdout) == 61_201 and first == 61_200, other.stderr

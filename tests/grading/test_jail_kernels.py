@@ -14,7 +14,7 @@ import pytest
 from jupyter_client.manager import KernelManager
 
 from sessionlab.grading.jail import capabilities
-from sessionlab.grading.sandbox import (
+from sessionlab.grading.jail_settings import (
     KERNEL_NAME,
     grading_limits,
     prepare_runtime_dir,

@@ -3,7 +3,7 @@
 ``python -m sessionlab.grading.jail --config JSON -- COMMAND...`` is what the grading kernel
 spec and the monitor grader start. As root on Linux it:
 
-* takes a **uid of its own** from a pool (``Limits.uid`` .. ``uid + uids - 1``): an exclusive
+* takes a **uid of its own** from a pool (``JailLimits.uid`` .. ``uid + uids - 1``): an exclusive
   ``flock`` on ``/run/sessionlab-jail/uid-<n>.lock``, held until every process of the run is
   gone, so two jails running at once (two ``sessionlab grade`` runs, parallel workers) never
   share a uid, hence never share ``RLIMIT_NPROC``; a uid some other process still uses is
@@ -18,7 +18,7 @@ spec and the monitor grader start. As root on Linux it:
   standard library read (``passwd``, ``group`` and ``hosts`` are written for the jail, not
   copied), ``/dev/{null,zero,full,random,urandom}``, a fresh ``/proc``, a size-limited private
   ``/tmp`` (``HOME``, ``TMPDIR`` and the working folder live there) and ``/dev/shm``, and the
-  paths in ``Limits.keep`` (the Python installation, the virtualenv, ``src/``, the pinned
+  paths in ``JailLimits.keep`` (the Python installation, the virtualenv, ``src/``, the pinned
   CLIs), read-only at their own paths. Nothing else of the host exists inside: no checkout,
   no home, no ``/run`` (its lock folder, the UNIX sockets of host services), no ``/var``;
 * gives a kernel its **own runtime folder**: the kernel's IPC sockets are created in the
@@ -26,7 +26,7 @@ spec and the monitor grader start. As root on Linux it:
   neither chmod nor replace it), and the client outside reaches them through symbolic links
   in its own runtime folder that point at ``/proc/<jail>/root/tmp/.ipc/...``;
 * passes an **environment by allowlist** (locale, terminal, ``PATH``, a few Python switches,
-  what the jail sets and ``Limits.env``): no credentials whatever their name;
+  what the jail sets and ``JailLimits.env``): no credentials whatever their name;
 * drops to the unprivileged uid and sets rlimits: data size (memory), process count (fork
   bombs), file size (disk), CPU seconds and open files;
 * enforces a **wall-clock limit** on the whole run.
@@ -108,7 +108,7 @@ ENV_PREFIXES = ("LC_",)
 
 
 @dataclass
-class Limits:
+class JailLimits:
     """Every limit of one jailed run. Sizes in MiB, times in seconds; 0 means no limit."""
 
     wall_s: float = 600.0
@@ -132,7 +132,7 @@ class Limits:
         return json.dumps(asdict(self))
 
     @classmethod
-    def from_json(cls, text: str) -> Limits:
+    def from_json(cls, text: str) -> JailLimits:
         return cls(**json.loads(text))
 
 
@@ -187,7 +187,7 @@ def capabilities() -> dict[str, bool | str]:
 # --- the uid pool -------------------------------------------------------------------------
 
 
-def claim_uid(limits: Limits, lock_dir: str = LOCK_DIR) -> tuple[int, int]:
+def claim_uid(limits: JailLimits, lock_dir: str = LOCK_DIR) -> tuple[int, int]:
     """A uid of the pool no other jail holds: ``(uid, fd)``; the uid is ours until ``fd`` is
     closed (or this process dies). Waits for one to free up, at most ``limits.wall_s``."""
     folder = _lock_folder(lock_dir)
@@ -252,7 +252,7 @@ def _loopback_up() -> None:
         fcntl.ioctl(sock, SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", flags | IFF_UP))
 
 
-def kept_paths(limits: Limits) -> tuple[list[str], dict[str, str]]:
+def kept_paths(limits: JailLimits) -> tuple[list[str], dict[str, str]]:
     """What the jail binds read-only: ``limits.keep`` plus what it needs to run itself (this
     interpreter's installation and virtualenv, the ``sessionlab`` package), as real paths,
     parents first; and ``{path as given: real path}`` where the two differ (made a link)."""
@@ -272,7 +272,7 @@ def kept_paths(limits: Limits) -> tuple[list[str], dict[str, str]]:
     return [p for i, p in enumerate(real) if not _under_any(p, real[:i])], aliases
 
 
-def _build_root(limits: Limits, uid: int) -> None:
+def _build_root(limits: JailLimits, uid: int) -> None:
     """Make the jail's root and ``pivot_root`` into it; must run in the new mount namespace.
 
     Every source is opened before anything is mounted, then bound from ``/proc/self/fd``: the
@@ -405,7 +405,7 @@ def _under(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip("/") + "/")
 
 
-def _cap_ipc(limits: Limits) -> None:
+def _cap_ipc(limits: JailLimits) -> None:
     """SysV IPC of the new IPC namespace: bounded, so it cannot hold the host's memory."""
     pages = max(1, limits.shm_mb * (1 << 20) // os.sysconf("SC_PAGE_SIZE"))
     for name, value in (
@@ -421,7 +421,7 @@ def _cap_ipc(limits: Limits) -> None:
 # --- limits, environment, the kernel's connection file -----------------------------------
 
 
-def _set_rlimits(limits: Limits, *, isolated: bool) -> None:
+def _set_rlimits(limits: JailLimits, *, isolated: bool) -> None:
     def cap(kind: int, value: int) -> None:
         if value > 0:
             resource.setrlimit(kind, (value, value))
@@ -501,7 +501,7 @@ def allowed_env(environ: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in environ.items() if k in ENV_NAMES or k.startswith(ENV_PREFIXES)}
 
 
-def _child_env(limits: Limits) -> dict[str, str]:
+def _child_env(limits: JailLimits) -> dict[str, str]:
     env = allowed_env(os.environ)
     env.update(
         HOME=HOME,
@@ -529,7 +529,7 @@ def _forward(target: int) -> None:
 # --- running ------------------------------------------------------------------------------
 
 
-def run(limits: Limits, command: list[str]) -> int:
+def run(limits: JailLimits, command: list[str]) -> int:
     """Run ``command`` jailed; returns its exit status (128+signal when killed)."""
     isolate = limits.isolate and capabilities()["isolated"]
     # SIGINT reaches the kernel directly (jupyter_client signals the process group); the
@@ -575,7 +575,7 @@ def run(limits: Limits, command: list[str]) -> int:
         os.close(lock)  # every process of the uid is gone: PID 1's exit waited for them
 
 
-def _init(limits: Limits, command: list[str], uid: int) -> int:
+def _init(limits: JailLimits, command: list[str], uid: int) -> int:
     """PID 1: start the command, reap orphans, exit with its status (which ends the rest)."""
     child = os.fork()
     if child == 0:
@@ -621,7 +621,7 @@ def _wait(pid: int, wall_s: float) -> int:
         time.sleep(0.05)
 
 
-def _run_plain(limits: Limits, command: list[str]) -> int:
+def _run_plain(limits: JailLimits, command: list[str]) -> int:
     child = os.fork()
     if child == 0:
         try:
@@ -648,7 +648,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     try:
-        return run(Limits.from_json(args[1]), args[3:])
+        return run(JailLimits.from_json(args[1]), args[3:])
     except OSError as error:
         print(f"sessionlab jail: {error}", file=sys.stderr)
         return 125

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 import sessionlab
-from sessionlab.grading.jail import DEFAULT_UID, DEFAULT_UIDS, Limits
+from sessionlab.grading.jail import DEFAULT_UID, DEFAULT_UIDS, JailLimits
 from sessionlab.paths import course_home
 
 KERNEL_NAME = "sessionlab-jail"
@@ -32,8 +32,8 @@ def grading_limits(
     uid: int = DEFAULT_UID,
     uids: int = DEFAULT_UIDS,
     isolate: bool = True,
-) -> Limits:
-    """Limits whose root holds only what a lesson needs to import and run.
+) -> JailLimits:
+    """JailLimits whose root holds only what a lesson needs to import and run.
 
     ``hide`` names paths to cover should they lie inside a kept one (the submissions, the
     output folder): defence in depth, the allowlist root has none of them anyway.
@@ -42,7 +42,7 @@ def grading_limits(
     cli = course_home() / "cli"
     keep = [Path(sys.prefix), Path(sys.base_prefix).resolve(), src, cli]
     env = {"SESSIONLAB_HOME": "/tmp/home/.course"}
-    return Limits(
+    return JailLimits(
         wall_s=wall_s,
         # The wall-clock limit is the one a student sees explained; the CPU limit only backs it
         # up. Equal values raced (a single busy thread reaches both at once) and the kernel's
@@ -61,7 +61,7 @@ def grading_limits(
     )
 
 
-def write_kernelspec(jupyter_dir: Path, limits: Limits) -> Path:
+def write_kernelspec(jupyter_dir: Path, limits: JailLimits) -> Path:
     """``<jupyter_dir>/kernels/sessionlab-jail/kernel.json``: ipykernel started by the jail.
 
     Put ``jupyter_dir`` on ``JUPYTER_PATH`` and select it with ``Execute.kernel_name``.
