@@ -33,7 +33,7 @@ def grading_limits(
     uids: int = DEFAULT_UIDS,
     isolate: bool = True,
 ) -> JailLimits:
-    """JailLimits whose root holds only what a lesson needs to import and run.
+    """Jail limits whose root holds only what a lesson needs to import and run.
 
     ``hide`` names paths to cover should they lie inside a kept one (the submissions, the
     output folder): defence in depth, the allowlist root has none of them anyway.
