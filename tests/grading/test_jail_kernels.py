@@ -7,6 +7,8 @@ notebook: every kernel started after it died, and every later student scored 0.
 from __future__ import annotations
 
 import os
+import shutil
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from sessionlab.grading.jail_settings import (
     write_kernelspec,
 )
 
+ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.skipif(
     not capabilities()["isolated"], reason="needs root and namespaces (documented fallback)"
 )
@@ -124,3 +127,43 @@ def test_two_kernels_at_once_have_two_uids_and_two_socket_folders(
     for kernel, (_, names) in zip(kernels, (first, second), strict=True):
         assert names.strip() == str(sorted(f"k-{p}" for p in kernel.manager.ports)), names
     assert os.stat(runtime).st_mode & 0o777 == 0o700 and os.stat(runtime).st_uid == 0
+
+
+def test_swapping_a_socket_for_a_link_to_a_host_socket_reaches_nothing(
+    runtime: Path, kernels: list[Kernel]
+) -> None:
+    """The kernel's uid may write its socket folder: it replaces every socket name with a
+    link to a host service's socket. The grader reaches the kernel through hard links in a
+    root-only folder, so a client connecting afterwards still reaches the kernel, and the
+    host service sees no connection."""
+    service_dir = ROOT / ".course" / "scratch" / f"service-{os.getpid()}"
+    service_dir.mkdir(parents=True, exist_ok=True)
+    service = socket.socket(socket.AF_UNIX)
+    service.bind(str(service_dir / "host.sock"))
+    service.listen()
+    service.settimeout(0.5)
+    try:
+        kernel = Kernel(runtime)
+        kernels.append(kernel)
+        out = kernel.run(
+            f"""
+import os
+for name in os.listdir("/tmp/.ipc"):
+    os.remove("/tmp/.ipc/" + name)
+    os.symlink({str(service_dir / "host.sock")!r}, "/tmp/.ipc/" + name)
+print(sorted(os.listdir("/tmp/.ipc")), os.path.exists("/tmp/.ipc-grader"),
+      os.access("/tmp/.ipc-grader", os.R_OK))
+"""
+        )
+        assert "k-" in out and out.strip().endswith("True False"), out
+        fresh = kernel.manager.client()  # a new connection: reconnects resolve the paths again
+        fresh.start_channels()
+        fresh.wait_for_ready(timeout=30)
+        reply = fresh.execute_interactive("print(6 * 7)", timeout=30)
+        fresh.stop_channels()
+        assert reply["content"]["status"] == "ok"
+        with pytest.raises(TimeoutError):
+            service.accept()
+    finally:
+        service.close()
+        shutil.rmtree(service_dir, ignore_errors=True)

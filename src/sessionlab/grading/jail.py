@@ -23,8 +23,9 @@ spec and the monitor grader start. As root on Linux it:
   no home, no ``/run`` (its lock folder, the UNIX sockets of host services), no ``/var``;
 * gives a kernel its **own runtime folder**: the kernel's IPC sockets are created in the
   jail's private ``/tmp/.ipc`` (root's, group of the jail uid, mode 0770: the student can
-  neither chmod nor replace it), and the client outside reaches them through symbolic links
-  in its own runtime folder that point at ``/proc/<jail>/root/tmp/.ipc/...``;
+  neither chmod nor replace it), hard-linked as soon as they exist into ``/tmp/.ipc-grader``
+  (root's, 0700), and the client outside reaches them through symbolic links in its own
+  runtime folder that point at ``/proc/<jail>/root/tmp/.ipc-grader/...``;
 * passes an **environment by allowlist** (locale, terminal, ``PATH``, a few Python switches,
   what the jail sets and ``JailLimits.env``): no credentials whatever their name;
 * drops to the unprivileged uid and sets rlimits: data size (memory), process count (fork
@@ -84,6 +85,7 @@ DEFAULT_UIDS = 64
 LOCK_DIR = "/run/sessionlab-jail"  # root's, 0700: the uid pool's lock files
 HOME = "/tmp/home"  # the jail's HOME and working folder
 IPC_DIR = "/tmp/.ipc"  # a kernel's ZeroMQ sockets, inside the jail
+SEALED_DIR = "/tmp/.ipc-grader"  # hard links to those sockets, root's: what the grader reaches
 KERNEL_FILE = f"{HOME}/.kernel.json"  # a kernel's connection file, inside the jail
 
 # The host's system directories, read-only (merged-/usr symbolic links are recreated).
@@ -369,6 +371,7 @@ def _build_root(limits: JailLimits, uid: int) -> None:
     os.mkdir(IPC_DIR, 0o770)  # the kernel's sockets; root's: the student cannot chmod it
     os.chown(IPC_DIR, 0, uid)
     os.chmod(IPC_DIR, 0o770)
+    os.mkdir(SEALED_DIR, 0o700)
 
 
 def _write_etc(root: str, uid: int) -> None:
@@ -451,16 +454,42 @@ class _Kernel:
     links: dict[str, str]  # socket name in the client's runtime folder -> name inside
     folder: int = -1  # the client's runtime folder, open (O_PATH) while links exist
     made: list[str] = field(default_factory=list)
+    sealed: bool = False
 
     def link_sockets(self) -> None:
-        """The client's socket paths become links into this jail's ``/tmp/.ipc``, through
-        ``/proc/<pid>/root`` (this process's root is the jail's): the sockets live in the
-        jail's private /tmp, which only this jail has."""
+        """The client's socket paths become links into this jail, through ``/proc/<pid>/root``
+        (this process's root is the jail's), to ``/tmp/.ipc-grader``: root's, 0700. They
+        dangle until :meth:`seal` puts the kernel's sockets there (the client retries)."""
         for base, name in self.links.items():
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(base, dir_fd=self.folder)  # a stale link of a jail that was killed
-            os.symlink(f"/proc/{os.getpid()}/root{IPC_DIR}/{name}", base, dir_fd=self.folder)
+            target = f"/proc/{os.getpid()}/root{SEALED_DIR}/{name}"
+            os.symlink(target, base, dir_fd=self.folder)
             self.made.append(base)
+
+    def seal(self) -> bool:
+        """Hard-link each socket the kernel has bound in ``/tmp/.ipc`` into the sealed folder,
+        once; True when all are there.
+
+        The kernel's uid may change ``/tmp/.ipc`` (it must create its sockets there): were the
+        client's links to point into it, the student could swap a socket for a symbolic link
+        to a host path, which the grader, resolving it outside the jail, would connect to on
+        its next reconnect. A hard link in a root-only folder names the socket's inode: what
+        the student does to ``/tmp/.ipc`` afterwards reaches no one but itself.
+        """
+        for name in self.links.values():
+            sealed = f"{SEALED_DIR}/{name}"
+            if os.path.lexists(sealed):
+                continue
+            try:
+                os.link(f"{IPC_DIR}/{name}", sealed, follow_symlinks=False)
+            except FileNotFoundError:
+                return False  # not bound yet
+            if not stat.S_ISSOCK(os.lstat(sealed).st_mode):  # swapped for a link or a file
+                os.unlink(sealed)
+                return False
+        self.sealed = True
+        return True
 
     def close(self) -> None:
         for base in self.made:
@@ -568,7 +597,7 @@ def run(limits: JailLimits, command: list[str]) -> int:
                 print(f"sessionlab jail: {error}", file=sys.stderr)
                 os._exit(125)
         _forward(init)
-        return _wait(init, limits.wall_s)
+        return _wait(init, limits.wall_s, kernel if kernel and kernel.links else None)
     finally:
         if kernel:
             kernel.close()
@@ -607,7 +636,9 @@ def _exit_code(status: int) -> int:
     return 128 - code if code < 0 else code
 
 
-def _wait(pid: int, wall_s: float) -> int:
+def _wait(pid: int, wall_s: float, kernel: _Kernel | None = None) -> int:
+    """Wait for ``pid`` within ``wall_s``; meanwhile seal ``kernel``'s sockets as soon as
+    it binds them (polled every 5 ms until then: a kernel binds before it runs any cell)."""
     deadline = time.monotonic() + wall_s if wall_s > 0 else None
     while True:
         done, status = os.waitpid(pid, os.WNOHANG)
@@ -618,6 +649,9 @@ def _wait(pid: int, wall_s: float) -> int:
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
             return 137
+        if kernel is not None and not kernel.sealed and not kernel.seal():
+            time.sleep(0.005)
+            continue
         time.sleep(0.05)
 
 
