@@ -1,4 +1,4 @@
-"""Real jailed Jupyter kernels: each has its own runtime folder, its own uid (about 6 s).
+"""Real jailed Jupyter kernels: each has its own runtime folder, its own uid (about 15 s).
 
 The security review chmod'ed the batch's shared socket folder (``/tmp/.ipc``) from a
 notebook: every kernel started after it died, and every later student scored 0.
