@@ -30,6 +30,9 @@ sys.path.insert(0, str(ROOT / "autograder"))
 
 import course_cycle  # noqa: E402
 
+sys.path.insert(0, str(HERE))
+import hostile_jail  # noqa: E402
+
 ASSIGNMENT = "03-monitor"
 EXPECTED = HERE / "expected_scores.csv"
 
@@ -269,6 +272,7 @@ CLASS = [
     Student(f"hill_amy_1029_5029_{A}.ipynb", correct, "hill-amy-1029"),
     Student(f"ito_ken_1030_5030_{A}.ipynb", correct, "ito-ken-1030"),
 ]
+CLASS += [Student(f, kind, sid) for f, kind, sid in hostile_jail.STUDENTS]
 # Not graded: one name no LMS produces, and an older submission of garcia_ana.
 EXTRAS = {"my_homework.ipynb": untouched, f"garcia_ana_1001_4001_{A}.ipynb": untouched}
 # One student per kind: the test grades these (every kind, about half the class).
@@ -289,8 +293,11 @@ def reference_answers(source: Path) -> Answers:
     }
 
 
-def build(out: Path, *, subset: bool = False, course: Path = ROOT) -> list[Student]:
-    """Write the class into ``out``; returns the students written."""
+def build(
+    out: Path, *, subset: bool = False, course: Path = ROOT, only: set[str] | None = None
+) -> list[Student]:
+    """Write the class (``only`` these student ids, if given) into ``out``; returns the
+    students written."""
     source = course / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
     answers = reference_answers(source)
     out.mkdir(parents=True, exist_ok=True)
@@ -298,6 +305,7 @@ def build(out: Path, *, subset: bool = False, course: Path = ROOT) -> list[Stude
         released = course_cycle.release(course, Path(tmp), assignments=(ASSIGNMENT,))
         release_nb = released / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
         chosen = [s for s in CLASS if not subset or s.sid in SUBSET]
+        chosen = [s for s in chosen if only is None or s.sid in only]
         for student in chosen:
             if student.file:
                 path = out / student.file
@@ -310,7 +318,7 @@ def build(out: Path, *, subset: bool = False, course: Path = ROOT) -> list[Stude
                 continue
             nb = course_cycle.filled_submission(source, release_nb, student.kind(answers))
             nbformat.write(nb, path)
-        if not subset:
+        if not subset and only is None:
             for name, kind in EXTRAS.items():
                 nb = course_cycle.filled_submission(source, release_nb, kind(answers))
                 nbformat.write(nb, out / name)

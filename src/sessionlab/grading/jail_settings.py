@@ -1,10 +1,11 @@
 """The jail settings for grading on this checkout, and the Jupyter kernel spec that uses them.
 
-What student code may see inside the jail (see :mod:`sessionlab.grading.jail`): the Python
-installation, the virtualenv, the ``sessionlab`` sources and the pinned CLIs, read-only.
-What it may not: the rest of the repository (``solutions/`` with the hidden tests,
-``autograder/`` with the gradebook, ``.git``), the grading course copy, the submissions folder
-and the output folder, the grader's home directory.
+What student code may see inside the jail (see :mod:`sessionlab.grading.jail`): the system
+directories, the Python installation, the virtualenv, the ``sessionlab`` sources and the
+pinned CLIs, read-only, and its own private ``/tmp``. Nothing else exists there: not the rest
+of the repository (``solutions/`` with the hidden tests, ``autograder/`` with the gradebook,
+``.git``), not the grading course copy, the submissions or the output folder, not any home,
+not another checkout of the course.
 """
 
 from __future__ import annotations
@@ -15,18 +16,10 @@ import sys
 from pathlib import Path
 
 import sessionlab
-from sessionlab.grading.jail import DEFAULT_UID, JailLimits
-from sessionlab.paths import course_home, repo_root
+from sessionlab.grading.jail import DEFAULT_UID, DEFAULT_UIDS, JailLimits
+from sessionlab.paths import course_home
 
 KERNEL_NAME = "sessionlab-jail"
-
-
-def _under(path: Path, root: Path) -> bool:
-    try:
-        path.resolve().relative_to(root.resolve())
-    except ValueError:
-        return False
-    return True
 
 
 def grading_limits(
@@ -37,17 +30,17 @@ def grading_limits(
     tmp_mb: int = 128,
     nproc: int = 256,
     uid: int = DEFAULT_UID,
+    uids: int = DEFAULT_UIDS,
     isolate: bool = True,
 ) -> JailLimits:
-    """Jail limits that hide everything but what a lesson needs to import and run."""
+    """Jail limits whose root holds only what a lesson needs to import and run.
+
+    ``hide`` names paths to cover should they lie inside a kept one (the submissions, the
+    output folder): defence in depth, the allowlist root has none of them anyway.
+    """
     src = Path(sessionlab.__file__).resolve().parents[1]
-    root = repo_root() or src.parent
     cli = course_home() / "cli"
     keep = [Path(sys.prefix), Path(sys.base_prefix).resolve(), src, cli]
-    cover = [root]
-    home = Path.home()
-    if home != Path("/") and any(_under(k, home) for k in keep):
-        cover.append(home)  # e.g. a pyenv Python under /root: hide the rest of the home
     env = {"SESSIONLAB_HOME": "/tmp/home/.course"}
     return JailLimits(
         wall_s=wall_s,
@@ -59,8 +52,8 @@ def grading_limits(
         tmp_mb=tmp_mb,
         nproc=nproc,
         uid=uid,
+        uids=uids,
         isolate=isolate,
-        cover=[str(c) for c in cover],
         keep=[str(k) for k in keep if k.exists()],
         hide=[str(Path(h).resolve()) for h in hide],
         env=env,
@@ -90,10 +83,13 @@ def write_kernelspec(jupyter_dir: Path, limits: JailLimits) -> Path:
     return folder
 
 
-def prepare_runtime_dir(path: Path, uid: int) -> Path:
-    """Where kernels' connection files and IPC sockets go; the jail uid must create sockets."""
+def prepare_runtime_dir(path: Path) -> Path:
+    """Where the client side keeps kernels' connection files and socket names: root's, 0700.
+
+    Student code never sees it: each jailed kernel binds its sockets in its own private
+    ``/tmp/.ipc`` and the jail links the names here to them (see ``jail._Kernel``). Without
+    the jail (``--no-isolation``, not root) the kernel runs as the grader and creates them here.
+    """
     path.mkdir(parents=True, exist_ok=True)
     os.chmod(path, 0o700)
-    if os.geteuid() == 0:
-        os.chown(path, uid, uid)
     return path

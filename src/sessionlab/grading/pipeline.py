@@ -312,7 +312,7 @@ def _grade_batch(
             )
             (folder / "timestamp.txt").write_text(stamp)
         write_kernelspec(work / "jupyter", limits)
-        runtime = prepare_runtime_dir(work / "rt", limits.uid)
+        runtime = prepare_runtime_dir(work / "rt")
         config.CourseDirectory.root = str(root)
         config.CourseDirectory.source_directory = "source"
         config.CourseDirectory.release_directory = "release"
