@@ -111,6 +111,10 @@ def test_another_checkout_of_the_course_is_not_in_the_jail(scratch: Path, tmp_pa
     lines = dict(line.split(" ", 1) for line in done.stdout.splitlines())
     assert lines["hits"] == "[]", lines["hits"]
     assert int(lines["files"]) > 1000, "the walk saw the system and the venv"
+    # A checkout the machine has beside this one (CI clones elsewhere; /work/main is then
+    # another copy of the course). This checkout's own root exists in the jail as the
+    # skeleton that carries the venv, src/ and the CLIs, so it is not a probe.
+    others = [p for p in ("/work/main",) if Path(p).resolve() != ROOT.resolve()]
     probe = jailed(
         """
         import os, sys
@@ -118,7 +122,7 @@ def test_another_checkout_of_the_course_is_not_in_the_jail(scratch: Path, tmp_pa
             print(path, os.path.exists(path))
         """,
         None,
-        str(ROOT / "solutions"), str(ROOT / ".git"), str(scratch), "/work/main", "/home",
+        str(ROOT / "solutions"), str(ROOT / ".git"), str(scratch), *others, "/home",
         str(Path.home() / ".ssh"), "/root/.bash_history", "/etc/pip.conf", "/etc/npmrc",
         "/etc/machine-id", "/var/lib", "/opt", "/srv", "/run",
     )  # fmt: skip
