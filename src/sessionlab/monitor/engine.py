@@ -35,17 +35,17 @@ from watchdog.events import (
 )
 from watchdog.observers import Observer
 
+from sessionlab.durable import failpoints
+from sessionlab.durable.appends import AppendFailed, FixedFile
+from sessionlab.durable.safety import UnsafeFile, fsync_dir, make_private_dir, open_stray
 from sessionlab.ids import is_uuid
-from sessionlab.monitor import failpoints
 from sessionlab.monitor.baseline import MonitorState, load_state, save_state
-from sessionlab.monitor.fixedfile import AppendFailed, FixedFile
 from sessionlab.monitor.follower import Follower
 from sessionlab.monitor.incremental_backup import IncrementalBackup
 from sessionlab.monitor.lease import Lease, lease_intact, release, try_read_lease
 from sessionlab.monitor.lock import DirectoryLock
 from sessionlab.monitor.merge import LineRewriter, RewriterMark
 from sessionlab.monitor.quarantine import Quarantine
-from sessionlab.monitor.safety import UnsafeFile, fsync_dir, make_private_dir, open_stray
 from sessionlab.transcripts import is_sidechain_file
 
 log = logging.getLogger(__name__)
