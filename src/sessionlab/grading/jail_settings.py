@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import sessionlab
+from sessionlab.grading import defaults
 from sessionlab.grading.jail import DEFAULT_UID, JailLimits
 from sessionlab.paths import course_home, repo_root
 
@@ -32,10 +33,10 @@ def _under(path: Path, root: Path) -> bool:
 def grading_limits(
     *,
     hide: list[Path] = (),  # type: ignore[assignment]
-    wall_s: float = 900.0,
-    memory_mb: int = 2048,
-    tmp_mb: int = 128,
-    nproc: int = 256,
+    wall_s: float = defaults.SUBMISSION_TIMEOUT_S,
+    memory_mb: int = defaults.MEMORY_MB,
+    tmp_mb: int = defaults.TMP_MB,
+    nproc: int = defaults.NPROC,
     uid: int = DEFAULT_UID,
     isolate: bool = True,
 ) -> JailLimits:
