@@ -79,9 +79,9 @@ class BotProcess:
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline or self.process.poll() is not None:
-                why = self.stderr()
+                detail = self.stderr()
                 self.stop()
-                raise CourseError(f"the bot at {self.url} never became healthy: {why}")
+                raise CourseError(f"the bot at {self.url} never became healthy: {detail}")
             time.sleep(0.05)
 
     def stderr(self) -> str:

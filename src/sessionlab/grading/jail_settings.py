@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import sessionlab
@@ -32,7 +33,7 @@ def _under(path: Path, root: Path) -> bool:
 
 def grading_limits(
     *,
-    hide: list[Path] = (),  # type: ignore[assignment]
+    hide: Sequence[Path] = (),
     wall_s: float = defaults.SUBMISSION_TIMEOUT_S,
     memory_mb: int = defaults.MEMORY_MB,
     tmp_mb: int = defaults.TMP_MB,

@@ -538,7 +538,8 @@ class SessionMonitor:
                 if lines or follower.quarantined:
                     batch = self._prepare(follower, lines, started)  # consumes ``lines``
                     if inflight is not None:
-                        inflight, landed = None, self._land(follower, inflight)
+                        landed = self._land(follower, inflight)
+                        inflight = None
                         if not landed:
                             return False
                     if batch.data is None:
@@ -554,7 +555,8 @@ class SessionMonitor:
                     complete = True
                     break
             if inflight is not None:
-                inflight, landed = None, self._land(follower, inflight)
+                landed = self._land(follower, inflight)
+                inflight = None
                 complete = complete and landed
             return complete
         finally:

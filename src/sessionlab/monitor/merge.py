@@ -274,7 +274,7 @@ class LineRewriter:
             line, relinked, verdict = self._decide_one(raw, entry, result, parse_json_exact)
             last_uid, leaf = self._last_uid, self.leaf
             if verdict:
-                lines[kept] = line  # type: ignore[call-overload]
+                lines[kept] = line  # type: ignore[assignment]  # a kept line is never None
                 kept += 1
                 result.relinked += relinked
         self._last_uid, self.leaf = last_uid, leaf
@@ -316,7 +316,7 @@ class LineRewriter:
         for raw in lines:
             line, relinked, verdict = self._decide_one(raw, None, result, parse_json)
             if verdict:
-                lines[kept] = line  # type: ignore[call-overload]
+                lines[kept] = line  # type: ignore[assignment]  # a kept line is never None
                 kept += 1
                 result.relinked += relinked
         del lines[kept:]

@@ -34,7 +34,7 @@ from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import anyio.to_thread
 import orjson
@@ -496,7 +496,7 @@ def _read_summary(name: str, dir_fd: int) -> SessionSummaryEntry | None:
     ):
         log.warning("summary sidecar %s is damaged; it will be rebuilt", name)
         return None
-    return value  # type: ignore[return-value]
+    return cast(SessionSummaryEntry, value)
 
 
 def _write_atomic(name: str, data: bytes, dir_fd: int) -> None:
