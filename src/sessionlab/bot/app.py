@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import json
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,6 +38,7 @@ from sessionlab.bot.model_client import ModelClient, ModelError
 from sessionlab.clock import SYSTEM_CLOCK, Clock
 from sessionlab.errors import SessionLabError, SessionLimitError
 from sessionlab.isolation import TemporarySessionManager
+from sessionlab.sweeper import Sweeper
 
 MAX_BODY_BYTES = 256 * 1024
 BOT_ID = "sessionlab-bot"
@@ -93,17 +94,16 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.model = ModelClient(model_url)
 
-        async def purge_forever() -> None:
-            while True:
-                await asyncio.sleep(purge_every)
-                with contextlib.suppress(Exception):  # a failed sweep must not kill the app
-                    await run_in_threadpool(store.purge_expired, now=clock.wall())
+        def purge() -> Awaitable[list[str]]:
+            return run_in_threadpool(store.purge_expired, now=clock.wall())
 
-        sweeper = asyncio.create_task(purge_forever())
+        # A failed sweep is logged and counted, and must not kill the app (sessionlab.sweeper).
+        sweeper = Sweeper(purge, purge_every, name="bot-history-expiry")
+        sweeper.start()
         try:
             yield
         finally:
-            sweeper.cancel()
+            await sweeper.stop(timeout=0)
             await app.state.model.aclose()
 
     app = FastAPI(title="Session Lab multi-session bot", lifespan=lifespan)
