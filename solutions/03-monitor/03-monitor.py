@@ -860,15 +860,18 @@ FORBIDDEN_NAMES = (
     "sessionlab.monitor.multi",
     "sessionlab.monitor.follower",
     "sessionlab.monitor.merge",
-    "sessionlab.monitor.fixedfile",
+    "sessionlab.durable.appends",
     "import_module",
     "__import__",
 )
 FORBIDDEN_MODULES = [
     m
     for m in sys.modules
-    if m.startswith("sessionlab.monitor.")
-    and m.split(".")[2] in ("engine", "multi", "follower", "merge", "fixedfile", "lease", "state")
+    if m == "sessionlab.durable.appends"
+    or (
+        m.startswith("sessionlab.monitor.")
+        and m.split(".")[2] in ("engine", "multi", "follower", "merge", "lease", "baseline")
+    )
 ]
 
 

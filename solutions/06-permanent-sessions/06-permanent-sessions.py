@@ -59,7 +59,6 @@ from sessionlab.errors import CourseError
 from sessionlab.lessons import open_lab, print_files
 from sessionlab.lifecycle import (
     GrowthMonitor,
-    MaintenanceScheduler,
     PoolSettings,
     RegistrySettings,
     SessionHandler,
@@ -69,6 +68,7 @@ from sessionlab.lifecycle import (
     permanent_config,
 )
 from sessionlab.lifecycle.resources import client_rss_mb
+from sessionlab.sweeper import Sweeper
 
 lab, sandbox = open_lab("current", "06-permanent-sessions")
 print("transcripts go to:", lab.project_dir)
@@ -169,7 +169,7 @@ async def removals(
         clock.advance(seconds)
         await asyncio.sleep(0)
 
-    scheduler = MaintenanceScheduler(job, interval_minutes * 60, sleep=fake_sleep)
+    scheduler = Sweeper(job, interval_minutes * 60, sleep=fake_sleep)
     if scheduler.start():
         while scheduler.running:
             await asyncio.sleep(0)

@@ -122,7 +122,7 @@ class SingleSessionChatSystem:
             raise ValueError("options.cwd is required: it decides where transcripts go")
         config = config_dir or os.environ.get("CLAUDE_CONFIG_DIR") or Path.home() / ".claude"
         self.options = options
-        self.project_dir = project_dir_for(config, options.cwd, truncate_long=truncate_long)
+        self.project_dir = project_dir_for(Path(config), options.cwd, truncate_long=truncate_long)
         self.session_id = session_id
         self.metrics = ChatMetrics()
         self.history: list[ChatReply] = []

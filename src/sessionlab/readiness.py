@@ -11,6 +11,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 from sessionlab import claude_clis
 from sessionlab.errors import CourseError
@@ -140,7 +141,7 @@ def all_checks() -> list[Callable[[], ReadinessCheck]]:
     ]
 
 
-def run(out=None) -> bool:
+def run(out: TextIO | None = None) -> bool:
     """Print one line per check; return True when everything is ready."""
     out = out or sys.stdout
     ready = True

@@ -159,7 +159,7 @@ def course_env(
     name: str = "default",
     reset: bool = True,
     live: bool | None = None,
-    model: CourseModel | None = None,
+    model: CourseModel | RemoteCourseModel | None = None,
     config_dir: str | os.PathLike[str] | None = None,
     allow_real_home: bool = False,
 ) -> Iterator[CourseLab]:
@@ -203,7 +203,7 @@ def course_env(
         own_model = model = CourseModel()
         model.start()
     try:
-        base_url = None if use_live else model.url  # type: ignore[union-attr]
+        base_url = None if use_live or model is None else model.url
         api_key = os.environ["ANTHROPIC_API_KEY"] if use_live else DUMMY_API_KEY
         updates = cli_environment(pinned, config.resolve(), base_url, api_key, root.resolve())
         with patched_environ(updates):

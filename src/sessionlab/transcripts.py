@@ -13,7 +13,7 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 from sessionlab.errors import SessionLabError
 
@@ -46,6 +46,18 @@ def iter_lines(path: str | os.PathLike[str]) -> Iterator[tuple[int, bytes]]:
             stripped = raw.rstrip(b"\r\n")
             if stripped.strip():
                 yield number, stripped
+
+
+@overload
+def read_entries(
+    path: str | os.PathLike[str], *, tolerant: Literal[False] = False
+) -> list[dict[str, Any]]: ...
+
+
+@overload
+def read_entries(
+    path: str | os.PathLike[str], *, tolerant: Literal[True]
+) -> tuple[list[dict[str, Any]], list[UnparsedLine]]: ...
 
 
 def read_entries(

@@ -130,5 +130,7 @@ def test_periodic_cleanup_runs_in_the_background(
     finally:
         cleaner.stop()
     assert manager.folders.existing_ids() == []
-    assert cleaner.passes >= 1 and cleaner.last_error is None
+    assert (
+        cleaner.sweeper is not None and cleaner.sweeper.runs >= 1 and cleaner.sweeper.failures == 0
+    )
     assert manager.peek(session_id) is None

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from sessionlab.monitor import failpoints
+from sessionlab.durable import failpoints
 from sessionlab.monitor.engine import TOMBSTONE_PREFIX
 from sessionlab.monitor.testkit import (
     conversation,

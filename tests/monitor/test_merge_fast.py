@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
-from sessionlab.monitor import merge
-from sessionlab.monitor.merge import LineParseError, LineRewriter, parse_line, uuid_key
+from sessionlab import jsonl
+from sessionlab.jsonl import LineParseError, parse_line, uuid_key
+from sessionlab.monitor.merge import LineRewriter
 
 FIXED = "11111111-2222-4333-8444-555555555555"
 STRAY = "99999999-8888-4777-8666-555555555555"
@@ -70,7 +71,7 @@ def test_parse_line_gives_the_standard_librarys_verdict(raw: bytes) -> None:
 
 
 def test_without_orjson_the_verdicts_are_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(merge, "_parse", merge._parse_exact)
+    monkeypatch.setattr(jsonl, "parse_json", jsonl.parse_json_exact)
     for raw in ODD_LINES:
         try:
             fast: Any = parse_line(raw)
@@ -81,7 +82,7 @@ def test_without_orjson_the_verdicts_are_the_same(monkeypatch: pytest.MonkeyPatc
             slow: Any = parse_line(raw)
         except LineParseError:
             slow = LineParseError
-        monkeypatch.setattr(merge, "_parse", merge._parse_exact)
+        monkeypatch.setattr(jsonl, "parse_json", jsonl.parse_json_exact)
         assert (fast is LineParseError) == (slow is LineParseError), raw
 
 

@@ -254,7 +254,7 @@ def test_links_and_special_files_are_left_alone(
 
 
 def test_path_swapped_for_symlink_is_judged_by_what_was_opened(project: Path, tmp_path: Path):
-    from sessionlab.monitor.safety import UnsafeFile, open_stray
+    from sessionlab.durable.safety import UnsafeFile, open_stray
 
     secret = tmp_path / "secret"
     secret.write_text("x\n")

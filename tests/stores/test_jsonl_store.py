@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from claude_agent_sdk.types import SessionKey
 
-from sessionlab.monitor.safety import UnsafeFile
+from sessionlab.durable.safety import UnsafeFile
 from sessionlab.stores import JsonlSessionStore, SQLiteSessionStore
 
 pytestmark = pytest.mark.anyio

@@ -36,7 +36,7 @@ import logging
 import secrets
 import sqlite3
 import weakref
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -61,6 +61,7 @@ from sessionlab.request_checks import (
     load_json,
     tokens_match,
 )
+from sessionlab.sweeper import Sweeper
 
 MAX_BODY_BYTES = 256 * 1024
 # Real activities nest a few levels (attachments, adaptive cards: about 15 at most).
@@ -155,17 +156,16 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.model = ModelClient(model_url)
 
-        async def purge_forever() -> None:
-            while True:
-                await asyncio.sleep(purge_every)
-                with contextlib.suppress(Exception):  # a failed sweep must not kill the app
-                    await run_in_threadpool(store.purge_expired, now=clock.wall())
+        def purge() -> Awaitable[list[str]]:
+            return run_in_threadpool(store.purge_expired, now=clock.wall())
 
-        sweeper = asyncio.create_task(purge_forever())
+        # A failed sweep is logged and counted, and must not kill the app (sessionlab.sweeper).
+        sweeper = Sweeper(purge, purge_every, name="bot-history-expiry")
+        sweeper.start()
         try:
             yield
         finally:
-            sweeper.cancel()
+            await sweeper.stop(timeout=0)
             await app.state.model.aclose()
 
     app = FastAPI(

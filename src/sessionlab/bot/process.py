@@ -84,9 +84,9 @@ class BotProcess:
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline or self.process.poll() is not None:
-                problem = self.stderr()
+                detail = self.stderr()
                 self.stop()
-                raise CourseError(f"the bot at {self.url} never became healthy: {problem}")
+                raise CourseError(f"the bot at {self.url} never became healthy: {detail}")
             time.sleep(0.05)
 
     @property

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from sessionlab.grading import defaults
 from sessionlab.paths import repo_root
 
 
@@ -36,9 +37,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, help="where results go (default: --course)")
     parser.add_argument("--cell-timeout", type=int, help="seconds per cell (default: config)")
     parser.add_argument(
-        "--submission-timeout", type=float, default=900, help="seconds per notebook (900)"
+        "--submission-timeout",
+        type=float,
+        default=defaults.SUBMISSION_TIMEOUT_S,
+        help=f"seconds per notebook ({defaults.SUBMISSION_TIMEOUT_S:g})",
     )
-    parser.add_argument("--memory-mb", type=int, default=2048, help="per kernel (2048)")
+    parser.add_argument(
+        "--memory-mb",
+        type=int,
+        default=defaults.MEMORY_MB,
+        help=f"per kernel ({defaults.MEMORY_MB})",
+    )
     parser.add_argument("--force", action="store_true", help="regrade unchanged submissions too")
     parser.add_argument(
         "--full-notebook",

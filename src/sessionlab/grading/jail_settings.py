@@ -13,9 +13,11 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import sessionlab
+from sessionlab.grading import defaults
 from sessionlab.grading.jail import DEFAULT_UID, DEFAULT_UIDS, JailLimits
 from sessionlab.paths import course_home
 
@@ -24,11 +26,11 @@ KERNEL_NAME = "sessionlab-jail"
 
 def grading_limits(
     *,
-    hide: list[Path] = (),  # type: ignore[assignment]
-    wall_s: float = 900.0,
-    memory_mb: int = 2048,
-    tmp_mb: int = 128,
-    nproc: int = 256,
+    hide: Sequence[Path] = (),
+    wall_s: float = defaults.SUBMISSION_TIMEOUT_S,
+    memory_mb: int = defaults.MEMORY_MB,
+    tmp_mb: int = defaults.TMP_MB,
+    nproc: int = defaults.NPROC,
     uid: int = DEFAULT_UID,
     uids: int = DEFAULT_UIDS,
     isolate: bool = True,

@@ -73,7 +73,9 @@ def split_definitions(source: str) -> tuple[str, set[str], set[str]] | None:
         tree = ast.parse(code)
     except SyntaxError:
         return None
-    kept, dropped_binds, dropped_loads = [], set(), set()
+    kept: list[str] = []
+    dropped_binds: set[str] = set()
+    dropped_loads: set[str] = set()
     for node in tree.body:
         if _is_definition(node):
             kept.append(ast.get_source_segment(code, node) or "")
@@ -90,7 +92,8 @@ def _names(source: str) -> tuple[set[str], set[str]]:
         tree = ast.parse(python_source(source))
     except SyntaxError:
         return set(), set()
-    bound, read = set(), set()
+    bound: set[str] = set()
+    read: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Name):
             (bound if isinstance(node.ctx, ast.Store) else read).add(node.id)
@@ -188,7 +191,7 @@ def prune_imports(code: str, needed: set[str]) -> str:
     ``__future__`` imports stay; ``from m import a, b`` keeps only the names in ``needed``.
     """
     tree = ast.parse(code)
-    body = []
+    body: list[ast.stmt] = []
     for node in tree.body:
         if isinstance(node, ast.Import | ast.ImportFrom):
             if isinstance(node, ast.ImportFrom) and node.module == "__future__":

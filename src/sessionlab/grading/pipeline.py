@@ -32,6 +32,7 @@ from typing import Any, TextIO
 import nbformat
 
 from sessionlab.errors import CourseError
+from sessionlab.grading import defaults
 from sessionlab.grading import report as reports
 from sessionlab.grading.collect import Collection, Submission, collect, unpack
 from sessionlab.grading.jail import capabilities
@@ -70,10 +71,10 @@ class GradeOptions:
     course: Path  # the folder holding nbgrader_config.py (the repository's autograder/)
     out: Path | None = None  # default: ``course``
     cell_timeout: int | None = None  # default: the course config's Execute.timeout
-    submission_timeout: float = 900.0
-    memory_mb: int = 2048
-    tmp_mb: int = 128
-    nproc: int = 256
+    submission_timeout: float = defaults.SUBMISSION_TIMEOUT_S
+    memory_mb: int = defaults.MEMORY_MB
+    tmp_mb: int = defaults.TMP_MB
+    nproc: int = defaults.NPROC
     isolate: bool = True
     force: bool = False
     monitor_plot: bool = True

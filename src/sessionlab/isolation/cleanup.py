@@ -8,10 +8,10 @@ key on its own backstop TTL).
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 
 from sessionlab.isolation.temporary_sessions import TemporarySessionManager
+from sessionlab.sweeper import Sweeper
 
 
 @dataclass
@@ -24,14 +24,16 @@ class SweepReport:
 
 
 class Cleaner:
-    """Runs :meth:`run_once` now, or every ``interval`` seconds in a daemon thread."""
+    """Runs :meth:`run_once` now, or every ``interval`` seconds in a daemon thread.
+
+    The periodic runs go through a :class:`~sessionlab.sweeper.Sweeper` (:attr:`sweeper`, set
+    by :meth:`start`): a failed pass is logged, counted and remembered there, and the next
+    pass runs as planned.
+    """
 
     def __init__(self, manager: TemporarySessionManager) -> None:
         self.manager = manager
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.passes = 0
-        self.last_error: Exception | None = None
+        self.sweeper: Sweeper | None = None
 
     def run_once(self) -> SweepReport:
         manager = self.manager
@@ -47,28 +49,16 @@ class Cleaner:
                 manager.folders.remove(session_id)
                 report.cache_entries += manager.cache.drop(session_id)
                 report.orphan_folders.append(session_id)
-        self.passes += 1
         return report
 
     def start(self, interval: float | None = None) -> None:
         """Sweep periodically until :meth:`stop` (default interval: the limits' 5 minutes)."""
-        if self._thread is not None:
+        if self.sweeper is not None and self.sweeper.running:
             return
         every = interval if interval is not None else self.manager.limits.cleanup_interval
-        self._stop.clear()
-
-        def loop() -> None:
-            while not self._stop.wait(every):
-                try:
-                    self.run_once()
-                except Exception as error:  # one failed pass must not end the sweeper
-                    self.last_error = error
-
-        self._thread = threading.Thread(target=loop, name="session-cleanup", daemon=True)
-        self._thread.start()
+        self.sweeper = Sweeper(self.run_once, every, name="session-cleanup")
+        self.sweeper.start_thread()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        if self.sweeper is not None:
+            self.sweeper.stop_thread(timeout=5)

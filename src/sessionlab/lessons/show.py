@@ -24,7 +24,7 @@ def short(value: object, width: int = 8) -> str:
 
 def _entries(source: PathLike | Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     if isinstance(source, str | os.PathLike):
-        return read_entries(source)  # type: ignore[return-value]
+        return read_entries(source)
     return list(source)
 
 

@@ -10,7 +10,6 @@ management" and "permanent sessions", with their claims measured (docs/session-l
   conversation each;
 * :mod:`~.metrics`: per-session messages, tokens, cost (``total_cost_usd`` is cumulative per
   CLI process) and errors;
-* :mod:`~.scheduler`: periodic maintenance in an asyncio task;
 * :mod:`~.handler`: all of it behind ``create_session`` / ``send`` / ``destroy_session``;
 * :mod:`~.growth` and :mod:`~.backup`: what permanent sessions need instead of expiry.
 
@@ -37,7 +36,6 @@ from sessionlab.lifecycle.metrics import CostTracker, MetricsBook, SessionMetric
 from sessionlab.lifecycle.orphans import Orphans, find_orphans
 from sessionlab.lifecycle.pool import ConnectionPool
 from sessionlab.lifecycle.registry import SessionRegistry
-from sessionlab.lifecycle.scheduler import MaintenanceScheduler
 
 # A library logs; the application decides where it goes (no "No handler" warnings on stderr).
 logging.getLogger(__name__).addHandler(logging.NullHandler())
@@ -48,7 +46,6 @@ __all__ = [
     "CostTracker",
     "GrowthMonitor",
     "MaintenanceReport",
-    "MaintenanceScheduler",
     "MetricsBook",
     "Orphans",
     "PoolConnectionError",

@@ -12,6 +12,7 @@ import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
+from typing import Any
 
 from sessionlab.errors import CourseError
 
@@ -57,16 +58,17 @@ class SystemConfig:
     def from_env(cls, env: Mapping[str, str] | None = None) -> SystemConfig:
         """Defaults overridden by any of the ``ENV_VARS`` present (empty counts as absent)."""
         env = os.environ if env is None else env
-        sections: dict[str, dict[str, float | int]] = {"registry": {}, "pool": {}, "timeouts": {}}
+        # Each value was parsed with its field's own type (ENV_VARS), hence Any here.
+        sections: dict[str, dict[str, Any]] = {"registry": {}, "pool": {}, "timeouts": {}}
         for name, (section, attribute, kind, minimum, strict) in ENV_VARS.items():
             raw = env.get(name, "").strip()
             if raw:
                 sections[section][attribute] = _parse(name, raw, kind, minimum, strict)
         base = cls()
         return cls(
-            registry=replace(base.registry, **sections["registry"]),  # type: ignore[arg-type]
-            pool=replace(base.pool, **sections["pool"]),  # type: ignore[arg-type]
-            timeouts=replace(base.timeouts, **sections["timeouts"]),  # type: ignore[arg-type]
+            registry=replace(base.registry, **sections["registry"]),
+            pool=replace(base.pool, **sections["pool"]),
+            timeouts=replace(base.timeouts, **sections["timeouts"]),
         )
 
     def as_dict(self) -> dict[str, dict[str, float | int]]:
@@ -144,13 +146,20 @@ def validate(config: SystemConfig) -> None:
         )
 
 
-def permanent_config(**overrides: object) -> SystemConfig:
+def permanent_config(
+    *,
+    registry: RegistrySettings | None = None,
+    pool: PoolSettings | None = None,
+    timeouts: TimeoutSettings | None = None,
+) -> SystemConfig:
     """The seed's "permanent sessions" profile: nothing expires, no automatic cleanup.
 
-    Timeout 0 and cleanup interval 0; up to 500 sessions and 50 pooled connections.
+    Timeout 0 and cleanup interval 0; up to 500 sessions and 50 pooled connections. A section
+    passed in replaces the profile's.
     """
-    config = SystemConfig(
-        registry=RegistrySettings(max_sessions=500, timeout_minutes=0, cleanup_interval_minutes=0),
-        pool=PoolSettings(max_size=50, min_size=2),
+    return SystemConfig(
+        registry=registry
+        or RegistrySettings(max_sessions=500, timeout_minutes=0, cleanup_interval_minutes=0),
+        pool=pool or PoolSettings(max_size=50, min_size=2),
+        timeouts=timeouts or TimeoutSettings(),
     )
-    return replace(config, **overrides) if overrides else config  # type: ignore[arg-type]

@@ -21,8 +21,8 @@ from sessionlab.lifecycle.metrics import MetricsBook, TurnUsage
 from sessionlab.lifecycle.orphans import Orphans
 from sessionlab.lifecycle.pool import ConnectionPool, sdk_client
 from sessionlab.lifecycle.registry import ForcedCleanupReport, SessionRegistry
-from sessionlab.lifecycle.scheduler import MaintenanceScheduler, Sleep
 from sessionlab.sdk_turns import collect_turn_from
+from sessionlab.sweeper import Sleep, Sweeper
 
 log = logging.getLogger(__name__)
 
@@ -68,9 +68,10 @@ class SessionHandler:
             client_factory=client_factory,
         )
         self.metrics = MetricsBook(clock)
-        self.scheduler = MaintenanceScheduler(
+        self.scheduler = Sweeper(
             self.maintenance,
             self.config.registry.cleanup_interval_minutes * 60,
+            name="sessionlab-maintenance",
             sleep=scheduler_sleep,
         )
 

@@ -115,7 +115,8 @@ def _tool_outcome(messages: list[dict[str, Any]]) -> ToolOutcome | None:
                 if block.get("type") == "tool_use":
                     uses[str(block.get("id"))] = block
     use = uses.get(str(result.get("tool_use_id")), {})
-    tool_input = use.get("input") if isinstance(use.get("input"), dict) else {}
+    raw_input = use.get("input")
+    tool_input: dict[str, Any] = raw_input if isinstance(raw_input, dict) else {}
     return ToolOutcome(
         name=str(use.get("name") or "tool"),
         input=tool_input,

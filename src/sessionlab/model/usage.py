@@ -50,11 +50,13 @@ def _content_chars(content: Any) -> int:
 def input_tokens(body: dict[str, Any]) -> int:
     """Estimated input tokens for a whole request: system, messages and tools."""
     chars = _content_chars(body.get("system"))
-    messages = body.get("messages") if isinstance(body.get("messages"), list) else []
+    raw_messages = body.get("messages")
+    messages: list[Any] = raw_messages if isinstance(raw_messages, list) else []
     for message in messages:
         if isinstance(message, dict):
             chars += _content_chars(message.get("content"))
-    tools = body.get("tools") if isinstance(body.get("tools"), list) else []
+    raw_tools = body.get("tools")
+    tools: list[Any] = raw_tools if isinstance(raw_tools, list) else []
     for tool in tools:
         chars += len(json.dumps(tool, sort_keys=True))
     return max(1, math.ceil(chars / CHARS_PER_TOKEN) + TOKENS_PER_MESSAGE * len(messages))

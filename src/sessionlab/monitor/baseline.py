@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sessionlab.monitor.safety import fsync_dir, open_private
+from sessionlab.durable.safety import fsync_dir, open_private
 
 STATE_VERSION = 1
 

@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sessionlab.durable.appends import FixedFile
+from sessionlab.jsonl import LineParseError
 from sessionlab.monitor.engine import SessionMonitor
-from sessionlab.monitor.fixedfile import FixedFile
-from sessionlab.monitor.merge import LineParseError, LineRewriter
+from sessionlab.monitor.merge import LineRewriter
 from sessionlab.transcripts import conversation_chain, is_sidechain_file, iter_lines
 
 

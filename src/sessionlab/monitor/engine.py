@@ -35,17 +35,18 @@ from watchdog.events import (
 )
 from watchdog.observers import Observer
 
+from sessionlab.clock import SYSTEM_CLOCK, Clock
+from sessionlab.durable import failpoints
+from sessionlab.durable.appends import AppendFailed, FixedFile
+from sessionlab.durable.safety import UnsafeFile, fsync_dir, make_private_dir, open_stray
 from sessionlab.ids import is_uuid
-from sessionlab.monitor import failpoints
 from sessionlab.monitor.baseline import MonitorState, load_state, save_state
-from sessionlab.monitor.fixedfile import AppendFailed, FixedFile
 from sessionlab.monitor.follower import Follower
 from sessionlab.monitor.incremental_backup import IncrementalBackup
 from sessionlab.monitor.lease import Lease, lease_intact, release, try_read_lease
 from sessionlab.monitor.lock import DirectoryLock
 from sessionlab.monitor.merge import LineRewriter, RewriterMark
 from sessionlab.monitor.quarantine import Quarantine
-from sessionlab.monitor.safety import UnsafeFile, fsync_dir, make_private_dir, open_stray
 from sessionlab.transcripts import is_sidechain_file
 
 log = logging.getLogger(__name__)
@@ -89,7 +90,7 @@ class _Handler(FileSystemEventHandler):
         monitor = self._monitor()
         if monitor is None or event.is_directory:
             return
-        now = time.monotonic()
+        now = monitor.clock.monotonic()
         kind = event.event_type
         monitor._hint(kind, os.fsdecode(event.src_path), now)
         if kind == "moved" and event.dest_path:
@@ -125,12 +126,16 @@ class SessionMonitor:
         session_id: str,
         *,
         observer: Any | None = None,
+        clock: Clock = SYSTEM_CLOCK,
         **options: Any,
     ) -> None:
         if not is_uuid(session_id):
             raise ValueError(f"not a session id (UUID): {session_id!r}")
         opts = MonitorOptions(**options)
         self.options = opts
+        #: Every time reading: monotonic for deadlines and latencies, wall time against file
+        #: timestamps (detection latency). Real by default; a test may pass its own.
+        self.clock = clock
         self.project_dir = Path(os.path.realpath(project_dir))
         self.session_id = session_id
         self.fixed_name = f"{session_id}.jsonl"
@@ -218,7 +223,7 @@ class SessionMonitor:
             return
         self._stopped = True
         self._stopping.set()
-        self._queue.put(("stop", "", time.monotonic()))
+        self._queue.put(("stop", "", self.clock.monotonic()))
         self._stop_watching()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout)
@@ -299,15 +304,15 @@ class SessionMonitor:
         if reason == "overflow":
             with self._stats_lock:
                 self._stats["overflow_rescans"] += 1
-        self._queue.put(("rescan", "", time.monotonic()))
+        self._queue.put(("rescan", "", self.clock.monotonic()))
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Block until no stray is being followed (tests and ``consolidate``)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        deadline = self.clock.monotonic() + timeout
+        while self.clock.monotonic() < deadline:
             self._idle.clear()
-            self._queue.put(("rescan", "", time.monotonic()))
-            if self._idle.wait(max(0.0, deadline - time.monotonic())) and not self._followers:
+            self._queue.put(("rescan", "", self.clock.monotonic()))
+            if self._idle.wait(max(0.0, deadline - self.clock.monotonic())) and not self._followers:
                 return True
             if self.error is not None:
                 return False
@@ -438,7 +443,7 @@ class SessionMonitor:
             self._stats["intercepted_files"].append(name)
         if from_event:
             born = min(opened.st.st_mtime, opened.st.st_ctime)
-            self._sample("detection_latencies_ms", max(0.0, time.time() - born))
+            self._sample("detection_latencies_ms", max(0.0, self.clock.wall() - born))
         return follower
 
     def _reject(self, name: str, why: str) -> None:
@@ -455,10 +460,10 @@ class SessionMonitor:
     # ------------------------------------------------------------------ worker
     def _run(self) -> None:
         try:
-            self._scan(time.monotonic())
-            self._rescan_due = time.monotonic() + self.options.rescan_interval
+            self._scan(self.clock.monotonic())
+            self._rescan_due = self.clock.monotonic() + self.options.rescan_interval
             while not self._stopping.is_set():
-                timeout = self._next_timeout(time.monotonic())
+                timeout = self._next_timeout(self.clock.monotonic())
                 try:
                     item = self._queue.get(timeout=timeout)
                 except queue.Empty:
@@ -469,7 +474,7 @@ class SessionMonitor:
                         batch.append(self._queue.get_nowait())
                     except queue.Empty:
                         break
-                self._handle(batch, time.monotonic())
+                self._handle(batch, self.clock.monotonic())
         except BaseException as error:  # keep the reason for the caller; never die silently
             self.error = error
             log.exception("monitor for %s stopped", self.project_dir)
@@ -508,7 +513,7 @@ class SessionMonitor:
         for follower in list(self._followers.values()):
             if now >= follower.next_attempt:
                 self._pump(follower, now)
-                self._try_finish(follower, time.monotonic())
+                self._try_finish(follower, self.clock.monotonic())
         if not self._followers or rescan:
             self._idle.set()
 
@@ -522,7 +527,7 @@ class SessionMonitor:
         after its fsync, batch N+1 is written only after that, and nothing touches the
         stray before every batch is durable (this method waits before it returns).
         """
-        if follower.retry_at > time.monotonic():
+        if follower.retry_at > self.clock.monotonic():
             return False
         inflight: _Batch | None = None
         try:
@@ -533,12 +538,13 @@ class SessionMonitor:
                 before = follower.read_pos
                 lines = follower.read_batch(self.options.batch_bytes)
                 if follower.read_pos != before:
-                    follower.last_growth = time.monotonic()
+                    follower.last_growth = self.clock.monotonic()
                     follower.next_attempt = max(follower.next_attempt, follower.last_growth)
                 if lines or follower.quarantined:
                     batch = self._prepare(follower, lines, started)  # consumes ``lines``
                     if inflight is not None:
-                        inflight, landed = None, self._land(follower, inflight)
+                        landed = self._land(follower, inflight)
+                        inflight = None
                         if not landed:
                             return False
                     if batch.data is None:
@@ -554,7 +560,8 @@ class SessionMonitor:
                     complete = True
                     break
             if inflight is not None:
-                inflight, landed = None, self._land(follower, inflight)
+                landed = self._land(follower, inflight)
+                inflight = None
                 complete = complete and landed
             return complete
         finally:
@@ -625,14 +632,14 @@ class SessionMonitor:
             self._count("write_errors")
             self._rewriter.rollback()  # this batch and any prepared after it
             follower.rewind()
-            follower.retry_at = time.monotonic() + self.options.retry_interval
+            follower.retry_at = self.clock.monotonic() + self.options.retry_interval
             follower.next_attempt = follower.retry_at
             return False
         assert outcome is not None
         before, after = outcome
         if before == self._fixed_seen:
             self._fixed_seen = after
-        self._sample("merge_latencies_ms", time.monotonic() - batch.started)
+        self._sample("merge_latencies_ms", self.clock.monotonic() - batch.started)
         self._commit(follower, batch)
         return True
 
@@ -714,7 +721,7 @@ class SessionMonitor:
         if not intact:  # a writer opened it while we held the lease: keep following
             self._count("lease_broken")
             release(follower.fd)
-            follower.next_attempt = time.monotonic() + opts.quiet_period
+            follower.next_attempt = self.clock.monotonic() + opts.quiet_period
             return
         self._forget(follower, removed=True)
 
@@ -734,7 +741,7 @@ class SessionMonitor:
                 self._names.pop(follower.name, None)
                 follower.name, follower.tombstoned = tomb, True
                 self._names[tomb] = follower.key
-        if not self._pump(follower, time.monotonic()):
+        if not self._pump(follower, self.clock.monotonic()):
             return False
         if not self._merge_tail(follower):
             return False
@@ -763,7 +770,7 @@ class SessionMonitor:
             follower.quarantined = 0
         if not tail.strip():
             return True
-        if not self._merge(follower, [tail], time.monotonic()):
+        if not self._merge(follower, [tail], self.clock.monotonic()):
             return False
         follower.committed = follower.read_pos
         return True
@@ -777,7 +784,7 @@ class SessionMonitor:
                 if follower.read_pos == 0:
                     self._stats["empty_removed"] += 1
             if follower.last_close is not None:
-                self._sample("removal_latencies_ms", time.monotonic() - follower.last_close)
+                self._sample("removal_latencies_ms", self.clock.monotonic() - follower.last_close)
         follower.close()
 
 

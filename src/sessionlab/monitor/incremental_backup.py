@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from sessionlab.monitor.safety import make_private_dir, open_private
+from sessionlab.durable.safety import make_private_dir, open_private
 
 CHUNK = 1 << 20
 

@@ -12,8 +12,8 @@ import fcntl
 import os
 from pathlib import Path
 
+from sessionlab.durable.safety import open_private
 from sessionlab.errors import CourseError
-from sessionlab.monitor.safety import open_private
 
 
 class MonitorLocked(CourseError):

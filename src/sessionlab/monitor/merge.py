@@ -16,98 +16,26 @@ formats), which a ``json.loads``/``json.dumps`` round trip would not guarantee.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from dataclasses import dataclass, field
 from json.decoder import scanstring  # type: ignore[attr-defined]
 from typing import Any
 
-from sessionlab.errors import SessionLabError
 from sessionlab.ids import LOWERCASE_UUID
+from sessionlab.jsonl import (
+    ORJSON_LOADS,
+    LineParseError,
+    hash_key,
+    parse_json,
+    parse_json_exact,
+    parse_line,
+    uuid_key,
+)
 from sessionlab.transcripts import CHAIN_TYPES
-
-try:  # a declared dependency; the standard library still works (slower) without it
-    from orjson import loads as _orjson_loads
-except ImportError:  # pragma: no cover
-    _orjson_loads = None
 
 _WS = re.compile(r"[ \t\n\r]*")
 _DECODER = json.JSONDecoder()
-_SCAN = _DECODER.scan_once
-
-
-class LineParseError(SessionLabError, ValueError):
-    """The line is not a JSON object; it goes to quarantine, never to the bin."""
-
-
-def uuid_key(value: str) -> bytes:
-    """Compact set key for a uuid: 16 bytes for the canonical lowercase form (bounded memory).
-
-    The mapping is injective on strings (any other spelling keeps its text), so two entries
-    are "the same line" only if their uuid strings are identical, as the CLI compares them.
-    One ``replace`` and one ``fromhex`` (not five slices): this runs for every merged line.
-    """
-    if (
-        len(value) == 36
-        and value[8] == value[13] == value[18] == value[23] == "-"
-        and value == value.lower()
-    ):
-        digits = value.replace("-", "")
-        if len(digits) == 32:
-            try:
-                key = bytes.fromhex(digits)
-            except ValueError:
-                pass
-            else:
-                if len(key) == 16:  # fromhex skips whitespace: " " is not a hex digit here
-                    return key
-    return b"u:" + value.encode("utf-8", "surrogatepass")
-
-
-def hash_key(line: bytes) -> bytes:
-    """Set key for a line without uuid (summary, queue-operation): its content hash."""
-    return b"h:" + hashlib.sha256(line).digest()[:16]
-
-
-def _parse_exact(raw: bytes) -> Any:
-    """The standard library's verdict: the authority whenever the fast parser refuses a line."""
-    try:
-        text = raw.decode("utf-8")
-        try:  # the C scanner directly: json.loads' wrapper costs ~15 % of a merge
-            value, end = _SCAN(text, 0)
-        except StopIteration:
-            value, end = json.loads(text), len(text)
-        if end != len(text) and text[end:].strip(" \t\r\n"):
-            raise ValueError("extra data after the JSON value")
-    except (ValueError, UnicodeDecodeError, RecursionError) as error:
-        raise LineParseError(str(error)) from None
-    return value
-
-
-def _parse_fast(raw: bytes) -> Any:
-    """orjson first (3-4x faster than ``json``); the exact parser decides what it refuses.
-
-    orjson accepts a subset of what ``json`` accepts (it refuses ``NaN`` and lone surrogate
-    escapes such as ``"\\ud83d"``, which a JS ``JSON.stringify`` of a cut emoji writes), so a
-    line orjson refuses is re-checked by :func:`_parse_exact` and only quarantined when that
-    refuses it too: the verdict on every line is exactly the standard library's.
-    """
-    try:
-        return _orjson_loads(raw)
-    except ValueError:  # orjson.JSONDecodeError subclasses json.JSONDecodeError
-        return _parse_exact(raw)
-
-
-_parse = _parse_exact if _orjson_loads is None else _parse_fast
-
-
-def parse_line(raw: bytes) -> dict[str, Any]:
-    """Parse one line; raise :class:`LineParseError` for anything but a JSON object."""
-    value = _parse(raw)
-    if type(value) is not dict:
-        raise LineParseError(f"expected a JSON object, got {type(value).__name__}")
-    return value
 
 
 def splice_top_level(text: str, replacements: dict[str, Any]) -> str:
@@ -270,11 +198,11 @@ class LineRewriter:
         result = BatchResult(lines=lines)
         if not lines:
             return result
-        if _orjson_loads is None:  # pragma: no cover - orjson is a declared dependency
+        if ORJSON_LOADS is None:  # pragma: no cover - orjson is a declared dependency
             return self._rewrite_batch_exact(lines, result)
         if not self._dirty:
             self._leaf_before, self._dirty = self.leaf, True
-        loads = _orjson_loads
+        loads = ORJSON_LOADS
         keys = self.keys
         add_key = keys.add
         add_pending = self._pending_keys.append
@@ -343,10 +271,10 @@ class LineRewriter:
                             continue
             # the exact rule for everything else, on the shared state
             self._last_uid, self.leaf = last_uid, leaf
-            line, relinked, verdict = self._decide_one(raw, entry, result, _parse_exact)
+            line, relinked, verdict = self._decide_one(raw, entry, result, parse_json_exact)
             last_uid, leaf = self._last_uid, self.leaf
             if verdict:
-                lines[kept] = line  # type: ignore[call-overload]
+                lines[kept] = line  # type: ignore[assignment]  # a kept line is never None
                 kept += 1
                 result.relinked += relinked
         self._last_uid, self.leaf = last_uid, leaf
@@ -360,7 +288,7 @@ class LineRewriter:
         """One line by the exact rule: ``(line, re-linked?, append it?)``; counts the rest.
 
         ``entry`` is the parsed line, or None when it still needs ``parse`` (the fast loop
-        passes ``_parse_exact``: orjson already refused it).
+        passes ``parse_json_exact``: orjson already refused it).
         """
         if entry is None or type(entry) is not dict:
             if not raw or raw.isspace():  # isspace stops at the first byte; strip() copies
@@ -386,9 +314,9 @@ class LineRewriter:
         """:meth:`rewrite_batch` without orjson: the exact rule, line by line."""
         kept = 0
         for raw in lines:
-            line, relinked, verdict = self._decide_one(raw, None, result, _parse)
+            line, relinked, verdict = self._decide_one(raw, None, result, parse_json)
             if verdict:
-                lines[kept] = line  # type: ignore[call-overload]
+                lines[kept] = line  # type: ignore[assignment]  # a kept line is never None
                 kept += 1
                 result.relinked += relinked
         del lines[kept:]

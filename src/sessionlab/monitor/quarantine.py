@@ -13,8 +13,8 @@ import hashlib
 import os
 from pathlib import Path
 
-from sessionlab.monitor import failpoints
-from sessionlab.monitor.safety import make_private_dir, open_private
+from sessionlab.durable import failpoints
+from sessionlab.durable.safety import make_private_dir, open_private
 
 
 class Quarantine:

@@ -60,7 +60,9 @@ def dumps(value: dict[str, Any]) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
-def conversation(session_id: str, count: int, *, text: str = "m", parent: str | None = None):
+def conversation(
+    session_id: str, count: int, *, text: str = "m", parent: str | None = None
+) -> list[dict[str, Any]]:
     """``count`` alternating user/assistant entries chained by parentUuid."""
     out = []
     for i in range(count):
@@ -107,7 +109,7 @@ def fixed_entries(directory: Path, session_id: str) -> tuple[list[dict[str, Any]
     path = directory / f"{session_id}.jsonl"
     if not path.exists():
         return [], 0
-    entries, bad = read_entries(path, tolerant=True)  # type: ignore[misc]
+    entries, bad = read_entries(path, tolerant=True)
     return entries, len(bad)
 
 
@@ -122,7 +124,9 @@ def make_monitor(kind: str, directory: Path, session_id: str, **options: Any) ->
     return SessionMonitor(directory, session_id, **{**FAST_REFERENCE, **options})
 
 
-def settle(monitor: Any, directory: Path, session_id: str, keep: Iterable[str] = (), timeout=5.0):
+def settle(
+    monitor: Any, directory: Path, session_id: str, keep: Iterable[str] = (), timeout: float = 5.0
+) -> None:
     """Wait until no stray is left (any monitor), then a little longer for the last merge."""
     keep = list(keep)
     if hasattr(monitor, "wait_idle"):

@@ -1,9 +1,9 @@
 """Entries in and out of storage: one compact JSON line each, parsed like the monitor parses.
 
 The SDK treats entries as opaque blobs whose only invariant is a JSON round trip, so every
-store keeps them as JSON text. Parsing reuses the monitor's :func:`~sessionlab.monitor.merge.
-parse_line` (orjson, with the standard library as the judge of anything orjson refuses), so a
-store and the monitor agree on which lines are malformed.
+store keeps them as JSON text. Parsing is :func:`sessionlab.jsonl.parse_line`, the monitor's
+too (orjson, with the standard library as the judge of anything orjson refuses), so a store
+and the monitor agree on which lines are malformed.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from sessionlab.monitor.merge import LineParseError, parse_line, uuid_key
+from sessionlab.jsonl import LineParseError, parse_line, uuid_key
 
 __all__ = ["LineParseError", "encode_entry", "entry_uuid", "new_entries", "parse_line", "uuid_key"]
 
@@ -41,7 +41,7 @@ def entry_uuid(entry: Any) -> str | None:
 def new_entries(entries: Iterable[Any], known: Container[bytes]) -> tuple[list[Any], set[bytes]]:
     """The entries to write: uuid not in ``known``, and a uuid repeated in the batch once.
 
-    Keys are :func:`~sessionlab.monitor.merge.uuid_key` values (16 bytes per canonical uuid).
+    Keys are :func:`~sessionlab.jsonl.uuid_key` values (16 bytes per canonical uuid).
     Returns the entries and their keys; ``known`` is not changed, so a failed write leaves the
     caller's idempotency set as it was.
     """

@@ -5,9 +5,10 @@
 them under ``<config dir>/projects``. Rooted at a second config dir's ``projects/``, the mirror
 is readable by ``claude --resume`` and ``claude_agent_sdk.get_session_messages`` as is.
 
-Writes reuse the monitor's machinery: :class:`~sessionlab.monitor.fixedfile.FixedFile` appends
-whole lines with ``O_APPEND`` in one write, ``fsync`` s them and undoes a failed batch;
-:func:`~sessionlab.monitor.safety.open_private` creates files 0600. Every directory is opened
+Writes use the durable-file helpers the monitor uses too (:mod:`sessionlab.durable`):
+:class:`~sessionlab.durable.appends.FixedFile` appends whole lines with ``O_APPEND`` in one
+write, ``fsync`` s them and undoes a failed batch;
+:func:`~sessionlab.durable.safety.open_private` creates files 0600. Every directory is opened
 ``O_NOFOLLOW`` level by level from ``root``, so neither a bad key nor a symlink planted inside
 the root can make the store touch a file outside it.
 
@@ -33,7 +34,7 @@ from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import anyio.to_thread
 import orjson
@@ -45,8 +46,8 @@ from claude_agent_sdk.types import (
     SessionSummaryEntry,
 )
 
-from sessionlab.monitor.fixedfile import FixedFile
-from sessionlab.monitor.safety import UnsafeFile, open_private
+from sessionlab.durable.appends import FixedFile
+from sessionlab.durable.safety import UnsafeFile, open_private
 from sessionlab.stores.blocking import BlockingStore
 from sessionlab.stores.codec import (
     LineParseError,
@@ -495,7 +496,7 @@ def _read_summary(name: str, dir_fd: int) -> SessionSummaryEntry | None:
     ):
         log.warning("summary sidecar %s is damaged; it will be rebuilt", name)
         return None
-    return value  # type: ignore[return-value]
+    return cast(SessionSummaryEntry, value)
 
 
 def _write_atomic(name: str, data: bytes, dir_fd: int) -> None:

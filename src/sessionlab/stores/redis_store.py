@@ -22,7 +22,7 @@ Retention is the caller's: nothing here expires (the SDK never deletes on its ow
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote
 
 import orjson
@@ -113,7 +113,9 @@ class RedisSessionStore(SessionStore):
             raw = await pipe.hget(self._summaries(key.project_key), key.session_id)
             prev: SessionSummaryEntry | None = None
             if raw is not None:
-                prev = {"session_id": key.session_id, **orjson.loads(raw)}
+                prev = cast(
+                    SessionSummaryEntry, {"session_id": key.session_id, **orjson.loads(raw)}
+                )
             summary = fold_session_summary(prev, key.session_key(), fresh)
         new_uuids = [u for e in fresh if (u := entry_uuid(e)) is not None]
         pipe.multi()
@@ -134,7 +136,7 @@ class RedisSessionStore(SessionStore):
     async def load(self, key: SessionKey) -> list[SessionStoreEntry] | None:
         """The list's entries; ``None`` if it is empty or absent (Redis cannot tell apart)."""
         raw = await self._redis.lrange(self._entries(parse_key(key)), 0, -1)
-        return [parse_line(item) for item in raw] or None
+        return [cast(SessionStoreEntry, parse_line(item)) for item in raw] or None
 
     async def list_sessions(self, project_key: str) -> list[SessionStoreListEntry]:
         check_component(project_key, "project_key")

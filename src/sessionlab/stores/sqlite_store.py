@@ -33,7 +33,7 @@ from claude_agent_sdk.types import (
     SessionSummaryEntry,
 )
 
-from sessionlab.monitor.safety import open_private
+from sessionlab.durable.safety import open_private
 from sessionlab.sqlite_db import SQLiteDatabase
 from sessionlab.stores.blocking import BlockingStore
 from sessionlab.stores.codec import encode_entry, entry_uuid, parse_line

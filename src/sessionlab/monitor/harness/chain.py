@@ -31,7 +31,7 @@ def private_chain(entries: list[Entry]) -> list[Entry]:
     while node is not None and node["uuid"] not in seen:
         seen.add(node["uuid"])
         chain.append(node)
-        node = by_uuid.get(node.get("parentUuid"))  # type: ignore[arg-type]
+        node = by_uuid.get(node.get("parentUuid"))
     chain.reverse()
     return chain
 

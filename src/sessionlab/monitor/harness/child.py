@@ -75,6 +75,7 @@ class ChildMonitor:
     """Parent side: one monitor process. Never blocks longer than the timeouts given."""
 
     def __init__(self, factory: Factory, project_dir: Path, session_id: str) -> None:
+        ctx: multiprocessing.context.BaseContext
         if factory.spec is not None:
             ctx = multiprocessing.get_context("spawn")
             build: Any = factory.spec
@@ -109,8 +110,9 @@ class ChildMonitor:
 
     def kill(self) -> None:
         """SIGKILL: no cleanup, no stop(), exactly like a crash."""
-        if self.process.is_alive():
-            os.kill(self.process.pid, signal.SIGKILL)
+        pid = self.process.pid
+        if pid is not None and self.process.is_alive():
+            os.kill(pid, signal.SIGKILL)
         self.process.join(5)
         self._conn.close()
 

@@ -136,8 +136,8 @@ def make_line(
             unit = len(encode({"t": PLAIN_TEXT})) - len(encode({"t": ""}))
             filler = PLAIN_TEXT * (missing // unit)
         else:
-            filler = (TEXT * (missing // len(TEXT.encode()) + 1)).encode()[:missing]
-            filler = filler.decode("utf-8", errors="ignore")  # never end mid-character
+            cut = (TEXT * (missing // len(TEXT.encode()) + 1)).encode()[:missing]
+            filler = cut.decode("utf-8", errors="ignore")  # never end mid-character
         filler += "x" * max(0, missing - (len(encode({"t": filler})) - len(encode({"t": ""}))))
         if entry["type"] == "user":
             entry["message"]["content"] = text + filler

@@ -1,13 +1,15 @@
-"""The maintenance scheduler: interval, disabled at 0, survives failures, stops cleanly."""
+"""The sweeper: interval, disabled at 0, survives failures (logged, counted), stops cleanly."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import threading
 
 import pytest
 from lifecycle_fakes import run
 
-from sessionlab.lifecycle import MaintenanceScheduler
+from sessionlab.sweeper import Sweeper
 
 
 def fake_sleep(clock, calls):
@@ -29,7 +31,7 @@ def test_runs_every_interval_on_the_fake_clock(clock):
             if len(ran_at) == 3:
                 scheduler.request_stop()
 
-        scheduler = MaintenanceScheduler(job, 300, sleep=fake_sleep(clock, calls))
+        scheduler = Sweeper(job, 300, sleep=fake_sleep(clock, calls))
         assert scheduler.start() and scheduler.running
         while scheduler.runs < 3:
             await asyncio.sleep(0)
@@ -45,24 +47,24 @@ def test_interval_zero_starts_nothing(clock):
         async def job():
             raise AssertionError("must never run")
 
-        scheduler = MaintenanceScheduler(job, 0)
+        scheduler = Sweeper(job, 0)
         assert not scheduler.enabled
         assert scheduler.start() is False and not scheduler.running
         await scheduler.stop()
 
     run(body)
     with pytest.raises(ValueError):
-        MaintenanceScheduler(lambda: None, -1)  # type: ignore[arg-type,return-value]
+        Sweeper(lambda: None, -1)  # type: ignore[arg-type,return-value]
 
 
-def test_a_failing_run_does_not_end_maintenance(clock):
+def test_a_failing_run_does_not_end_maintenance(clock, caplog):
     async def body():
         async def job():
             if scheduler.failures == 0:
                 raise OSError("project folder unreadable")
             return "ok"
 
-        scheduler = MaintenanceScheduler(job, 60, sleep=fake_sleep(clock, []))
+        scheduler = Sweeper(job, 60, sleep=fake_sleep(clock, []))
         scheduler.start()
         while scheduler.runs < 2:
             await asyncio.sleep(0)
@@ -70,7 +72,32 @@ def test_a_failing_run_does_not_end_maintenance(clock):
         assert scheduler.failures == 1 and scheduler.last_result == "ok"
         assert "project folder unreadable" in scheduler.last_error
 
-    run(body)
+    with caplog.at_level(logging.ERROR, logger="sessionlab.sweeper"):
+        run(body)
+    assert [r.exc_info[1].args for r in caplog.records] == [("project folder unreadable",)]
+
+
+def test_the_thread_loop_has_the_same_policy(caplog):
+    passes: list[int] = []
+    done = threading.Event()
+
+    def job() -> int:
+        passes.append(1)
+        if len(passes) == 1:
+            raise ValueError("store briefly down")
+        done.set()
+        return len(passes)
+
+    sweeper = Sweeper(job, 0.01, name="test-sweeper")
+    with caplog.at_level(logging.ERROR, logger="sessionlab.sweeper"):
+        assert sweeper.start_thread() and sweeper.running
+        assert done.wait(10)  # generous: only bounds a hang
+        sweeper.stop_thread()
+    assert not sweeper.running
+    assert sweeper.failures == 1 and sweeper.runs >= 1 and sweeper.last_result >= 2
+    assert sweeper.last_error == "ValueError: store briefly down"
+    assert "test-sweeper: a pass failed" in caplog.records[0].getMessage()
+    assert Sweeper(job, 0).start_thread() is False
 
 
 def test_stop_wakes_the_default_sleep_and_lets_a_running_job_finish():
@@ -83,7 +110,7 @@ def test_stop_wakes_the_default_sleep_and_lets_a_running_job_finish():
             await finish.wait()
             finished.append(True)
 
-        idle = MaintenanceScheduler(job, 3600)  # real sleep of an hour: stop must wake it
+        idle = Sweeper(job, 3600)  # real sleep of an hour: stop must wake it
         idle.start()
         await asyncio.sleep(0)
         await asyncio.wait_for(idle.stop(), 5)
@@ -92,7 +119,7 @@ def test_stop_wakes_the_default_sleep_and_lets_a_running_job_finish():
         async def instant(seconds: float) -> None:
             await asyncio.sleep(0)
 
-        busy = MaintenanceScheduler(job, 1, sleep=instant)
+        busy = Sweeper(job, 1, sleep=instant)
         busy.start()
         await started.wait()
         stopping = asyncio.create_task(busy.stop())
@@ -113,7 +140,7 @@ def test_stop_cancels_a_job_that_overruns_the_timeout():
         async def instant(seconds: float) -> None:
             await asyncio.sleep(0)
 
-        scheduler = MaintenanceScheduler(job, 1, sleep=instant)
+        scheduler = Sweeper(job, 1, sleep=instant)
         scheduler.start()
         for _ in range(5):
             await asyncio.sleep(0)

@@ -18,9 +18,9 @@ import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from sessionlab.durable import failpoints
+from sessionlab.durable.safety import UnsafeFile, open_private
 from sessionlab.errors import SessionLabError
-from sessionlab.monitor import failpoints
-from sessionlab.monitor.safety import UnsafeFile, open_private
 
 CHUNK = 1 << 20
 
