@@ -44,13 +44,12 @@
 # %% [markdown]
 # ## 1 · Set-up
 #
-# The bot's data (its SQLite files) lives in this lesson's sandbox folder, emptied when this
-# cell runs. `say(url, conversation, text)` posts one message activity and returns the reply
+# The bot's data (its SQLite files) lives in a new, empty sandbox folder each time this cell
+# runs. `say(url, conversation, text)` posts one message activity and returns the reply
 # text.
 
 # %%
 import asyncio
-import shutil
 import statistics
 import time
 import uuid
@@ -60,11 +59,9 @@ from fastapi import FastAPI, Request
 
 from sessionlab.bot.process import BotProcess
 from sessionlab.model import CourseModel
-from sessionlab.sandbox import sandbox_root
+from sessionlab.sandbox import new_run_dir
 
-lesson_dir = sandbox_root("08-multisession-bot")
-shutil.rmtree(lesson_dir, ignore_errors=True)
-lesson_dir.mkdir(parents=True)
+lesson_dir = new_run_dir("08-multisession-bot")
 
 bot = BotProcess(data_dir=lesson_dir / "bot-data").start()
 print("bot listening on", bot.url)

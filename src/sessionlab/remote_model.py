@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
 
 from sessionlab.errors import CourseError
@@ -25,9 +26,11 @@ class RemoteCourseModel:
         self.url = url.rstrip("/")
         self._skip = len(self._fetch())
 
-    def _fetch(self) -> list[dict]:
+    def _fetch(self, run: str | None = None) -> list[dict]:
+        query = "" if run is None else "?" + urllib.parse.urlencode({"run": run})
+        address = f"{self.url}/_course/records{query}"
         try:
-            with urllib.request.urlopen(f"{self.url}/_course/records", timeout=10) as response:
+            with urllib.request.urlopen(address, timeout=10) as response:
                 return json.load(response)
         except (urllib.error.URLError, OSError, ValueError) as error:
             raise CourseError(
@@ -38,6 +41,10 @@ class RemoteCourseModel:
     @property
     def records(self) -> list[RequestRecord]:
         return [RequestRecord(**item) for item in self._fetch()[self._skip :]]
+
+    def records_for(self, run: str) -> list[RequestRecord]:
+        """The requests one sandbox run sent, filtered by the model (not since attaching)."""
+        return [RequestRecord(**item) for item in self._fetch(run)]
 
     def clear_records(self) -> None:
         self._skip = len(self._fetch())

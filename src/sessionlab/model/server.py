@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import threading
 import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from sessionlab.model import replies, usage, wire
 from sessionlab.model.conversation import read_conversation
@@ -24,6 +25,17 @@ from sessionlab.net import listen_error
 
 MAX_BODY_BYTES = 32 * 1024 * 1024
 COURSE_PREFIX = "/_course/"
+# ``<model url>/_run/<id>`` is one sandbox run's base URL: the CLI sends ``/_run/<id>/v1/messages``
+# and the record is tagged with ``<id>``, so concurrent runs of a lesson keep separate evidence.
+_RUN_PREFIX = re.compile(r"^/_run/(?P<run>[A-Za-z0-9][A-Za-z0-9_.-]{0,99})(?P<rest>/.*)?$")
+
+
+def split_run(path: str) -> tuple[str | None, str]:
+    """``(id, "/v1/messages?beta=true")`` for a ``/_run/<id>/...`` path, else ``(None, path)``."""
+    match = _RUN_PREFIX.match(path)
+    if not match:
+        return None, path
+    return match.group("run"), match.group("rest") or "/"
 
 
 class BadRequest(Exception):
@@ -63,6 +75,8 @@ class _Handler(BaseHTTPRequestHandler):
     # delayed ACK (Nagle); the multi-session bot measured 44 ms -> 1 ms per call.
     disable_nagle_algorithm = True
     server: _Server
+    run: str | None = None
+    api_path: str = ""
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silence the default stderr access log: records are the log."""
@@ -134,8 +148,9 @@ class _Handler(BaseHTTPRequestHandler):
         record = RequestRecord(
             timestamp=started,
             method=self.command,
-            path=self.path,
+            path=self.api_path,
             status=status,
+            run=self.run,
             **{**defaults, **fields},
         )
         self.server.course_model._add(record)
@@ -144,11 +159,12 @@ class _Handler(BaseHTTPRequestHandler):
     def _dispatch(self) -> None:
         started = time.time()
         request_id = wire.new_id("req")
-        route = urlsplit(self.path).path.rstrip("/") or "/"
+        self.run, self.api_path = split_run(self.path)
+        route = urlsplit(self.api_path).path.rstrip("/") or "/"
         try:
             body_bytes = self._read_body()
             if route.startswith(COURSE_PREFIX) and self.command in ("GET", "HEAD"):
-                self._course_route(route, request_id)
+                self._course_route(route, urlsplit(self.api_path).query, request_id)
                 return
             if route == "/" and self.command in ("GET", "HEAD"):
                 # CLI 2.1.x probes the base URL with ``HEAD /`` before its first call.
@@ -178,13 +194,15 @@ class _Handler(BaseHTTPRequestHandler):
             except OSError:
                 pass
 
-    def _course_route(self, route: str, request_id: str) -> None:
+    def _course_route(self, route: str, query: str, request_id: str) -> None:
         model = self.server.course_model
         if route == "/_course/health":
             payload: Any = {"status": "ok", "url": model.url, "records": len(model.records)}
             self._send_json(200, payload, request_id)
         elif route == "/_course/records":
-            self._send_json(200, [r.to_json() for r in model.records], request_id)
+            run = (parse_qs(query).get("run") or [None])[0]
+            records = model.records if run is None else model.records_for(run)
+            self._send_json(200, [r.to_json() for r in records], request_id)
         else:
             error = wire.error_body("not_found_error", f"no course route {route}", request_id)
             self._send_json(404, error, request_id)
@@ -334,6 +352,10 @@ class CourseModel:
     def records(self) -> list[RequestRecord]:
         """Every request so far, oldest first (a snapshot copy)."""
         return self._log.snapshot()
+
+    def records_for(self, run: str) -> list[RequestRecord]:
+        """The requests one sandbox run sent (through its ``/_run/<run>`` base URL)."""
+        return [record for record in self._log.snapshot() if record.run == run]
 
     def clear_records(self) -> None:
         self._log.clear()
