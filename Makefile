@@ -13,10 +13,10 @@ KERNEL := sessionlab
 LAB_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: help setup lab test lint demo doctor bench bench-grade clean distclean
+.PHONY: help setup lab instructor test lint demo doctor bench bench-grade clean distclean
 
 help:
-	@echo "make lab | test | demo | doctor | bench | bench-grade | grade | grade-demo | lint | clean"
+	@echo "make lab | instructor | test | demo | doctor | bench | bench-grade | grade | grade-demo | lint | clean"
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed: run make PYTHON=python3.11")'
@@ -36,6 +36,10 @@ setup: $(STAMP) $(CLI_STAMP)
 
 lab: setup
 	$(BIN)/sessionlab lab $(LAB_ARGS)
+
+# The instructor's view: JupyterLab on autograder/ with the Formgrader (docs/instructors.md).
+instructor: setup
+	$(BIN)/sessionlab lab --instructor --port 8889 $(LAB_ARGS)
 
 lint: setup
 	$(BIN)/ruff check src tests autograder solutions
