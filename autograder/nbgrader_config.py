@@ -2,9 +2,10 @@
 
 Run nbgrader commands from the repository root with ``--CourseDirectory.root=autograder`` (the
 Makefile does), from inside ``autograder/``, or from the instructor's JupyterLab (``make
-instructor``): the course root is this file's folder wherever nbgrader starts. Lessons are authored in ``solutions/`` and
-released into ``notebooks/``; grading directories (``submitted/``, ``autograded/``,
-``feedback/``, ``gradebook.db``) stay in ``autograder/`` and are ignored by git.
+instructor``): the course root is this file's folder wherever nbgrader starts. Lessons are
+authored in ``solutions/`` and released into ``notebooks/``; grading directories
+(``submitted/``, ``autograded/``, ``feedback/``, ``gradebook.db``) stay in ``autograder/`` and
+are ignored by git.
 """
 
 from pathlib import Path

@@ -1,4 +1,4 @@
-"""Playwright for Python driving Debian's chromium: the course as a student and an instructor see it.
+"""Playwright for Python drives Debian's chromium: the course as students and instructors see it.
 
 The browser is the system's ``/usr/bin/chromium`` (``apt-get install chromium``, which the
 project's set-up does when it runs as root), launched through ``executable_path``: Playwright's
