@@ -58,7 +58,7 @@ def wait_idle(page: Page, limit_ms: int = 240_000) -> None:
 
 
 def output_of(page: Page, code: str | re.Pattern[str]) -> str:
-    return cell(page, code).locator(".jp-OutputArea").inner_text()
+    return cell(page, code).locator(".jp-OutputArea").text_content() or ""
 
 
 def select(page: Page, code: str | re.Pattern[str]) -> None:

@@ -23,6 +23,7 @@ what runs is what the plan file says (docs/classroom.md).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -82,7 +83,8 @@ class HubPlan:
         return UserLimits(user, parse_memory(self.memory), self.cpu)
 
 
-def _chown_tree(path: Path, uid: int, gid: int) -> None:
+def chown_tree(path: Path, uid: int, gid: int) -> None:
+    """Give a folder and everything in it to one account (symlinks themselves, not targets)."""
     os.chown(path, uid, gid)
     for root, dirs, files in os.walk(path):
         for name in dirs + files:
@@ -96,14 +98,14 @@ def _course_home_for(account: Account, plan: HubPlan) -> None:
     link = home / "cli"
     if link.is_symlink() or link.exists():
         if link.is_symlink() and os.readlink(link) == plan.cli_dir:
-            _chown_tree(home, account.uid, account.gid)
+            chown_tree(home, account.uid, account.gid)
             return
         if link.is_symlink():
             link.unlink()
         else:
             shutil.rmtree(link)
     link.symlink_to(plan.cli_dir, target_is_directory=True)
-    _chown_tree(home, account.uid, account.gid)
+    chown_tree(home, account.uid, account.gid)
 
 
 def _instructor_course(account: Account, plan: HubPlan) -> Path:
@@ -125,7 +127,7 @@ def _instructor_course(account: Account, plan: HubPlan) -> Path:
     with Gradebook(f"sqlite:///{autograder / 'gradebook.db'}") as gradebook:
         for lesson in sorted(p.name for p in (course / "notebooks").iterdir() if p.is_dir()):
             gradebook.update_or_create_assignment(lesson)
-    _chown_tree(course, account.uid, account.gid)
+    chown_tree(course, account.uid, account.gid)
     return autograder
 
 
@@ -144,7 +146,7 @@ def prepare(plan: HubPlan, accounts: list[Account]) -> None:
     course = _instructor_course(instructor, plan)
     lessons = sorted(p.name for p in (course.parent / "notebooks").iterdir() if p.is_dir())
     release_lessons(course, lessons, plan.exchange)
-    _chown_tree(plan.exchange / COURSE_ID, instructor.uid, instructor.gid)
+    chown_tree(plan.exchange / COURSE_ID, instructor.uid, instructor.gid)
     plan.save()
 
 
@@ -221,11 +223,15 @@ class CourseSpawner(LocalProcessSpawner):  # type: ignore[misc]
     def make_preexec_fn(self, name: str) -> Any:
         drop_privileges = super().make_preexec_fn(name)
         limits = getattr(self, "_limits", None)
+        start_in = self.notebook_dir
 
         def enter_cgroup_then_drop() -> None:
             if limits is not None:
                 limits.add(os.getpid())  # still root here; the server's children inherit it
-            drop_privileges()
+            drop_privileges()  # also moves to the home folder
+            # nbgrader's Formgrader reads the course config from the current folder.
+            with contextlib.suppress(OSError):
+                os.chdir(start_in)
 
         return enter_cgroup_then_drop
 

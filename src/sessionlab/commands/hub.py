@@ -45,6 +45,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--data", type=Path, default=DEFAULT_DATA, help=f"hub state ({DEFAULT_DATA})"
     )
     remove.set_defaults(func=_remove)
+    grade = verbs.add_parser(
+        "grade",
+        help="autograde the instructor's collected submissions in the jail (as root)",
+        description="Run `sessionlab grade` on the instructor's course (~/course/autograder) "
+        "as root, so every kernel is jailed under an unprivileged uid, then give the results "
+        "back to the instructor. Collect first (Formgrader or `nbgrader collect`).",
+    )
+    grade.add_argument("assignment", help="e.g. 01-fragmentation")
+    grade.add_argument("--data", type=Path, default=DEFAULT_DATA, help="hub state folder")
+    grade.set_defaults(func=_grade)
     accounts = verbs.add_parser("accounts", help="print the class's accounts and passwords")
     accounts.add_argument("--data", type=Path, default=DEFAULT_DATA)
     accounts.set_defaults(func=_accounts)
@@ -150,3 +160,25 @@ def _accounts(args: argparse.Namespace) -> int:
     for account in read_accounts(args.data):
         print(f"{account.role:<10} {account.name:<16} {account.password}")
     return 0
+
+
+def _grade(args: argparse.Namespace) -> int:
+    import pwd
+
+    from sessionlab.classroom.hub import HubPlan, chown_tree
+
+    _check_machine()
+    plan = HubPlan.load(args.data.expanduser().resolve())
+    account = pwd.getpwnam(plan.instructor)
+    course = Path(account.pw_dir) / "course" / "autograder"
+    env = {**os.environ, "SESSIONLAB_EXCHANGE": str(plan.exchange)}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    command = [
+        str(Path(sys.executable).parent / "sessionlab"), "grade", args.assignment,
+        "--submissions", str(course / "submitted"), "--course", str(course),
+    ]  # fmt: skip
+    try:
+        done = subprocess.run(command, env=env, cwd=course, check=False)
+    finally:
+        chown_tree(course, account.pw_uid, account.pw_gid)  # the instructor owns the results
+    return done.returncode
