@@ -13,10 +13,10 @@ KERNEL := sessionlab
 LAB_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: help setup lab instructor test lint demo doctor bench bench-grade clean distclean
+.PHONY: help setup lab instructor browser hub test lint demo doctor bench bench-grade clean distclean
 
 help:
-	@echo "make lab | instructor | test | demo | doctor | bench | bench-grade | grade | grade-demo | lint | clean"
+	@echo "make lab | instructor | hub | test | demo | doctor | bench | bench-grade | grade | grade-demo | lint | clean"
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed: run make PYTHON=python3.11")'
@@ -37,16 +37,29 @@ setup: $(STAMP) $(CLI_STAMP)
 lab: setup
 	$(BIN)/sessionlab lab $(LAB_ARGS)
 
-# The instructor's view: JupyterLab on autograder/ with the Formgrader (docs/instructors.md).
+# The instructor's view: JupyterLab on autograder/ with the Formgrader (docs/classroom.md).
 instructor: setup
 	$(BIN)/sessionlab lab --instructor --port 8889 $(LAB_ARGS)
+
+# A JupyterHub for a class on this Linux server (root): make hub STUDENTS=30 (docs/classroom.md).
+STUDENTS ?= 5
+HUB_ARGS ?=
+hub: setup
+	$(BIN)/sessionlab hub serve --students $(STUDENTS) $(HUB_ARGS)
 
 lint: setup
 	$(BIN)/ruff check src tests autograder solutions
 	$(BIN)/ruff format --check src tests autograder solutions
 
-test: setup lint
+test: setup lint browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The browser tests drive Debian's chromium through Playwright (never `playwright install`).
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@test -x $(CHROMIUM) || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) ; } || \
+	  echo "no browser at $(CHROMIUM): the browser tests will be skipped (install it: sudo apt-get install chromium)"
 
 demo: setup
 	$(BIN)/sessionlab demo

@@ -1,4 +1,4 @@
-"""`make lab` really serves JupyterLab on notebooks/ with the course kernel and model."""
+"""`make lab` really serves JupyterLab on the student's work folder with the course kernel."""
 
 from __future__ import annotations
 
@@ -33,10 +33,12 @@ def get_json(url: str) -> object:
 def test_make_lab_serves_jupyterlab_with_the_course_kernel(tmp_path):
     port, token = free_port(), "course-test-token"
     log = (tmp_path / "lab.log").open("w+")  # a file, not a pipe: JupyterLab logs a lot
+    work = tmp_path / "work"
     lab = subprocess.Popen(
         ["make", "--no-print-directory", "lab",
-         f"LAB_ARGS=--no-browser --port {port} --token {token}"],
+         f"LAB_ARGS=--no-browser --port {port} --token {token} --work-dir {work}"],
         cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        env={**os.environ, "SESSIONLAB_EXCHANGE": str(tmp_path / "exchange")},
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
@@ -54,7 +56,16 @@ def test_make_lab_serves_jupyterlab_with_the_course_kernel(tmp_path):
         assert "sessionlab" in specs["kernelspecs"]
         contents = get_json(f"{base}/api/contents?token={token}")
         assert contents["type"] == "directory"
-        assert {"README.md"} <= {item["name"] for item in contents["content"]}
+        names = {item["name"] for item in contents["content"]}
+        assert {"README.md", "01-fragmentation", "10-agent-sdk"} <= names
+        assert (work / "01-fragmentation" / "01-fragmentation.ipynb").is_file()
+        # The Assignment List sees the lessons through the course-local exchange.
+        listed = get_json(f"{base}/assignments?course_id=session-engineering-lab&token={token}")
+        assert listed["success"], listed
+        assert "01-fragmentation" in {item["assignment_id"] for item in listed["value"]}
+        # Students do not get the Formgrader.
+        with pytest.raises(urllib.error.HTTPError):
+            urllib.request.urlopen(f"{base}/formgrader?token={token}", timeout=10)
         with urllib.request.urlopen(f"{base}/lab?token={token}", timeout=10) as page:
             assert page.status == 200 and b"JupyterLab" in page.read()
     finally:

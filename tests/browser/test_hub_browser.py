@@ -117,6 +117,17 @@ def code_cell(page: Page, starts: str) -> Locator:
     return page.locator(".jp-NotebookPanel .jp-CodeCell").filter(has=inputs).first
 
 
+def formgrader_action(page: Page, lesson: str, action: str) -> None:
+    """Click one of the Formgrader's per-assignment icons and wait for its "Success" box."""
+    row = page.locator("tr", has=page.locator("td", has_text=re.compile(f"^{lesson}$")))
+    row.locator(f".{action} a").click()
+    modal = page.locator("#success-modal, #error-modal")
+    expect(modal).to_be_visible(timeout=300_000)
+    assert modal.get_attribute("id") == "success-modal", modal.inner_text()
+    modal.locator("button").first.click()
+    expect(modal).to_have_count(0)  # removed: the next box reuses the same id
+
+
 def test_a_student_round_trip_through_the_hub(
     hub: Hub, open_browser: Callable[[str], Page]
 ) -> None:
@@ -176,10 +187,7 @@ def test_a_student_round_trip_through_the_hub(
     log_in(instructor, hub, hub.instructor)
     name, home = hub.instructor[0], f"/home/{hub.instructor[0]}"
     instructor.goto(f"{hub.url}/user/{name}/formgrader/manage_assignments")
-    row = instructor.locator("tr", has=instructor.locator("td", has_text=re.compile(f"^{LESSON}$")))
-    row.locator(".collect a").click()
-    expect(instructor.locator("#success-modal")).to_be_visible()
-    instructor.locator("#success-modal .close, #success-modal button").first.click()
+    formgrader_action(instructor, LESSON, "collect")
     # Autograding runs as root so every kernel is jailed under an unprivileged uid.
     graded = subprocess.run(
         [str(SESSIONLAB), "hub", "grade", LESSON, "--data", str(hub.data)],
@@ -190,12 +198,10 @@ def test_a_student_round_trip_through_the_hub(
     owner = (Path(home) / "course" / "autograder" / "gradebook.db").stat().st_uid
     assert owner == pwd.getpwnam(name).pw_uid, "the gradebook went back to the instructor"
     instructor.reload()
-    row = instructor.locator("tr", has=instructor.locator("td", has_text=re.compile(f"^{LESSON}$")))
-    row.locator(".generate-feedback a").click()
-    expect(instructor.locator("#success-modal")).to_be_visible(timeout=300_000)
-    instructor.locator("#success-modal .close, #success-modal button").first.click()
-    row.locator(".release-feedback a").click()
-    expect(instructor.locator("#success-modal")).to_be_visible()
+    formgrader_action(instructor, LESSON, "generate-feedback")
+    formgrader_action(instructor, LESSON, "release-feedback")
+    instructor.goto(f"{hub.url}/user/{name}/formgrader/manage_submissions/{LESSON}")
+    expect(instructor.locator("body")).to_contain_text(hub.student[0])
     screenshot(instructor, "hub-instructor-formgrader")
 
     # The student fetches and reads the feedback.
