@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -115,3 +116,23 @@ def release_lessons(course: Path, lessons: list[str], exchange: Path) -> list[st
         release.start()
         released.append(lesson)
     return released
+
+
+def carry_submission_secrets(course: Path, assignment: str) -> int:
+    """Copy each collected ``submission_secret.txt`` next to its autograded notebook and feedback.
+
+    nbgrader's ``release_feedback`` reads the secret from ``feedback/<student>/<assignment>/``
+    (``generate_feedback`` copies it from ``autograded/``) to name the feedback a student may
+    fetch. ``sessionlab grade`` grades a private copy that keeps only the notebook and its
+    timestamp, so the Formgrader's "Release Feedback" failed after it; this puts the secrets
+    back. Returns how many were copied.
+    """
+    copied = 0
+    for secret in sorted((course / "submitted").glob(f"*/{assignment}/submission_secret.txt")):
+        student = secret.parent.parent.name
+        for kind in ("autograded", "feedback"):
+            folder = course / kind / student / assignment
+            if folder.is_dir() and not (folder / secret.name).exists():
+                shutil.copy2(secret, folder / secret.name)
+                copied += 1
+    return copied

@@ -54,6 +54,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     grade.add_argument("assignment", help="e.g. 01-fragmentation")
     grade.add_argument("--data", type=Path, default=DEFAULT_DATA, help="hub state folder")
+    grade.add_argument(
+        "--course",
+        type=Path,
+        help="grade this course folder instead of the hub instructor's (e.g. autograder/ "
+        "under `make instructor`)",
+    )
     grade.set_defaults(func=_grade)
     accounts = verbs.add_parser("accounts", help="print the class's accounts and passwords")
     accounts.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -165,13 +171,20 @@ def _accounts(args: argparse.Namespace) -> int:
 def _grade(args: argparse.Namespace) -> int:
     import pwd
 
+    from sessionlab.classroom.exchange import carry_submission_secrets
     from sessionlab.classroom.hub import HubPlan, chown_tree
 
-    _check_machine()
-    plan = HubPlan.load(args.data.expanduser().resolve())
-    account = pwd.getpwnam(plan.instructor)
-    course = Path(account.pw_dir) / "course" / "autograder"
-    env = {**os.environ, "SESSIONLAB_EXCHANGE": str(plan.exchange)}
+    env = dict(os.environ)
+    owner = None
+    if args.course is not None:
+        course = args.course.expanduser().resolve()
+    else:
+        _check_machine()
+        plan = HubPlan.load(args.data.expanduser().resolve())
+        account = pwd.getpwnam(plan.instructor)
+        owner = (account.pw_uid, account.pw_gid)
+        course = Path(account.pw_dir) / "course" / "autograder"
+        env["SESSIONLAB_EXCHANGE"] = str(plan.exchange)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     command = [
         str(Path(sys.executable).parent / "sessionlab"), "grade", args.assignment,
@@ -179,6 +192,8 @@ def _grade(args: argparse.Namespace) -> int:
     ]  # fmt: skip
     try:
         done = subprocess.run(command, env=env, cwd=course, check=False)
+        carry_submission_secrets(course, args.assignment)
     finally:
-        chown_tree(course, account.pw_uid, account.pw_gid)  # the instructor owns the results
+        if owner is not None:
+            chown_tree(course, *owner)  # the instructor owns the results
     return done.returncode
