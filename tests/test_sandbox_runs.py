@@ -20,7 +20,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from sessionlab import clis
+from sessionlab import claude_clis as clis
 from sessionlab.model import CourseModel
 from sessionlab.model_runs import ModelRun
 from sessionlab.remote_model import MODEL_URL_ENV, RemoteCourseModel

@@ -25,7 +25,7 @@ from playwright.sync_api import Locator, Page, expect
 
 from browser.conftest import REPO, screenshot
 from browser.servers import free_port, stop_group, wait_for_json
-from sessionlab import clis
+from sessionlab import claude_clis as clis
 
 pytestmark = [pytest.mark.slow, pytest.mark.cli, pytest.mark.browser]
 expect.set_options(timeout=120_000)
@@ -131,7 +131,7 @@ def formgrader_action(page: Page, lesson: str, action: str) -> None:
 def test_a_student_round_trip_through_the_hub(
     hub: Hub, open_browser: Callable[[str], Page]
 ) -> None:
-    from sessionlab.classroom.hub import HubPlan
+    from sessionlab.classroom.class_hub import HubPlan
 
     print(f"hub start (set-up included): {hub.started_s:.1f} s")
     round_trip = time.monotonic()

@@ -18,7 +18,7 @@ from playwright.sync_api import Locator, Page, expect
 
 from browser.conftest import REPO, screenshot
 from browser.servers import free_port, start_make_lab, stop_group, wait_for_json
-from sessionlab import clis
+from sessionlab import claude_clis as clis
 
 pytestmark = [pytest.mark.slow, pytest.mark.cli, pytest.mark.browser]
 expect.set_options(timeout=60_000)

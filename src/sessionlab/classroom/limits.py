@@ -102,8 +102,8 @@ class UserLimits:
         """The memory bytes and CPU cores the groups really hold (read back from the kernel)."""
         if self.v2:
             folder = self.folders()[0]
-            quota, period = (folder / "cpu.max").read_text().split()
-            return int((folder / "memory.max").read_text()), int(quota) / int(period)
+            quota_text, period_text = (folder / "cpu.max").read_text().split()
+            return int((folder / "memory.max").read_text()), int(quota_text) / int(period_text)
         memory, cpu = self.folders()
         quota = int((cpu / "cpu.cfs_quota_us").read_text())
         period = int((cpu / "cpu.cfs_period_us").read_text())

@@ -11,7 +11,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from sessionlab.clis import _npm_cli, _npm_failure, _quiet_env, node_executable
+from sessionlab.claude_clis import node_executable, npm_cli, npm_failure, quiet_env
 from sessionlab.errors import CourseError
 from sessionlab.paths import course_home
 
@@ -43,16 +43,16 @@ def install_proxy(home: Path | None = None) -> Path:
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     command = [
-        str(node), str(_npm_cli(node)), "install", "--prefix", str(staging),
+        str(node), str(npm_cli(node)), "install", "--prefix", str(staging),
         "--no-save", "--no-audit", "--no-fund", "--omit=optional",
         f"{PACKAGE}@{VERSION}",
     ]  # fmt: skip
-    env = _quiet_env()
+    env = quiet_env()
     env["PATH"] = f"{node.parent}:{env.get('PATH', '')}"
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     if done.returncode != 0 or not (staging / script.relative_to(target)).is_file():
         shutil.rmtree(staging, ignore_errors=True)
-        raise CourseError(f"npm could not install {PACKAGE}@{VERSION}: {_npm_failure(done.stderr)}")
+        raise CourseError(f"npm could not install {PACKAGE}@{VERSION}: {npm_failure(done.stderr)}")
     shutil.rmtree(target, ignore_errors=True)
     staging.rename(target)
     return script

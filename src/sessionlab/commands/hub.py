@@ -90,9 +90,15 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from sessionlab import clis
+    from sessionlab import claude_clis as clis
     from sessionlab.classroom.accounts import class_names, ensure_accounts
-    from sessionlab.classroom.hub import HubPlan, hub_command, prepare, python_bin, write_config
+    from sessionlab.classroom.class_hub import (
+        HubPlan,
+        hub_command,
+        prepare,
+        python_bin,
+        write_config,
+    )
     from sessionlab.classroom.proxy import install_proxy, proxy_command
     from sessionlab.paths import course_home
 
@@ -171,8 +177,8 @@ def _accounts(args: argparse.Namespace) -> int:
 def _grade(args: argparse.Namespace) -> int:
     import pwd
 
+    from sessionlab.classroom.class_hub import HubPlan, chown_tree
     from sessionlab.classroom.exchange import carry_submission_secrets
-    from sessionlab.classroom.hub import HubPlan, chown_tree
 
     env = dict(os.environ)
     owner = None

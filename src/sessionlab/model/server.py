@@ -200,8 +200,8 @@ class _Handler(BaseHTTPRequestHandler):
             payload: Any = {"status": "ok", "url": model.url, "records": len(model.records)}
             self._send_json(200, payload, request_id)
         elif route == "/_course/records":
-            run = (parse_qs(query).get("run") or [None])[0]
-            records = model.records if run is None else model.records_for(run)
+            runs = parse_qs(query).get("run")
+            records = model.records if not runs else model.records_for(runs[0])
             self._send_json(200, [r.to_json() for r in records], request_id)
         else:
             error = wire.error_body("not_found_error", f"no course route {route}", request_id)

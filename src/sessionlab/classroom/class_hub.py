@@ -239,7 +239,7 @@ class CourseSpawner(LocalProcessSpawner):  # type: ignore[misc]
 CONFIG_TEMPLATE = '''"""JupyterHub configuration by `sessionlab hub serve`: it reads hub.json."""
 from pathlib import Path
 
-from sessionlab.classroom.hub import configure
+from sessionlab.classroom.class_hub import configure
 
 c = get_config()  # noqa: F821
 configure(c, Path(__file__).resolve().parent)
