@@ -98,3 +98,19 @@ def test_environment_yml_installs_what_make_lab_installs() -> None:
     assert make_extras is not None and conda_extras is not None
     assert set(conda_extras.group(1).split(",")) == set(make_extras.group(1).split(","))
     assert {"agent", "bot"} <= set(conda_extras.group(1).split(","))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--students", "0"], "use 1 to 500"),
+        (["--students", "2", "--prefix", "Bad Name"], "not a valid account name"),
+    ],
+)
+def test_hub_serve_refuses_bad_input_in_one_line(args: list[str], message: str) -> None:
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "sessionlab"), "hub", "serve", *args],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr

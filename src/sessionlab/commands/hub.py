@@ -103,6 +103,7 @@ def _serve(args: argparse.Namespace) -> int:
     from sessionlab.paths import course_home
 
     started = time.monotonic()
+    wanted = class_names(args.students, args.prefix, args.instructor)  # bad input: fail first
     root = _check_machine()
     # nbgrader's gradebook shells out to `alembic`, which lives beside this interpreter.
     os.environ["PATH"] = f"{python_bin()}{os.pathsep}{os.environ.get('PATH', '')}"
@@ -115,7 +116,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     venv_bin = shared_venv_bin(root)
     data = args.data.expanduser().resolve()
-    accounts = ensure_accounts(data, class_names(args.students, args.prefix, args.instructor))
+    accounts = ensure_accounts(data, wanted)
     plan = HubPlan(
         data=str(data),
         repo=str(root),
