@@ -27,7 +27,9 @@ from browser.conftest import REPO, screenshot
 from browser.servers import free_port, stop_group, wait_for_json
 from sessionlab import claude_clis as clis
 
-pytestmark = [pytest.mark.slow, pytest.mark.cli, pytest.mark.browser]
+# The first hub on a checkout whose Python is private builds the shared course install once
+# (about 2-4 minutes on two busy cores); later runs start in about half a minute.
+pytestmark = [pytest.mark.slow, pytest.mark.cli, pytest.mark.browser, pytest.mark.timeout(1500)]
 expect.set_options(timeout=120_000)
 SESSIONLAB = Path(sys.executable).parent / "sessionlab"
 LESSON = "01-fragmentation"

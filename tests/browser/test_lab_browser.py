@@ -20,7 +20,7 @@ from browser.conftest import REPO, screenshot
 from browser.servers import free_port, start_make_lab, stop_group, wait_for_json
 from sessionlab import claude_clis as clis
 
-pytestmark = [pytest.mark.slow, pytest.mark.cli, pytest.mark.browser]
+pytestmark = [pytest.mark.slow, pytest.mark.cli, pytest.mark.browser, pytest.mark.timeout(900)]
 expect.set_options(timeout=60_000)
 
 SOLUTION = """def count_session_files(project_dir):
