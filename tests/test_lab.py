@@ -84,3 +84,34 @@ def stop_group(process: subprocess.Popen) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+
+
+@pytest.mark.slow
+def test_make_instructor_opens_the_formgrader_on_the_course(tmp_path):
+    """`make instructor`: the Formgrader lists the course's lessons (it was empty before)."""
+    port, token = free_port(), "instructor-test-token"
+    log = (tmp_path / "instructor.log").open("w+")
+    lab = subprocess.Popen(
+        ["make", "--no-print-directory", "instructor",
+         f"LAB_ARGS=--no-browser --port {port} --token {token}"],
+        cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        env={**os.environ, "SESSIONLAB_EXCHANGE": str(tmp_path / "exchange")},
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        page = b""
+        while time.monotonic() < deadline and lab.poll() is None:
+            try:
+                url = f"{base}/formgrader/api/assignments?token={token}"
+                with urllib.request.urlopen(url, timeout=10) as response:
+                    page = response.read()
+                break
+            except (urllib.error.URLError, ConnectionError):
+                time.sleep(0.5)
+        log.seek(0)
+        assert page, f"the Formgrader did not answer within 120 s:\n{log.read()[-3000:]}"
+        names = {item["name"] for item in json.loads(page)}
+        assert {"01-fragmentation", "10-agent-sdk"} <= names, names
+    finally:
+        stop_group(lab)
