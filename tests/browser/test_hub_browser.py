@@ -136,6 +136,9 @@ def test_a_student_round_trip_through_the_hub(
     from sessionlab.classroom.class_hub import HubPlan
 
     print(f"hub start (set-up included): {hub.started_s:.1f} s")
+    for account in (hub.student, hub.instructor):
+        mode = Path(pwd.getpwnam(account[0]).pw_dir).stat().st_mode
+        assert mode & 0o077 == 0, f"{account[0]}'s home is readable by other accounts"
     round_trip = time.monotonic()
     student = open_browser("student")
     log_in(student, hub, hub.student)

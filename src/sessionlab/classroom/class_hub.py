@@ -142,6 +142,9 @@ def prepare(plan: HubPlan, accounts: list[Account]) -> None:
         write_screen_config(plan.screens(role), role, plan.exchange)
     instructor = next(a for a in accounts if a.role == "instructor")
     for account in accounts:
+        # Students must not read each other's work (or the instructor's gradebook), whatever
+        # the distribution's useradd default is.
+        os.chmod(account.home, 0o700)
         _course_home_for(account, plan)
     course = _instructor_course(instructor, plan)
     lessons = sorted(p.name for p in (course.parent / "notebooks").iterdir() if p.is_dir())
