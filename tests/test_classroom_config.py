@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -114,3 +116,30 @@ def test_hub_serve_refuses_bad_input_in_one_line(args: list[str], message: str) 
     )  # fmt: skip
     assert done.returncode == 2
     assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+@pytest.mark.slow
+def test_clis_in_a_private_checkout_are_copied_for_every_account(tmp_path: Path) -> None:
+    """A checkout under a private folder (e.g. /root): the hub gives students a readable copy."""
+    from sessionlab import claude_clis
+    from sessionlab.classroom.install import readable_by_all, shared_cli_dir
+
+    if not all(claude_clis.is_installed(name) for name in ("legacy", "current")):
+        pytest.skip("the pinned CLIs are not installed (sessionlab cli install)")
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    private.chmod(0o700)
+    installed = private / "cli"
+    shutil.copytree(claude_clis.install_root(), installed, symlinks=True)
+    data = Path(tempfile.mkdtemp(prefix="sessionlab-cli-test-", dir="/tmp"))
+    data.chmod(0o755)
+    try:
+        target = shared_cli_dir(installed, Path(sys.executable).parent, data)
+        assert target == data / "cli"
+        launcher = target / claude_clis.pinned("legacy").version / "bin" / "claude"
+        assert str(private) not in launcher.read_text()
+        done = subprocess.run([str(launcher), "--version"], capture_output=True, text=True)
+        assert claude_clis.pinned("legacy").version in done.stdout
+        assert readable_by_all(launcher)
+    finally:
+        shutil.rmtree(data, ignore_errors=True)

@@ -112,16 +112,18 @@ def _serve(args: argparse.Namespace) -> int:
         if not clis.is_installed(name):
             raise CourseError(f"the {name} CLI is not installed: run `make setup` first")
     install_proxy()
-    from sessionlab.classroom.install import shared_venv_bin
+    from sessionlab.classroom.install import shared_cli_dir, shared_venv_bin
 
     venv_bin = shared_venv_bin(root)
     data = args.data.expanduser().resolve()
+    data.mkdir(parents=True, exist_ok=True)
+    cli_dir = shared_cli_dir(clis.install_root(course_home()), venv_bin, data)
     accounts = ensure_accounts(data, wanted)
     plan = HubPlan(
         data=str(data),
         repo=str(root),
         venv_bin=str(venv_bin),
-        cli_dir=str(clis.install_root(course_home())),
+        cli_dir=str(cli_dir),
         ip=args.ip,
         port=args.port,
         hub_port=_free_port(),
