@@ -110,7 +110,9 @@ class UserLimits:
         return int((memory / "memory.limit_in_bytes").read_text()), quota / period
 
     def remove(self) -> None:
-        """Remove the groups once their processes have ended (best effort)."""
+        """Remove the groups once their processes have ended (best effort), and the class's
+        parent group when it is left empty."""
         for folder in self.folders():
-            with contextlib.suppress(OSError):
-                folder.rmdir()
+            for empty in (folder, folder.parent):
+                with contextlib.suppress(OSError):
+                    empty.rmdir()
