@@ -13,10 +13,10 @@ KERNEL := sessionlab
 LAB_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: help setup lab test lint demo doctor bench bench-grade clean distclean
+.PHONY: help setup lab instructor browser hub test lint demo doctor bench bench-grade clean distclean
 
 help:
-	@echo "make lab | test | demo | doctor | bench | bench-grade | grade | grade-demo | lint | clean"
+	@echo "make lab | instructor | hub | test | demo | doctor | bench | bench-grade | grade | grade-demo | lint | clean"
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed: run make PYTHON=python3.11")'
@@ -24,7 +24,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/python -m pip install --quiet -e ".[course,agent,bot,dev]"
+	$(BIN)/python -m pip install --quiet -e ".[course,agent,bot,hub,dev]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Session Lab (Python 3)" >/dev/null
 	@touch $@
 
@@ -37,6 +37,16 @@ setup: $(STAMP) $(CLI_STAMP)
 lab: setup
 	$(BIN)/sessionlab lab $(LAB_ARGS)
 
+# The instructor's view: JupyterLab on autograder/ with the Formgrader (docs/classroom.md).
+instructor: setup
+	$(BIN)/sessionlab lab --instructor --port 8889 $(LAB_ARGS)
+
+# A JupyterHub for a class on this Linux server (root): make hub STUDENTS=30 (docs/classroom.md).
+STUDENTS ?= 5
+HUB_ARGS ?=
+hub: setup
+	$(BIN)/sessionlab hub serve --students $(STUDENTS) $(HUB_ARGS)
+
 # ruff, the type checker, the import layers (pyproject.toml [tool.importlinter]) and the
 # package-layout checks (one name per concept, no private imports across modules).
 lint: setup
@@ -46,8 +56,15 @@ lint: setup
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_package_layout.py
 
-test: setup lint
+test: setup lint browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The browser tests drive Debian's chromium through Playwright (never `playwright install`).
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@test -x $(CHROMIUM) || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) ; } || \
+	  echo "no browser at $(CHROMIUM): the browser tests will be skipped (install it: sudo apt-get install chromium)"
 
 demo: setup
 	$(BIN)/sessionlab demo

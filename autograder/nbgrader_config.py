@@ -1,20 +1,30 @@
 """nbgrader configuration for the Session Engineering Lab.
 
-Run every nbgrader command from the repository root with ``--CourseDirectory.root=autograder``
-(the Makefile does), or from inside ``autograder/``. Lessons are authored in ``solutions/`` and
-released into ``notebooks/``; grading directories (``submitted/``, ``autograded/``,
-``feedback/``, ``gradebook.db``) stay in ``autograder/`` and are ignored by git.
+Run nbgrader commands from the repository root with ``--CourseDirectory.root=autograder`` (the
+Makefile does), from inside ``autograder/``, or from the instructor's JupyterLab (``make
+instructor``): the course root is this file's folder wherever nbgrader starts. Lessons are
+authored in ``solutions/`` and released into ``notebooks/``; grading directories
+(``submitted/``, ``autograded/``, ``feedback/``, ``gradebook.db``) stay in ``autograder/`` and
+are ignored by git.
 """
+
+from pathlib import Path
 
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
 from nbgrader.preprocessors import GetGrades
 
+from sessionlab.classroom.exchange import COURSE_ID, exchange_root
 from sessionlab.grading.feedback import HideHiddenTests
 
 c = get_config()  # type: ignore[name-defined]  # noqa: F821  (injected by traitlets)
 
-c.CourseDirectory.course_id = "session-engineering-lab"
-c.CourseDirectory.root = "autograder"
+c.CourseDirectory.course_id = COURSE_ID
+# Absolute: a relative "autograder" resolved against the current folder, so the Formgrader
+# (started in autograder/) and nbgrader run from inside autograder/ found an empty course.
+c.CourseDirectory.root = str(Path(__file__).resolve().parent)
+# Releases, submissions and feedback travel through the course-local exchange
+# (``$SESSIONLAB_EXCHANGE`` on a shared server), never /usr/local/share/nbgrader.
+c.Exchange.root = str(exchange_root())
 c.CourseDirectory.source_directory = "../solutions"
 c.CourseDirectory.release_directory = "../notebooks"
 # One notebook per assignment; nothing else in a lesson folder is course material.

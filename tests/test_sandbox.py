@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from sessionlab.errors import CourseError
-from sessionlab.sandbox import course_env, sandbox_root
+from sessionlab.sandbox import course_env, runs_of, sandbox_root
 
 DRIVE_BOTH_CLIS = """
 import anyio, sys
@@ -50,7 +50,8 @@ def test_a_full_course_run_never_touches_the_real_claude_home(tmp_path):
     ]  # fmt: skip
     assert snapshot(home) == before, "something under HOME changed"
     for cli in ("legacy", "current"):
-        assert list((sandbox_root(f"home-guard-{cli}") / "claude-config" / "projects").iterdir())
+        newest = runs_of(f"home-guard-{cli}")[-1]
+        assert list((newest / "claude-config" / "projects").iterdir())
 
 
 def test_pointing_the_sandbox_at_the_real_home_needs_an_explicit_opt_in(monkeypatch, tmp_path):

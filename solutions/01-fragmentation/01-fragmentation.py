@@ -48,8 +48,8 @@
 #
 # `open_lab` opens a *sandbox*: a private Claude Code config folder for this lesson (your real
 # `~/.claude` is never touched), the pinned CLI first on `PATH`, and the course model running on
-# 127.0.0.1. The sandbox is emptied each time this cell runs, so every run starts from the same
-# state.
+# 127.0.0.1. Each run of this cell gets a new, empty sandbox (a Validate run or a second tab
+# gets its own), so every run starts from the same state.
 
 # %%
 import json

@@ -47,14 +47,14 @@
 # %% [markdown]
 # ## 1 · Set-up
 #
-# The lesson works in its own folder under `.course/sandbox/`, emptied each time this cell
-# runs. `FakeClock` is a clock that only moves when we say so: every TTL decision below
-# reads the time from it (`clock.wall()`, seconds since the epoch).
+# The lesson works in a new, empty folder under `.course/sandbox/` each time this cell runs
+# (a second run, such as Validate, gets its own). `FakeClock` is a clock that only moves when
+# we say so: every TTL decision below reads the time from it (`clock.wall()`, seconds since
+# the epoch).
 
 # %%
 import asyncio
 import json
-import shutil
 import sqlite3
 import threading
 import time
@@ -71,11 +71,9 @@ from sessionlab.isolation import (
     SQLiteStateStore,
     TemporarySessionManager,
 )
-from sessionlab.sandbox import sandbox_root
+from sessionlab.sandbox import new_run_dir
 
-lesson_dir = sandbox_root("07-isolated-sessions")
-shutil.rmtree(lesson_dir, ignore_errors=True)
-lesson_dir.mkdir(parents=True)
+lesson_dir = new_run_dir("07-isolated-sessions")
 
 clock = FakeClock()
 store = SQLiteStateStore(lesson_dir / "sessions.sqlite3")

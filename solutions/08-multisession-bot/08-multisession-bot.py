@@ -45,14 +45,13 @@
 # %% [markdown]
 # ## 1 · Set-up
 #
-# The bot's data (its SQLite files) lives in this lesson's sandbox folder, emptied when this
-# cell runs. `say(url, conversation, text)` posts one message activity to the named
-# conversation and returns the reply text; the first message to a name starts a conversation
-# and keeps the id and token the bot issued for it.
+# The bot's data (its SQLite files) lives in a new, empty sandbox folder each time this cell
+# runs. `say(url, conversation, text)` posts one message activity to the named conversation
+# and returns the reply text; the first message to a name starts a conversation and keeps the
+# id and token the bot issued for it.
 
 # %%
 import asyncio
-import shutil
 import statistics
 import time
 import uuid
@@ -63,11 +62,9 @@ from fastapi import FastAPI, Request
 from sessionlab.bot.client import BotConversation, astart_conversation, start_conversation
 from sessionlab.bot.process import BotProcess
 from sessionlab.model import CourseModel
-from sessionlab.sandbox import sandbox_root
+from sessionlab.sandbox import new_run_dir
 
-lesson_dir = sandbox_root("08-multisession-bot")
-shutil.rmtree(lesson_dir, ignore_errors=True)
-lesson_dir.mkdir(parents=True)
+lesson_dir = new_run_dir("08-multisession-bot")
 
 bot = BotProcess(data_dir=lesson_dir / "bot-data").start()
 print("bot listening on", bot.url)

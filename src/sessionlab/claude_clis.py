@@ -85,7 +85,7 @@ def node_executable() -> Path:
     )
 
 
-def _npm_cli(node: Path) -> Path:
+def npm_cli(node: Path) -> Path:
     """npm's entry script inside the Node wheel (its ``bin/npm`` is a copy that cannot run)."""
     bundled = node.parent.parent / "lib" / "node_modules" / "npm" / "bin" / "npm-cli.js"
     if bundled.is_file():
@@ -127,7 +127,7 @@ def installed_version(name: str, home: Path | None = None) -> str | None:
     """
     if not is_installed(name, home):
         return None
-    env = _quiet_env()
+    env = quiet_env()
     env["CLAUDE_CONFIG_DIR"] = str(probe_config_dir(home))
     try:
         done = subprocess.run(
@@ -153,7 +153,7 @@ def probe_config_dir(home: Path | None = None) -> Path:
     return path
 
 
-def _quiet_env() -> dict[str, str]:
+def quiet_env() -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         DISABLE_AUTOUPDATER="1", DISABLE_TELEMETRY="1", CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1"
@@ -174,7 +174,7 @@ def _write_launcher(name: str, node: Path, home: Path | None) -> Path:
     return launcher
 
 
-def _npm_failure(stderr: str) -> str:
+def npm_failure(stderr: str) -> str:
     """The one line of npm's error output that says what went wrong."""
     lines = [line.removeprefix("npm error").strip() for line in stderr.splitlines()]
     useful = [line for line in lines if line and "complete log of this run" not in line]
@@ -209,13 +209,13 @@ def install(
     registry = registry or os.environ.get("SESSIONLAB_NPM_REGISTRY")
     source = registry or "npm's configured registry"
     command = [
-        str(node), str(_npm_cli(node)), "install", "--prefix", str(staging),
+        str(node), str(npm_cli(node)), "install", "--prefix", str(staging),
         "--no-save", "--no-audit", "--no-fund", "--omit=optional", "--ignore-scripts",
         "--fetch-retries=2", "--fetch-retry-mintimeout=1000", "--fetch-retry-maxtimeout=5000",
         *(["--registry", registry] if registry else []),
         f"{PACKAGE}@{cli.version}",
     ]  # fmt: skip
-    env = _quiet_env()
+    env = quiet_env()
     env["PATH"] = f"{node.parent}{os.pathsep}{env.get('PATH', '')}"
     print(f"installing Claude Code {cli.version} ({name}) from {source}", file=log)
     try:
@@ -231,7 +231,7 @@ def install(
         shutil.rmtree(staging, ignore_errors=True)
         raise CourseError(
             f"npm could not install {PACKAGE}@{cli.version} from {source}: "
-            f"{_npm_failure(done.stderr)}"
+            f"{npm_failure(done.stderr)}"
         )
     shutil.rmtree(target, ignore_errors=True)
     staging.rename(target)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Any
 
@@ -34,9 +35,11 @@ class RemoteCourseModel:
         # ever recorded keeps "since I attached" right when that happens.
         self._skip = dropped + len(items)
 
-    def _fetch(self) -> tuple[int, list[dict[str, Any]]]:
+    def _fetch(self, run: str | None = None) -> tuple[int, list[dict[str, Any]]]:
+        query = "" if run is None else "?" + urllib.parse.urlencode({"run": run})
         request = urllib.request.Request(
-            f"{self.url}/_course/records", headers={"authorization": f"Bearer {self._token}"}
+            f"{self.url}/_course/records{query}",
+            headers={"authorization": f"Bearer {self._token}"},
         )
         try:
             with urllib.request.urlopen(request, timeout=10) as response:
@@ -61,6 +64,10 @@ class RemoteCourseModel:
     def records(self) -> list[RequestRecord]:
         dropped, items = self._fetch()
         return [RequestRecord(**item) for item in items[max(0, self._skip - dropped) :]]
+
+    def records_for(self, run: str) -> list[RequestRecord]:
+        """The requests one sandbox run sent, filtered by the model (not since attaching)."""
+        return [RequestRecord(**item) for item in self._fetch(run)[1]]
 
     def clear_records(self) -> None:
         dropped, items = self._fetch()

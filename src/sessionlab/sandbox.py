@@ -12,12 +12,23 @@ CLI will write this working directory's transcripts. Nothing reads or writes the
 The environment is applied to ``os.environ`` (the SDK copies ``os.environ`` into the CLI's
 environment and looks ``claude`` up on ``os.environ["PATH"]``) and restored on exit, so use one
 ``course_env`` at a time per process.
+
+Every ``course_env`` is one *run* with its own folder, ``<course home>/sandbox/<name>/<run id>/``,
+and its own window on the course model (:class:`~sessionlab.model_runs.ModelRun`). A lesson
+open in a student's kernel, the same lesson re-run by the toolbar's Validate, a second browser
+tab, ``nbgrader validate`` and the grader can therefore all run at once: none of them empties
+another's folder or sees another's model records. Folders of runs whose process has ended are
+removed when the next run of the same name starts.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import secrets
 import shutil
+import sys
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from sessionlab import claude_clis
 from sessionlab.errors import CourseError
+from sessionlab.model_runs import ModelRun
 from sessionlab.paths import course_home, project_dir
 from sessionlab.remote_model import MODEL_URL_ENV
 
@@ -52,9 +64,11 @@ class CourseLab:
     cli: claude_clis.PinnedCLI
     config_dir: Path
     workdir: Path
-    model: CourseModel | RemoteCourseModel | None
+    model: ModelRun | None
     live: bool
     env: dict[str, str] = field(default_factory=dict)
+    run_id: str = ""
+    root: Path | None = None  # this run's folder (holds ``claude-config/`` and ``work/``)
 
     @property
     def project_dir(self) -> Path:
@@ -85,10 +99,93 @@ class CourseLab:
 
 
 def sandbox_root(name: str, home: Path | None = None) -> Path:
-    """``<course home>/sandbox/<name>``; the name is checked so it cannot escape that folder."""
+    """``<course home>/sandbox/<name>``: the folder holding every run of one sandbox name.
+
+    The name is checked so it cannot escape that folder.
+    """
     if not name or name in {".", ".."} or "/" in name or "\\" in name or "\0" in name:
         raise CourseError(f"invalid sandbox name {name!r}: use letters, digits, '-' or '_'")
     return (home or course_home()) / "sandbox" / name
+
+
+OWNER_FILE = ".run-owner.json"
+
+
+def _process_start(pid: int) -> str | None:
+    """When ``pid`` started (Linux clock ticks since boot), to tell a reused pid from its owner."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[-1].split()[19]
+
+
+def _owner_alive(owner: dict[str, Any]) -> bool:
+    """Is the process that made a run still running (the same process, not a reused pid)?"""
+    pid = owner.get("pid")
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    if sys.platform.startswith("linux") and owner.get("start") is not None:
+        return _process_start(pid) == owner.get("start")
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _read_owner(run: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads((run / OWNER_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def runs_of(name: str, home: Path | None = None) -> list[Path]:
+    """The run folders of one sandbox name, oldest first."""
+    parent = sandbox_root(name, home)
+    if not parent.is_dir():
+        return []
+    found = [(owner.get("created_ns", 0), run) for run in parent.iterdir()
+             if run.is_dir() and (owner := _read_owner(run)) is not None]  # fmt: skip
+    return [run for _, run in sorted(found)]
+
+
+def sweep_finished_runs(name: str, home: Path | None = None) -> list[Path]:
+    """Remove the run folders of ``name`` whose process has ended; return what was removed.
+
+    A live run (a student's kernel, a Validate run in progress, the grader) is never touched.
+    """
+    removed = []
+    for run in runs_of(name, home):
+        owner = _read_owner(run)
+        if owner is not None and not _owner_alive(owner):
+            shutil.rmtree(run, ignore_errors=True)
+            removed.append(run)
+    return removed
+
+
+def new_run_dir(name: str, home: Path | None = None) -> Path:
+    """A new, empty folder for one run of sandbox ``name``, owned by this process.
+
+    Lessons that need a scratch folder (07, 08) call this instead of emptying a shared one, so
+    two runs of the same lesson never delete each other's files.
+    """
+    sweep_finished_runs(name, home)
+    parent = sandbox_root(name, home)
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    run = parent / f"{stamp}-{os.getpid()}-{secrets.token_hex(3)}"
+    run.mkdir(parents=True)
+    owner = {
+        "pid": os.getpid(),
+        "start": _process_start(os.getpid()),
+        "created_ns": time.time_ns(),
+    }
+    (run / OWNER_FILE).write_text(json.dumps(owner))
+    return run
 
 
 def is_real_claude_home(path: Path) -> bool:
@@ -165,7 +262,10 @@ def course_env(
 ) -> Iterator[CourseLab]:
     """A ready course environment: model running, ``cli`` on PATH, sandboxed config dir.
 
-    ``reset`` empties this sandbox first so a lesson re-runs the same way every time.
+    Each call is a new run in its own empty folder under ``sandbox/<name>/`` with its own model
+    records, so a lesson re-runs the same way every time and two runs never disturb each other.
+    ``reset=False`` continues the newest earlier run of ``name`` instead (same config dir and
+    working directory), for a test that re-enters a sandbox on purpose.
     ``live`` (or ``SESSIONLAB_LIVE=1``) talks to the real Anthropic API with your
     ``ANTHROPIC_API_KEY`` instead of the course model. ``model`` reuses a running model; so
     does ``$SESSIONLAB_MODEL_URL`` (set by ``make lab``).
@@ -175,9 +275,9 @@ def course_env(
         raise CourseError(
             f"the {cli} CLI ({pinned.version}) is not installed: run `sessionlab cli install {cli}`"
         )
-    root = sandbox_root(name)
-    if reset and root.exists():
-        shutil.rmtree(root)
+    earlier = [] if reset else runs_of(name)
+    root = earlier[-1] if earlier else new_run_dir(name)
+    run_id = root.name
     config = Path(config_dir).expanduser() if config_dir else root / "claude-config"
     if is_real_claude_home(config) and not allow_real_home:
         raise CourseError(
@@ -193,17 +293,19 @@ def course_env(
         raise CourseError("live mode needs ANTHROPIC_API_KEY in the environment")
 
     own_model = None
+    shared: CourseModel | RemoteCourseModel | None = model
     if not use_live and model is None and os.environ.get(MODEL_URL_ENV):
         from sessionlab.remote_model import RemoteCourseModel
 
-        model = RemoteCourseModel(os.environ[MODEL_URL_ENV])
+        shared = RemoteCourseModel(os.environ[MODEL_URL_ENV])
     elif not use_live and model is None:
         from sessionlab.model import CourseModel
 
-        own_model = model = CourseModel()
-        model.start()
+        own_model = shared = CourseModel()
+        own_model.start()
+    view = None if use_live or shared is None else ModelRun(shared, run_id)
     try:
-        base_url = None if use_live or model is None else model.url
+        base_url = None if view is None else view.url
         api_key = os.environ["ANTHROPIC_API_KEY"] if use_live else DUMMY_API_KEY
         updates = cli_environment(pinned, config.resolve(), base_url, api_key, root.resolve())
         with patched_environ(updates):
@@ -211,9 +313,11 @@ def course_env(
                 cli=pinned,
                 config_dir=config.resolve(),
                 workdir=workdir,
-                model=None if use_live else model,
+                model=view,
                 live=use_live,
                 env={k: v for k, v in updates.items() if v is not None},
+                run_id=run_id,
+                root=root.resolve(),
             )
     finally:
         if own_model is not None:

@@ -29,7 +29,8 @@ class RequestRecord:
     real user text messages (not tool results, injected reminders or "Warmup"), the current
     one included. ``first_user_text`` and ``last_user_text`` are those messages' texts;
     ``user_texts`` is every one of them in order, so a test can prove a resumed conversation
-    reached the model complete *and in order*, not just its two ends.
+    reached the model complete *and in order*, not just its two ends. ``run`` is the sandbox
+    run that sent the request (the ``/_run/<id>`` prefix of its base URL), ``None`` without one.
     """
 
     timestamp: float
@@ -47,6 +48,7 @@ class RequestRecord:
     status: int = 200
     reply_text: str = ""
     user_texts: tuple[str, ...] = ()
+    run: str | None = None
 
     def __post_init__(self) -> None:
         # JSON (``GET /_course/records``, ``RemoteCourseModel``) brings a list back: keep the

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import socket
 import sys
 import threading
@@ -23,7 +24,7 @@ from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from sessionlab.errors import SessionLabError
 from sessionlab.model import replies, usage, wire
@@ -47,6 +48,18 @@ MAX_JSON_DEPTH = 100
 MAX_CHUNK_LINE = 1024
 COURSE_PREFIX = "/_course/"
 RECORDS_DROPPED_HEADER = "x-course-records-dropped"
+
+# ``<model url>/_run/<id>`` is one sandbox run's base URL: the CLI sends ``/_run/<id>/v1/messages``
+# and the record is tagged with ``<id>``, so concurrent runs of a lesson keep separate evidence.
+_RUN_PREFIX = re.compile(r"^/_run/(?P<run>[A-Za-z0-9][A-Za-z0-9_.-]{0,99})(?P<rest>/.*)?$")
+
+
+def split_run(path: str) -> tuple[str | None, str]:
+    """``(id, "/v1/messages?beta=true")`` for a ``/_run/<id>/...`` path, else ``(None, path)``."""
+    match = _RUN_PREFIX.match(path)
+    if not match:
+        return None, path
+    return match.group("run"), match.group("rest") or "/"
 
 
 class BadRequest(SessionLabError):
@@ -90,6 +103,8 @@ class _Handler(BaseHTTPRequestHandler):
     # delayed ACK (Nagle); the multi-session bot measured 44 ms -> 1 ms per call.
     disable_nagle_algorithm = True
     server: _Server
+    run: str | None = None
+    api_path: str = ""
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silence the default stderr access log: records are the log."""
@@ -169,8 +184,9 @@ class _Handler(BaseHTTPRequestHandler):
         record = RequestRecord(
             timestamp=started,
             method=self.command,
-            path=self.path,
+            path=self.api_path,
             status=status,
+            run=self.run,
             **{**defaults, **fields},
         )
         self.server.course_model._add(record)
@@ -179,14 +195,15 @@ class _Handler(BaseHTTPRequestHandler):
     def _dispatch(self) -> None:
         started = time.time()
         request_id = wire.new_id("req")
-        route = urlsplit(self.path).path.rstrip("/") or "/"
+        self.run, self.api_path = split_run(self.path)
+        route = urlsplit(self.api_path).path.rstrip("/") or "/"
         try:
             if not host_allowed(self.headers.get("host"), self.server.allowed_hosts):
                 self.close_connection = True
                 raise BadRequest("this server does not answer for that Host header")
             body_bytes = self._read_body()
             if route.startswith(COURSE_PREFIX) and self.command in ("GET", "HEAD"):
-                self._course_route(route, request_id)
+                self._course_route(route, urlsplit(self.api_path).query, request_id)
                 return
             if route == "/" and self.command in ("GET", "HEAD"):
                 # CLI 2.1.x probes the base URL with ``HEAD /`` before its first call.
@@ -221,7 +238,7 @@ class _Handler(BaseHTTPRequestHandler):
             except OSError:
                 pass
 
-    def _course_route(self, route: str, request_id: str) -> None:
+    def _course_route(self, route: str, query: str, request_id: str) -> None:
         model = self.server.course_model
         if route == "/_course/health":
             self._send_json(200, {"status": "ok", "url": model.url}, request_id)
@@ -229,6 +246,9 @@ class _Handler(BaseHTTPRequestHandler):
             if not self._operator(request_id):
                 return
             dropped, records = model._log.window()
+            runs = parse_qs(query).get("run")
+            if runs:
+                records = [record for record in records if record.run == runs[0]]
             header = [(RECORDS_DROPPED_HEADER, str(dropped))]
             self._send_json(200, [r.to_json() for r in records], request_id, header)
         else:
@@ -422,6 +442,10 @@ class CourseModel:
     @property
     def records_dropped(self) -> int:
         return self._log.dropped
+
+    def records_for(self, run: str) -> list[RequestRecord]:
+        """The requests one sandbox run sent (through its ``/_run/<run>`` base URL)."""
+        return [record for record in self._log.snapshot() if record.run == run]
 
     def clear_records(self) -> None:
         self._log.clear()
