@@ -139,8 +139,12 @@ def test_a_notebook_under_make_lab_reads_its_records_with_the_inherited_token(
     monkeypatch.setenv("SESSIONLAB_MODEL_URL", model.url)
     monkeypatch.setenv("SESSIONLAB_MODEL_TOKEN", model.operator_token)
     with course_env("legacy", name="model-token-check") as lab:
-        assert isinstance(lab.model, RemoteCourseModel) and lab.model.url == model.url
-        exchange(model.port, "POST", "/v1/messages", turn(SECRET))
+        # The run's window on the shared model: its own base URL, its own records.
+        assert isinstance(lab.model.shared, RemoteCourseModel)
+        assert lab.model.url.startswith(model.url + "/_run/")
+        run_path = lab.model.url.removeprefix(model.url)
+        exchange(model.port, "POST", f"{run_path}/v1/messages", turn(SECRET))
+        exchange(model.port, "POST", "/v1/messages", turn("not this run"))
         assert [r.last_user_text for r in lab.model.records] == [SECRET]
 
 
