@@ -55,7 +55,7 @@ QUEUE = "sessionlab-grading"
 TASK_NAME = "sessionlab.grade_submission"
 PREFIX = "sessionlab:grade"
 REFUSALS = f"{PREFIX}:refusals"  # hash: worker -> JSON {message, lesson_key, grader_key, at}
-GRADED_LOG = f"{PREFIX}:graded"  # list: "<result key> <worker>", one per stored result
+GRADED_LOG = f"{PREFIX}:graded"  # list: "<result key> <worker> stored|duplicate", per grading
 CLAIM_TTL_S = 30
 RESULT_TTL_S = 14 * 24 * 3600
 DEFAULT_VISIBILITY_TIMEOUT_S = 120.0
@@ -208,8 +208,8 @@ def _grade_submission(self: Task, payload: str) -> str:
         raise self.retry(countdown=5, max_retries=None)  # another worker is grading it now
     with _claim_held(client, claim, worker):
         result = _workspace(task).grade(task)
-        if client.set(done_key, result.to_json(), nx=True, ex=RESULT_TTL_S):
-            client.rpush(GRADED_LOG, f"{done_key} {worker}")
+        stored = client.set(done_key, result.to_json(), nx=True, ex=RESULT_TTL_S)
+        client.rpush(GRADED_LOG, f"{done_key} {worker} {'stored' if stored else 'duplicate'}")
     log.info("graded %s: %s/%s in %.1f s", task.student_id, result.score, result.max_score,
              result.seconds)  # fmt: skip
     return "graded"

@@ -47,6 +47,10 @@ class ClassGradebook:
                 result = api.generate_assignment(lesson.assignment, force=True)
             if not result.get("success"):
                 raise CourseError(f"nbgrader generate_assignment failed:\n{result.get('log', '')}")
+            from nbgrader.api import Gradebook
+
+            with Gradebook(self.db_url) as gb:
+                self.max_score = float(gb.find_assignment(lesson.assignment).max_score)
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
