@@ -165,9 +165,9 @@ class ResultWriter:
         a, sid = self.lesson.assignment, sub.student_id
         row = StudentRow(
             sid, sub.name, sub.source, sub.lms_id, sub.original, score=result.score,
-            max_score=result.max_score or self.gradebook.max_score, status=result.status, notes=[*sub.notes, *result.notes],
-            sha256=result.sha256, cells={c.name: c.score for c in result.cells},
-            seconds=result.seconds,
+            max_score=result.max_score or self.gradebook.max_score, status=result.status,
+            notes=[*sub.notes, *result.notes], sha256=result.sha256,
+            cells={c.name: c.score for c in result.cells}, seconds=result.seconds,
         )  # fmt: skip
         monitor = MonitorResult.from_dict(result.monitor) if result.monitor else None
         check = monitor.check("detection_latency") if monitor else None
