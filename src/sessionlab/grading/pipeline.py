@@ -231,7 +231,10 @@ def grade(options: GradeOptions) -> GradeRun:
                 tasks = [task for _, task in todo.values()]
                 for done, result in enumerate(runner.run(tasks), 1):
                     sub, task = todo[result.student_id]
+                    writing = time.monotonic()
                     rows[sub.student_id] = writer.write(result, sub, task)
+                    recorded = time.monotonic() - writing
+                    phases["coordinator: record"] = phases.get("coordinator: record", 0) + recorded
                     for phase, secs in result.phases.items():
                         phases[phase] = phases.get(phase, 0.0) + secs
                     if result.load:
@@ -274,9 +277,7 @@ def run_cli(options: GradeOptions, *, echo: Callable[[str], None] = print) -> in
     per = run.seconds_per_submission
     echo(f"grading: {run.plan}; isolation: {run.isolation}; workers: {run.runner}")
     if run.phases:
-        echo(
-            "worker time: " + ", ".join(f"{name} {secs:.1f} s" for name, secs in run.phases.items())
-        )
+        echo("time: " + ", ".join(f"{name} {secs:.1f} s" for name, secs in run.phases.items()))
     echo(
         f"{len(run.rows)} students, {run.regraded} (re)graded in {run.seconds:.0f} s"
         + (f" ({per:.1f} s per submission)" if per else ", nothing changed")
