@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from sessionlab.monitor.harness import run_harness
-from sessionlab.monitor.harness.config import HarnessConfig
-from sessionlab.monitor.harness.report import CheckResult
+from sessionlab.monitor.harness.results import CheckResult
 from sessionlab.monitor.harness.runner import near_miss
+from sessionlab.monitor.harness.settings import HarnessConfig
 
 pytestmark = pytest.mark.slow
 

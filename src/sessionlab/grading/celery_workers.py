@@ -295,7 +295,7 @@ class CeleryRunner:
                 yield GradingResult.from_json(value.decode())
 
     def _report_refusals(self, keys: set[tuple[str, str]]) -> None:
-        raw: dict[bytes, bytes] = self.redis.hgetall(REFUSALS)  # type: ignore[assignment]
+        raw: dict[bytes, bytes] = self.redis.hgetall(REFUSALS)
         for worker, value in raw.items():
             record: dict[str, Any] = json.loads(value)
             seen = f"{worker.decode()} {record['at']}"

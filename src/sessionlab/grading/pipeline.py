@@ -30,7 +30,7 @@ from sessionlab.grading.class_gradebook import ClassGradebook
 from sessionlab.grading.collect import Collection, Submission, collect, submissions_folder
 from sessionlab.grading.jail import capabilities
 from sessionlab.grading.local_workers import InProcessRunner, LocalPoolRunner, Runner
-from sessionlab.grading.monitor import MonitorResult
+from sessionlab.grading.monitor_grader import MonitorResult
 from sessionlab.grading.notebook import leaked_lines
 from sessionlab.grading.progress import Progress
 from sessionlab.grading.report import StudentRow

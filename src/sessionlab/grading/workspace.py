@@ -31,8 +31,14 @@ from sessionlab.errors import CourseError
 from sessionlab.grading import report as reports
 from sessionlab.grading.autograde import Autograder, nbgrader_autograde
 from sessionlab.grading.fingerprint import grader_key, lesson_key
-from sessionlab.grading.jail import Limits, capabilities
-from sessionlab.grading.monitor import (
+from sessionlab.grading.jail import JailLimits, capabilities
+from sessionlab.grading.jail_settings import (
+    KERNEL_NAME,
+    grading_limits,
+    prepare_runtime_dir,
+    write_kernelspec,
+)
+from sessionlab.grading.monitor_grader import (
     LATENCY_CHECKS,
     MonitorResult,
     monitor_source,
@@ -46,12 +52,6 @@ from sessionlab.grading.notebook import (
     known_to_student,
     leaked_lines,
     reduce_for_grading,
-)
-from sessionlab.grading.sandbox import (
-    KERNEL_NAME,
-    grading_limits,
-    prepare_runtime_dir,
-    write_kernelspec,
 )
 from sessionlab.grading.unit import (
     CellGrade,
@@ -80,8 +80,8 @@ def load_course_config(course: Path) -> Any:
 
 def source_notebook(course: Path, config: Any, assignment: str) -> Path:
     source_dir = config.CourseDirectory.get("source_directory", "source")
-    folder = (course / source_dir / assignment).resolve()
-    notebooks = sorted(folder.glob("*.ipynb"))
+    folder = (course / str(source_dir) / assignment).resolve()
+    notebooks: list[Path] = sorted(folder.glob("*.ipynb"))
     if not notebooks:
         raise CourseError(f"no source notebook for {assignment!r} in {folder}")
     return notebooks[0]
@@ -319,8 +319,8 @@ class GraderWorkspace:
             )
         return self._reference
 
-    def _jail(self) -> Limits:
-        return Limits.from_json(self.jail.to_json())  # run_monitor_checks edits its copy
+    def _jail(self) -> JailLimits:
+        return JailLimits.from_json(self.jail.to_json())  # run_monitor_checks edits its copy
 
     def _measure_monitor(self, nb: nbformat.NotebookNode, sid: str) -> MonitorResult | None:
         """Latency of the student's monitor for the feedback's plot (lessons with one)."""
