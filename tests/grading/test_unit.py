@@ -97,3 +97,20 @@ def test_two_worker_processes_never_share_a_jail_uid_and_a_dead_ones_is_free_aga
         for holder in holders:
             holder.kill()
             holder.wait()
+
+
+def test_a_dead_workers_workspace_is_swept_a_live_ones_is_not(tmp_path: Path) -> None:
+    from sessionlab.grading.workspace import OWNER_FILE, WORK_PREFIX, sweep_dead_workspaces
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    folders = {}
+    for label, pid in (("dead", dead.pid), ("alive", os.getpid()), ("foreign", None)):
+        folder = tmp_path / f"{WORK_PREFIX}{label}"
+        folder.mkdir()
+        if pid is not None:
+            (folder / OWNER_FILE).write_text(str(pid))
+        folders[label] = folder
+    assert sweep_dead_workspaces(tmp_path) == [folders["dead"]]
+    assert not folders["dead"].exists()
+    assert folders["alive"].exists() and folders["foreign"].exists()

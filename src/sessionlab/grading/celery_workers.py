@@ -122,6 +122,12 @@ def configure_worker(settings: WorkerSettings) -> None:
     _settings = settings
 
 
+def close_workspaces(**_: object) -> None:
+    """A pool child's private courses go with it (Celery's ``worker_process_shutdown``)."""
+    while _workspaces:
+        _workspaces.popitem()[1].close()
+
+
 def _redis() -> redis.Redis:
     global _client
     if _client is None:
@@ -229,6 +235,9 @@ def run_worker(
     load_course_config(settings.course)  # a wrong --course fails here, in one line
     configure_worker(settings)
     app = make_app(settings.broker, visibility_timeout_s=visibility_timeout_s)
+    from celery.signals import worker_process_shutdown
+
+    worker_process_shutdown.connect(close_workspaces, weak=False)
     argv = [
         "worker", f"--loglevel={loglevel}", "-Q", QUEUE, "-c", str(concurrency),
         "--pool", "prefork", "--without-gossip", "--without-mingle",

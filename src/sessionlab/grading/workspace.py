@@ -68,6 +68,29 @@ from sessionlab.sandbox import patched_environ
 WATCHDOG_NOISE = r"InotifyEmitter\.queue_events\(\) called when the thread is inactive"
 
 
+WORK_PREFIX = "sessionlab-grade-"
+OWNER_FILE = "owner.pid"
+
+
+def sweep_dead_workspaces(root: Path | None = None) -> list[Path]:
+    """Remove workspaces whose worker died without cleaning up (``kill -9``, a lost machine
+    coming back): each records its owner's pid; one whose owner is gone is removed."""
+    removed = []
+    for folder in (root or Path(tempfile.gettempdir())).glob(WORK_PREFIX + "*"):
+        try:
+            pid = int((folder / OWNER_FILE).read_text())
+        except (OSError, ValueError):
+            continue  # not ours, or not finished being made
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+        except PermissionError:
+            continue  # alive, another user's
+    return removed
+
+
 def load_course_config(course: Path) -> Any:
     """The course's ``nbgrader_config.py`` as a traitlets ``Config``."""
     from traitlets.config.loader import PyFileConfigLoader
@@ -174,8 +197,10 @@ class GraderWorkspace:
         self.limits = limits
         self.autograder = autograder
         self.worker = worker_name()
-        self.work = Path(tempfile.mkdtemp(prefix="sessionlab-grade-"))
+        sweep_dead_workspaces()
+        self.work = Path(tempfile.mkdtemp(prefix=WORK_PREFIX))
         os.chmod(self.work, 0o700)
+        (self.work / OWNER_FILE).write_text(str(os.getpid()))
         self.root = self.work / "course"
         self.db_url = f"sqlite:///{self.work / 'gradebook.db'}"
         self._reference: MonitorResult | None = None
