@@ -34,7 +34,7 @@ pytestmark = [
 def _grade_subset(tmp_path: Path) -> Path:
     import generate
 
-    from sessionlab.grading.pipeline import GradeOptions, run_cli
+    from sessionlab.grading.pipeline import GradeOptions, grade, run_cli
 
     submissions = tmp_path / "submissions"
     generate.build(submissions, subset=True)
@@ -47,6 +47,11 @@ def _grade_subset(tmp_path: Path) -> Path:
     )  # fmt: skip
     print("\n".join(lines))
     assert status == 0, "every file name of the subset is understood"
+    # The cache works as without workers: a second run regrades only what did not grade.
+    again = grade(GradeOptions("03-monitor", submissions, ROOT / "autograder", out=out,
+                               cell_timeout=60, workers=3, stream=io.StringIO()))  # fmt: skip
+    errors = {r.student_id for r in again.rows if r.status != "graded"}
+    assert again.regraded == len(errors) <= 2, errors  # the garbage file, the kernel crash
     return out
 
 
