@@ -6,7 +6,10 @@ the same notebooks with ``sessionlab grade --workers N`` for each N, and with N 
 (``sessionlab grade-worker`` from separate copies of the course, a private ``redis-server``),
 one configuration after the other. For each: wall-clock seconds of grading, seconds per
 notebook, the speed-up over ``--workers 1``, how many scores equal ``expected_scores.csv``
-and how many equal the ``--workers 1`` run, and the machine's load while it ran. Prints a
+and how many equal the ``--workers 1`` run, the machine's load while it ran, and the CPU
+seconds per notebook of the local grading processes (not counted for Celery workers, which
+are not this process's children): wall / CPU per notebook bounds what workers can gain on an
+idle machine (cores x wall / CPU). Prints a
 table and writes JSON. Grading is wait-bound (the harness's warm-ups, quiet periods and paced
 strays), so more workers than cores pay off.
 """
@@ -18,6 +21,7 @@ import csv
 import io
 import json
 import os
+import resource
 import shutil
 import sys
 import tempfile
@@ -48,6 +52,7 @@ class Row:
     as_expected: int
     same_as_one_worker: int
     load_mean: float
+    cpu_per_notebook: float  # user+sys s of this process and its children (meaningful: n=1)
     scores: dict[str, float]
 
 
@@ -55,20 +60,30 @@ def _scores(run: GradeRun) -> dict[str, float]:
     return {r.student_id: float(r.score or 0.0) for r in run.rows}
 
 
-def _run(label: str, options: GradeOptions) -> tuple[GradeRun, float, float, int]:
+def _cpu_seconds() -> float:
+    """User+system time of this process and every child it waited for (kernels, workers)."""
+    mine = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return mine.ru_utime + mine.ru_stime + children.ru_utime + children.ru_stime
+
+
+def _run(label: str, options: GradeOptions) -> tuple[GradeRun, float, float, int, float]:
     load_before = os.getloadavg()[0]
-    started = time.monotonic()
+    started, cpu = time.monotonic(), _cpu_seconds()
     run = grade(options)
     seconds = time.monotonic() - started
+    cpu = _cpu_seconds() - cpu
     loads = [load.load_mean for load in run.loads] or [load_before]
     with (run.csv).open() as handle:
         wrong = generate.score_mismatches(
             run.csv, {r["student_id"] for r in csv.DictReader(handle)}
         )
-    print(f"  {label}: {seconds:.1f} s, {len(wrong)} score(s) off the expected", flush=True)
+    record = run.phases.get("coordinator: record", 0.0) / max(run.regraded, 1)
+    print(f"  {label}: {seconds:.1f} s, {len(wrong)} score(s) off the expected; coordinator "
+          f"{record:.2f} s per result", flush=True)  # fmt: skip
     for line in wrong:
         print(f"    {line}")
-    return run, seconds, sum(loads) / len(loads), len(run.rows) - len(wrong)
+    return run, seconds, sum(loads) / len(loads), len(run.rows) - len(wrong), cpu
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -92,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
 
         def record(label: str, n: int, options: GradeOptions) -> None:
             nonlocal base_seconds
-            run, seconds, load, ok = _run(label, options)
+            run, seconds, load, ok, cpu = _run(label, options)
             scores = _scores(run)
             if not baseline:
                 baseline.update(scores)
@@ -100,8 +115,9 @@ def main(argv: list[str] | None = None) -> int:
             same = sum(1 for s, v in scores.items() if baseline.get(s) == v)
             per = round(seconds / max(run.regraded, 1), 2)
             speedup = round(base_seconds / seconds, 2)
+            cpu_per = round(cpu / max(run.regraded, 1), 2)
             row = Row(label, n, run.regraded, round(seconds, 1), per, speedup, ok, same,
-                      round(load, 2), scores)  # fmt: skip
+                      round(load, 2), cpu_per, scores)  # fmt: skip
             rows.append(row)
 
         def options(out: Path, **extra: object) -> GradeOptions:
@@ -136,6 +152,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{r.mode:<20} {r.notebooks:>3} {r.seconds:>8.1f} {r.seconds_per_notebook:>10.2f} "
               f"{r.speedup:>7.2f}x {r.as_expected:>5}/{r.notebooks:<5} "
               f"{r.same_as_one_worker:>5}/{r.notebooks:<5} {r.load_mean:>5.2f}")  # fmt: skip
+    if rows:
+        base = rows[0]
+        cores = os.cpu_count() or 1
+        bound = cores * base.seconds_per_notebook / max(base.cpu_per_notebook, 0.01)
+        print(f"\n--workers 1: {base.cpu_per_notebook:.2f} CPU s per notebook against "
+              f"{base.seconds_per_notebook:.2f} s wall: grading waits "
+              f"{100 - 100 * base.cpu_per_notebook / base.seconds_per_notebook:.0f} % of the "
+              f"time; on {cores} idle cores workers can gain up to {bound:.1f}x")  # fmt: skip
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps([asdict(r) for r in rows], indent=1))
     print(f"\nwrote {args.json}")
