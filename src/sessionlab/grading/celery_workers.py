@@ -57,7 +57,7 @@ PREFIX = "sessionlab:grade"
 REFUSALS = f"{PREFIX}:refusals"  # hash: worker -> JSON {message, lesson_key, grader_key, at}
 GRADED_LOG = f"{PREFIX}:graded"  # list: "<result key> <worker> stored|duplicate", per grading
 CLAIM_TTL_S = 30
-RESULT_TTL_S = 14 * 24 * 3600
+RESULT_TTL_S = 3 * 24 * 3600  # long enough for a coordinator to come back
 DEFAULT_VISIBILITY_TIMEOUT_S = 120.0
 
 log = logging.getLogger("sessionlab.grade-worker")
@@ -261,6 +261,7 @@ class CeleryRunner:
         stream: TextIO,
         poll_s: float = 0.5,
         wait_s: float | None = None,
+        force: bool = False,
     ) -> None:
         import redis
 
@@ -273,11 +274,14 @@ class CeleryRunner:
         self.stream = stream
         self.poll_s = poll_s
         self.wait_s = wait_s
+        self.force = force
         self.started = time.time()
         self.refusals_seen: set[str] = set()
 
     def run(self, tasks: list[GradingTask]) -> Iterator[GradingResult]:
         pending = {result_key(t): t for t in tasks}
+        if self.force and pending:  # --force: a stored result of the same notebook is not reused
+            self.redis.delete(*pending)
         # A coordinator restarted mid-run: what workers already stored is not sent again.
         yield from self._collect(pending)
         for task in pending.values():

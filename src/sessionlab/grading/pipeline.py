@@ -140,7 +140,7 @@ def open_runner(options: GradeOptions, lesson: Lesson, hide: tuple[Path, ...]) -
     if options.broker:
         from sessionlab.grading.celery_workers import CeleryRunner
 
-        return CeleryRunner(options.broker, stream=options.stream)
+        return CeleryRunner(options.broker, stream=options.stream, force=options.force)
     if options.workers > 1:
         return LocalPoolRunner(lesson.course, lesson.assignment, limits, hide, options.workers)
     return InProcessRunner(lesson.course, lesson.assignment, limits, hide)
