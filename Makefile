@@ -13,10 +13,10 @@ KERNEL := sessionlab
 LAB_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: help setup lab instructor browser hub test lint demo doctor bench bench-grade clean distclean
+.PHONY: help setup lab instructor browser hub test lint demo doctor bench bench-grade bench-grade-nbgrader clean distclean
 
 help:
-	@echo "make lab | instructor | hub | test | demo | doctor | bench | bench-grade | grade | grade-demo | lint | clean"
+	@echo "make lab | instructor | hub | test | demo | doctor | bench | bench-grade | bench-grade-nbgrader | grade | grade-demo | lint | clean"
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed: run make PYTHON=python3.11")'
@@ -24,7 +24,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/python -m pip install --quiet -e ".[course,agent,bot,hub,dev]"
+	$(BIN)/python -m pip install --quiet -e ".[course,agent,bot,hub,workers,dev]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Session Lab (Python 3)" >/dev/null
 	@touch $@
 
@@ -75,8 +75,14 @@ doctor: setup
 bench: setup
 	$(BIN)/sessionlab bench monitor
 
-# Seconds per notebook: nbgrader alone vs sessionlab grade, same notebooks, one run (~3 min).
+# Seconds per notebook and speed-up for 1, 2, 4, 8 local workers and 2 Celery workers on the
+# 30-student demo class, one run (~15 min on 2 cores); BENCH_ARGS="--subset" for the 19.
+BENCH_ARGS ?=
 bench-grade: setup
+	$(BIN)/python autograder/bench_workers.py $(BENCH_ARGS)
+
+# Seconds per notebook: nbgrader alone vs sessionlab grade, same notebooks, one run (~3 min).
+bench-grade-nbgrader: setup
 	$(BIN)/python autograder/bench_grading.py
 
 clean:
@@ -107,9 +113,11 @@ grade: setup
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade ASSIGNMENT=03-monitor SUBMISSIONS=path/to/folder-or.zip"; exit 2; }
 	$(BIN)/sessionlab grade $(ASSIGNMENT) --submissions $(SUBMISSIONS)
 
-# The synthetic class (30 notebooks of lesson 03) graded into a temporary folder.
+# The synthetic class (30 notebooks of lesson 03) graded into a temporary folder
+# (GRADE_ARGS="--workers 8" or "--broker redis://127.0.0.1:6379/0" to choose the workers).
+GRADE_ARGS ?=
 grade-demo: setup
 	rm -rf .course/grade-demo && mkdir -p .course/grade-demo
 	$(BIN)/python autograder/demo/generate.py .course/grade-demo/submissions
-	$(BIN)/sessionlab grade 03-monitor --submissions .course/grade-demo/submissions --out .course/grade-demo/out --cell-timeout 60 || true
+	$(BIN)/sessionlab grade 03-monitor --submissions .course/grade-demo/submissions --out .course/grade-demo/out --cell-timeout 60 $(GRADE_ARGS) || true
 	SESSIONLAB_DEMO_RESULTS=.course/grade-demo/out $(BIN)/python -m pytest tests/grading/test_demo_class.py -q -m slow

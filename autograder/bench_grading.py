@@ -37,10 +37,9 @@ sys.path.insert(0, str(HERE))
 import course_cycle  # noqa: E402
 
 from sessionlab.grading.notebook import grading_plan, reduce_for_grading  # noqa: E402
-from sessionlab.grading.pipeline import (  # noqa: E402
-    GradeOptions,
+from sessionlab.grading.pipeline import GradeOptions, grade  # noqa: E402
+from sessionlab.grading.workspace import (  # noqa: E402
     copy_course,
-    grade,
     load_course_config,
     quiet_nbgrader,
     source_notebook,
@@ -117,7 +116,7 @@ def plain_nbgrader(assignment: str, notebooks: dict[str, Path], work: Path, *, r
 
 
 def sessionlab_grade(assignment: str, folder: Path, work: Path) -> Row:
-    run = grade(GradeOptions(assignment, folder, HERE, out=work, stream=io.StringIO()))
+    run = grade(GradeOptions(assignment, folder, HERE, out=work, workers=1, stream=io.StringIO()))
     scores = [row.score or 0.0 for row in run.rows]
     per = run.seconds_per_submission or 0.0
     max_score = max((row.max_score or 0.0) for row in run.rows)

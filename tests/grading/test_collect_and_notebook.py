@@ -156,7 +156,7 @@ def test_feedback_copy_has_no_hidden_lines_even_in_tracebacks() -> None:
 def test_the_course_config_hides_hidden_tests_from_any_nbgrader_feedback() -> None:
     # An autograded notebook carries the hidden blocks, markers included, as the source does.
     from sessionlab.grading.feedback import HideHiddenTests
-    from sessionlab.grading.pipeline import load_course_config
+    from sessionlab.grading.workspace import load_course_config
 
     config = load_course_config(ROOT / "autograder")
     assert HideHiddenTests in config.GenerateFeedback.preprocessors

@@ -2,7 +2,7 @@
 
 Every call of ``make_store()`` gives a store that shares nothing with the previous one: a
 new root folder, a new SQLite file, or a new Redis key prefix on the session's real
-redis-server (``redis_url`` in ``tests/conftest.py``; Redis cases skip without the binary).
+redis-server (``redis_url`` in ``tests/conftest.py``; the binary comes with `make setup`).
 """
 
 from __future__ import annotations

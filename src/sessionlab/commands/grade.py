@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from sessionlab.errors import CourseError
 from sessionlab.grading import defaults
 from sessionlab.paths import repo_root
 
@@ -60,12 +61,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="rlimits and time limits only (no namespaces): trusted submissions only",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="submissions graded at once on this machine, each kernel in its own jail "
+        "(default: chosen from cores and memory; 1 grades one after the other in this process)",
+    )
+    parser.add_argument(
+        "--broker",
+        metavar="redis://HOST:PORT/DB",
+        help="send the submissions to Celery workers (`sessionlab grade-worker`) through this "
+        "Redis instead of grading here",
+    )
     parser.set_defaults(func=_grade)
 
 
 def _grade(args: argparse.Namespace) -> int:
+    from sessionlab.grading.local_workers import default_workers
     from sessionlab.grading.pipeline import GradeOptions, run_cli
 
+    workers = default_workers() if args.workers is None else args.workers
+    if workers < 1:
+        raise CourseError(f"--workers {workers}: must be at least 1")
     options = GradeOptions(
         assignment=args.assignment,
         submissions=args.submissions,
@@ -78,5 +96,7 @@ def _grade(args: argparse.Namespace) -> int:
         force=args.force,
         monitor_plot=not args.no_plots,
         full_notebook=args.full_notebook,
+        workers=workers,
+        broker=args.broker,
     )
     return run_cli(options)

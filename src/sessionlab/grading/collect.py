@@ -16,13 +16,18 @@ id, then file time) and the others are reported.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 import shutil
+import tempfile
 import unicodedata
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from sessionlab.errors import CourseError
 
 CANVAS = re.compile(r"^(?P<name>[^_].*?)_(?:late_|LATE_)?(?P<uid>\d+)_(?P<sub>\d+)_(?P<file>.+)$")
 MOODLE = re.compile(
@@ -172,3 +177,15 @@ def _attribute(rel: Path, assignment: str) -> Submission | str:
     if len(parts) == 1 or len(parts) == 2:
         return parse_lms_name(parts[-1], assignment)
     return "unexpected folder depth"
+
+
+@contextlib.contextmanager
+def submissions_folder(path: Path) -> Iterator[Path]:
+    """``path`` itself when it is a folder; a ``.zip`` unpacked into a temporary one."""
+    if path.is_file() and path.suffix == ".zip":
+        with tempfile.TemporaryDirectory(prefix="sessionlab-unzip-") as tmp:
+            yield unpack(path, Path(tmp))
+    elif path.is_dir():
+        yield path
+    else:
+        raise CourseError(f"--submissions {path}: not a folder or a .zip")

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from sessionlab.grading.monitor_grader import MonitorResult
+from sessionlab.grading.unit import WorkerLoad
 
 KPI_MS = 200.0
 CSV_COLUMNS = (
@@ -206,8 +207,9 @@ def class_report(
     rows: Sequence[StudentRow],
     monitors: dict[str, MonitorResult],
     seconds_per_submission: float | None,
+    loads: Sequence[WorkerLoad] = (),
 ) -> str:
-    """A self-contained HTML page: distributions, then the table."""
+    """A self-contained HTML page: distributions, the table, then each worker's load."""
     images = "".join(_img(p, "class distribution") for p in class_pngs(rows, monitors))
     body = [
         f"<h1>{html.escape(assignment)}: class report</h1>",
@@ -225,8 +227,47 @@ def class_report(
     body.append("</table>")
     if seconds_per_submission is not None:
         body.append(f"<p>Grading took {seconds_per_submission:.1f} s per regraded submission.</p>")
+    body.append(worker_table(loads))
     style = "body{font-family:sans-serif;margin:2em} td,th{padding:2px 8px;text-align:left}"
     return (
         f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(assignment)}"
         f"</title><style>{style}</style></head><body>{''.join(body)}</body></html>"
+    )
+
+
+def worker_loads(loads: Sequence[WorkerLoad]) -> list[dict[str, Any]]:
+    """Per worker: submissions graded, cores, and the machine's 1-minute load while grading."""
+    by_worker: dict[str, list[WorkerLoad]] = {}
+    for load in loads:
+        by_worker.setdefault(load.worker, []).append(load)
+    return [
+        {
+            "worker": worker,
+            "submissions": len(items),
+            "cores": items[0].cores,
+            "load_min": min(i.load_min for i in items),
+            "load_mean": round(statistics.fmean(i.load_mean for i in items), 2),
+            "load_max": max(i.load_max for i in items),
+        }
+        for worker, items in sorted(by_worker.items())
+    ]
+
+
+def worker_table(loads: Sequence[WorkerLoad]) -> str:
+    """HTML: the load each worker's machine had while it graded (timing checks are wall-clock:
+    a score earned under a load far above the cores deserves a second look)."""
+    rows = worker_loads(loads)
+    if not rows:
+        return ""
+    columns = ("worker", "submissions", "cores", "load_min", "load_mean", "load_max")
+    head = "".join(f"<th>{c}</th>" for c in columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(r[c]))}</td>" for c in columns) + "</tr>"
+        for r in rows
+    )
+    return (
+        "<h2>Workers and their load while grading</h2>"
+        "<p>1-minute load average of each worker's machine, sampled every second while it "
+        "graded; timing checks are measured again when they fail close to their limit.</p>"
+        f"<table><tr>{head}</tr>{body}</table>"
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import os
 import shutil
 import tempfile
 import threading
@@ -74,6 +75,49 @@ def run_check(
     return result
 
 
+# Wall-clock checks and the number each is held to. Graded beside other kernels (parallel
+# grading workers, a busy machine), a correct monitor can miss a timing limit by a little: a
+# failure within NEAR_FACTOR of the limit is measured again, at most REMEASURES times, and
+# the check's detail says so. A monitor far over the limit is not measured again.
+TIMING_LIMITS: dict[str, tuple[str, Callable[[HarnessConfig], float]]] = {
+    "detection_latency": ("p95_ms", lambda config: config.detection_p95_ms),
+}
+NEAR_FACTOR = 1.5
+REMEASURES = 2
+
+
+def near_miss(result: CheckResult, config: HarnessConfig) -> bool:
+    """A timing check that failed close to its limit (and for no other reason)."""
+    spec = TIMING_LIMITS.get(result.name)
+    if spec is None or result.passed or result.numbers.get("missed"):
+        return False
+    key, limit = spec[0], spec[1](config)
+    value = result.numbers.get(key)
+    return isinstance(value, int | float) and limit < value <= limit * NEAR_FACTOR
+
+
+def run_timing_check(
+    name: str, factory: Factory, config: HarnessConfig, base: Path, quick: bool
+) -> CheckResult:
+    """:func:`run_check`, measured again while it fails close to its limit."""
+    attempts = [run_check(name, factory, config, Path(tempfile.mkdtemp(dir=base)), quick)]
+    while near_miss(attempts[-1], config) and len(attempts) <= REMEASURES:
+        attempts.append(run_check(name, factory, config, Path(tempfile.mkdtemp(dir=base)), quick))
+    result = attempts[-1]
+    if len(attempts) > 1:
+        key, limit = TIMING_LIMITS[name][0], TIMING_LIMITS[name][1](config)
+        earlier = ", ".join(f"{a.numbers.get(key)}" for a in attempts[:-1])
+        load = os.getloadavg()[0]
+        result.detail += (
+            f" (measured {len(attempts)} times: {key} {earlier} before, within "
+            f"{NEAR_FACTOR:g}x of the {limit:g} limit; machine load {load:.1f} on "
+            f"{os.cpu_count()} cores; the last measurement counts)"
+        )
+        result.numbers["measurements"] = len(attempts)
+        result.seconds = sum(a.seconds for a in attempts)
+    return result
+
+
 def run_harness(
     monitor_factory: Callable[[Path, str], Any] | str | Any,
     *,
@@ -104,7 +148,7 @@ def run_harness(
     try:
         for name in names:
             root = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=base))
-            result = run_check(name, factory, config, root, quick)
+            result = run_timing_check(name, factory, config, root, quick)
             report.checks.append(result)
             if progress is not None:
                 progress(result)
