@@ -42,6 +42,7 @@ from sessionlab.monitor.follower import Follower
 from sessionlab.monitor.lease import Lease, lease_intact, release, try_read_lease
 from sessionlab.monitor.lock import DirectoryLock
 from sessionlab.monitor.merge import LineRewriter, RewriterMark
+from sessionlab.monitor.ordering import order_by_conversation
 from sessionlab.monitor.quarantine import Quarantine
 from sessionlab.monitor.safety import UnsafeFile, fsync_dir, make_private_dir, open_stray
 from sessionlab.monitor.state import MonitorState, load_state, save_state
@@ -230,14 +231,20 @@ class SessionMonitor:
         self._dir_fd = os.open(self.project_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         self._dir_dev = os.fstat(self._dir_fd).st_dev
         opts = self.options
+        self._fixed = FixedFile(self.project_dir / self.fixed_name, self._dir_fd)
+        self._fixed.check()  # a link or special file: refused before anything is written
         if not opts.dry_run:
             make_private_dir(self.state_dir)
             self._lock.acquire()
-        self._fixed = FixedFile(self.project_dir / self.fixed_name, self._dir_fd)
-        if not opts.dry_run:
-            torn = self._fixed.repair_torn_tail()
-            if torn:
-                self._quarantine.put(torn, origin=f"{self.fixed_name} torn tail")
+        repair = self._fixed.repair_tail(self._quarantine, dry_run=opts.dry_run)
+        if repair.quarantined:
+            self._count("quarantined_lines")
+            log.warning(
+                "%s ended with a torn line (%d bytes): %s",
+                self.fixed_name,
+                repair.quarantined,
+                f"quarantined in {repair.path}" if repair.path else "would be quarantined",
+            )
         self._load_fixed()
         state_path = self.state_dir / "state.json"
         state = load_state(state_path)
@@ -328,6 +335,7 @@ class SessionMonitor:
             stats["rejected_files"] = dict(stats["rejected_files"])
             for key in ("detection_latencies_ms", "merge_latencies_ms", "removal_latencies_ms"):
                 stats[key] = list(stats[key])
+        stats["quarantine_dir"] = str(self._quarantine.directory)
         stats["pending_files"] = self.pending()
         stats["bytes_unread"] = self._bytes_unread()
         return stats
@@ -381,7 +389,7 @@ class SessionMonitor:
     def _scan(self, now: float) -> None:
         """Rule 10's safety net: find every stray an event may have missed."""
         self._count("rescans")
-        found: list[tuple[float, str]] = []
+        found: list[str] = []
         with os.scandir(self._dir_fd) as listing:
             for entry in listing:
                 name = entry.name
@@ -389,12 +397,10 @@ class SessionMonitor:
                     continue
                 if self._rejected.get(name) == entry.inode():
                     continue
-                try:
-                    mtime = entry.stat(follow_symlinks=False).st_mtime
-                except OSError:
-                    continue
-                found.append((mtime, name))
-        for _, name in sorted(found):  # oldest first keeps the merged chain in time order
+                found.append(name)
+        # Rule 10 + the transcript model: oldest conversation first, by the entries' own
+        # timestamps (never mtimes or names: a copied folder has one mtime for every file).
+        for name in order_by_conversation(found, self._dir_fd):
             self._ensure(name, now, from_event=False)
         for follower in list(self._followers.values()):
             self._pump(follower, now)
@@ -562,7 +568,7 @@ class SessionMonitor:
 
     def _prepare(self, follower: Follower, lines: list[bytes], started: float) -> _Batch:
         """Rewrite one batch (provisionally) and quarantine its bad lines."""
-        result = self._rewriter.rewrite_batch(lines)
+        result = self._rewriter.rewrite_batch(lines, follower.fragment)
         if result.bad and not self.options.dry_run:
             for raw in result.bad:
                 self._quarantine.put(raw, origin=f"{follower.original_name}")
