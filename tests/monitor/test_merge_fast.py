@@ -184,7 +184,7 @@ def test_rollback_restores_the_fragment_root() -> None:
 
 def test_only_a_copy_from_another_fragment_is_a_duplicate() -> None:
     """Known before this stray: duplicate. Written twice in this stray: the CLI's, kept."""
-    ids = [str(uuid.uuid4()) for _ in range(3)]
+    ids = [str(uuid.uuid4()) for _ in range(4)]
     original = [_line(ids[0], None), _line(ids[1], ids[0]), b'{"type":"last-prompt","x":1}']
     rewriter = LineRewriter(FIXED)
     first = rewriter.rewrite_batch(list(original), merge.new_fragment())
