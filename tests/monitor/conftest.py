@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from sessionlab.monitor.testkit import timestamp
+
 SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "samples"  # real CLI captures
 
 
@@ -77,7 +79,7 @@ def entry(uuid_: str, session_id: str, parent: str | None = None, kind: str = "u
         "type": kind,
         "message": {"role": kind, "content": f"text {uuid_}"},
         "uuid": uuid_,
-        "timestamp": "2026-11-22T01:50:48.907Z",
+        "timestamp": timestamp(),
     }
 
 
