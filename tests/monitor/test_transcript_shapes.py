@@ -21,6 +21,7 @@ Strays get one mtime and random names, so only their content can order them.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -34,7 +35,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sessionlab.monitor import consolidate
+from sessionlab.monitor import consolidation as consolidate
 from sessionlab.monitor.engine import SessionMonitor
 from sessionlab.monitor.testkit import FAST_REFERENCE, strays, wait_until
 from sessionlab.transcripts import conversation_chain, is_fragment_root, parents_next
@@ -95,8 +96,9 @@ def turn_boundaries(lines: list[bytes]) -> list[int]:
     a CLI that writes them (2.x) starts every connection's prompt with them. A new
     connection starts after the previous one ended, so its first line is stamped later than
     everything before it (the 2.1.x CLI stamps some lines of one connection out of order,
-    e.g. a local command's output, so not every prompt qualifies). A cut that would separate two lines with the
-    same uuid (the 2.1.x CLI re-writes some entries within one connection) is no boundary.
+    e.g. a local command's output, so not every prompt qualifies). A cut that would separate
+    two lines with the same uuid (the 2.1.x CLI re-writes some entries within one
+    connection) is no boundary.
     """
     entries = _parsed(lines)
     queued = any(e.get("type") == "queue-operation" for e in entries)
@@ -161,7 +163,7 @@ def build_case(
     entries = _parsed(lines)
     old = _session_id(entries)
     bounds = [0, *sorted(cuts), len(lines)]
-    pieces = [lines[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
+    pieces = [lines[a:b] for a, b in itertools.pairwise(bounds)]
     fixed_id = str(uuid.uuid4()) if no_fixed else old
     case = Case(original=lines, session_id=fixed_id, fixed=[] if no_fixed else pieces[0])
     if no_fixed:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from sessionlab.errors import CourseError
 from sessionlab.monitor import failpoints
-from sessionlab.monitor.merge import BadLine, parse_line
+from sessionlab.monitor.merge import LineParseError, parse_line
 from sessionlab.monitor.quarantine import Quarantine
 from sessionlab.monitor.safety import open_private
 
@@ -237,7 +237,7 @@ class FixedFile:
                 tail = os.pread(fd, length, pos)
                 try:
                     parse_line(tail)
-                except (BadLine, UnicodeDecodeError):
+                except (LineParseError, UnicodeDecodeError):
                     pass
                 else:
                     if not dry_run:

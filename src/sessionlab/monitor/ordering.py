@@ -15,7 +15,7 @@ import os
 import stat
 from collections.abc import Iterable, Sequence
 
-from sessionlab.monitor.merge import BadLine, parse_line
+from sessionlab.monitor.merge import LineParseError, parse_line
 
 HEAD_BYTES = 1 << 20  # the first timestamp is in the first line or two; bound the read
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
@@ -28,7 +28,7 @@ def _first_timestamp(lines: Iterable[bytes]) -> str | None:
     for raw in lines:
         try:
             value = parse_line(raw).get("timestamp")
-        except (BadLine, UnicodeDecodeError):
+        except (LineParseError, UnicodeDecodeError):
             continue
         if isinstance(value, str):
             return value
@@ -80,7 +80,7 @@ def order_by_conversation(names: Sequence[str], dir_fd: int | None = None) -> li
         for raw in _lines(name, dir_fd):  # streamed: a history file may be large
             try:
                 entry = parse_line(raw)
-            except (BadLine, UnicodeDecodeError):
+            except (LineParseError, UnicodeDecodeError):
                 continue
             uid, parent = entry.get("uuid"), entry.get("parentUuid")
             if isinstance(uid, str):

@@ -1,4 +1,4 @@
-"""The jailed side of :mod:`sessionlab.grading.monitor`: load a class from stdin, run the harness.
+"""The jailed side of :mod:`sessionlab.grading.monitor_grader`: load a class, run the harness.
 
 Kept apart, with only the harness imported: a child that imported nbformat would pay about
 3 s of start-up per student.

@@ -7,7 +7,7 @@ course harness (:func:`sessionlab.monitor.harness.run_harness`) on the class; it
 harness report as JSON, which is all the parent trusts. A class that crashes on import, hangs,
 eats memory or forks harms only its own result.
 
-The child is :mod:`sessionlab.grading.monitor_child`; it reads the source on stdin.
+The child is :mod:`sessionlab.grading.monitor_grader_child`; it reads the source on stdin.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from typing import Any
 
 import nbformat
 
-from sessionlab.grading.jail import Limits
-from sessionlab.grading.monitor_child import MARKER
+from sessionlab.grading.jail import JailLimits
+from sessionlab.grading.monitor_grader_child import MARKER
 from sessionlab.grading.notebook import extract_definitions
 
 # What the lesson grades (03-monitor, section 3), in the harness's quick mode.
@@ -126,15 +126,15 @@ def run_monitor_checks(
     label: str,
     checks: tuple[str, ...] = GRADED_CHECKS,
     class_name: str = "StudentMonitor",
-    limits: Limits | None = None,
+    limits: JailLimits | None = None,
     timeout_s: float = 180.0,
 ) -> MonitorResult:
     """Run the harness on ``class_name`` from ``source`` in a jailed child; never raises."""
-    limits = limits or Limits()
+    limits = limits or JailLimits()
     limits.wall_s = min(limits.wall_s or timeout_s, timeout_s)
     command = [
         sys.executable, "-m", "sessionlab.grading.jail", "--config", limits.to_json(), "--",
-        sys.executable, "-m", "sessionlab.grading.monitor_child",
+        sys.executable, "-m", "sessionlab.grading.monitor_grader_child",
         "--class", class_name, "--checks", ",".join(checks),
     ]  # fmt: skip
     started = time.monotonic()

@@ -142,11 +142,11 @@ def plan(project_dir: str | os.PathLike[str], session_id: str) -> Plan:
         fragment = new_fragment()
         types: set[str] = set()
         lines: list[bytes] = []
-        for raw in _stray_lines(path, MonitorOptions.max_line_bytes):
-            if raw is None:
+        for line in _stray_lines(path, MonitorOptions.max_line_bytes):
+            if line is None:
                 info.bad_lines += 1
-            elif raw.strip():
-                lines.append(raw)
+            elif line.strip():
+                lines.append(line)
         batch = rewriter.rewrite_batch(lines, fragment)
         rewriter.commit()
         info.bad_lines += len(batch.bad)
