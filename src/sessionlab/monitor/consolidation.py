@@ -14,13 +14,14 @@ import contextlib
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
-from sessionlab.monitor.engine import STATE_DIR_NAME, MonitorOptions, SessionMonitor
+from sessionlab.monitor.engine import STATE_DIR_NAME, SessionMonitor
 from sessionlab.monitor.fixedfile import FixedFile
 from sessionlab.monitor.merge import LineRewriter, new_fragment
+from sessionlab.monitor.options import MonitorOptions, MonitorOverrides, resolve_options
 from sessionlab.monitor.ordering import order_by_conversation
 from sessionlab.transcripts import conversation_chain, is_sidechain_file
 
@@ -173,15 +174,22 @@ def _unterminated_tail(path: Path) -> bytes:
 
 
 def apply(
-    project_dir: str | os.PathLike[str], session_id: str, *, timeout: float = 30.0, **options: Any
+    project_dir: str | os.PathLike[str],
+    session_id: str,
+    *,
+    timeout: float = 30.0,
+    **overrides: Unpack[MonitorOverrides],
 ) -> dict[str, Any]:
     """Merge every existing stray with the live engine; returns its stats.
 
     Strays a writer still holds open stay in place (the lease proves it) and are listed under
     ``pending_files``; run again once that CLI has exited, or run ``sessionlab monitor``.
     """
-    settings = {"quiet_period": 0.0, "empty_grace": 0.0, **options, "adopt_existing": True}
-    monitor = SessionMonitor(project_dir, session_id, **settings)
+    options = replace(
+        resolve_options(MonitorOptions(quiet_period=0.0, empty_grace=0.0), overrides),
+        adopt_existing=True,
+    )
+    monitor = SessionMonitor(project_dir, session_id, options=options)
     monitor.start(watch=False)
     try:
         monitor.wait_idle(timeout)
