@@ -115,16 +115,35 @@ def test_only_the_first_root_of_a_stray_changes(project_dir: Path) -> None:
 
 
 def test_repeated_uuid_less_lines_are_kept(project_dir: Path) -> None:
-    """Before: identical permission-mode/last-prompt lines were deduplicated by content."""
+    """Before: identical permission-mode/last-prompt lines were deduplicated by content, and a
+    toggled mode came back as the wrong one.
+
+    The pinned 2.1.112 records the mode on user lines; later 2.1.x CLIs also write
+    ``{"type":"permission-mode",...}`` lines (issue 13's real files), so those are inserted
+    into the real 2.1.112 transcript between its turns, toggled as a user would.
+    """
     sid = new_id()
     source = fixture("current-modes")
-    shutil.copy(source, project_dir / f"{new_id()}.jsonl")
+    lines = lines_of(source)
+    original = json.loads(lines[0])["sessionId"]
+    turns = [i for i, x in enumerate(lines) if b'"operation":"enqueue"' in x]
+
+    def mode(name: str) -> bytes:
+        value = {"type": "permission-mode", "permissionMode": name, "sessionId": original}
+        return json.dumps(value, separators=(",", ":")).encode()
+
+    for at, name in reversed(
+        list(zip(turns, ["acceptEdits", "default", "acceptEdits"], strict=False))
+    ):
+        lines.insert(at, mode(name))
+    write(project_dir / f"{new_id()}.jsonl", lines)
     merge_all(project_dir, sid)
-    original = json.loads(lines_of(source)[0])["sessionId"]
-    expected = source.read_bytes().replace(original.encode(), sid.encode())
+    expected = b"\n".join(lines).replace(original.encode(), sid.encode()) + b"\n"
     assert (project_dir / f"{sid}.jsonl").read_bytes() == expected
-    modes = [e.get("permissionMode") for e in read_entries(project_dir / f"{sid}.jsonl")]
-    assert [m for m in modes if m][-1] == "acceptEdits"
+    merged = read_entries(project_dir / f"{sid}.jsonl")
+    modes = [e["permissionMode"] for e in merged if e.get("type") == "permission-mode"]
+    assert modes == ["acceptEdits", "default", "acceptEdits"]
+    assert sum(e.get("type") == "last-prompt" for e in merged) == 2
 
 
 def test_complete_last_line_without_newline_is_kept(project_dir: Path) -> None:
