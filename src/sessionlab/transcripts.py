@@ -349,15 +349,6 @@ def _recover_parallel_tool_results(
     return out
 
 
-def chain_tip(entries: Iterable[Entry]) -> str | None:
-    """uuid of the entry the CLI would parent its next entry on: the last one it wrote."""
-    tip = None
-    for entry in entries:
-        if parents_next(entry):
-            tip = entry["uuid"]
-    return tip
-
-
 def is_sidechain_file(name: str) -> bool:
     """``agent-*.jsonl`` files hold sub-agent sidechains the CLI finds by ``agentId``."""
     return name.startswith("agent-") and name.endswith(".jsonl")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TypedDict, Unpack
+from typing import TypedDict
 
 MiB = 1 << 20
 
@@ -55,8 +55,3 @@ def resolve_options(options: MonitorOptions | None, overrides: MonitorOverrides)
     """``options`` (or the defaults) with ``overrides`` applied; unknown names raise."""
     base = options or MonitorOptions()
     return replace(base, **overrides) if overrides else base
-
-
-def options_from(**overrides: Unpack[MonitorOverrides]) -> MonitorOptions:
-    """:class:`MonitorOptions` from keywords (a typed shortcut for tests and commands)."""
-    return resolve_options(None, overrides)
