@@ -21,6 +21,7 @@ __all__ = [
     "ORJSON_LOADS",
     "LineParseError",
     "hash_key",
+    "is_object_line",
     "parse_json",
     "parse_json_exact",
     "parse_line",
@@ -120,3 +121,16 @@ def parse_line(raw: bytes) -> dict[str, Any]:
     if type(value) is not dict:
         raise LineParseError(f"expected a JSON object, got {type(value).__name__}")
     return value
+
+
+def is_object_line(raw: bytes) -> bool:
+    """True when ``raw`` is one complete JSON object: :func:`parse_line`'s verdict as a test.
+
+    The fixed file's unterminated last line is kept when this holds (the CLI's last entry),
+    quarantined otherwise (a write cut mid-line).
+    """
+    try:
+        parse_line(raw)
+    except LineParseError:
+        return False
+    return True

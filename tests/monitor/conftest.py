@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from sessionlab.monitor.testkit import timestamp
 from sessionlab.waiting import wait_until
 
 SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "samples"  # real CLI captures
@@ -70,7 +71,7 @@ def entry(uuid_: str, session_id: str, parent: str | None = None, kind: str = "u
         "type": kind,
         "message": {"role": kind, "content": f"text {uuid_}"},
         "uuid": uuid_,
-        "timestamp": "2026-11-22T01:50:48.907Z",
+        "timestamp": timestamp(),
     }
 
 

@@ -26,6 +26,7 @@ from sessionlab.monitor.testkit import (
     new_id,
     settle,
     strays,
+    timestamp,
     write_stray,
 )
 from sessionlab.transcripts import conversation_chain
@@ -71,7 +72,10 @@ def _setup(project: Path, sid: str) -> list[str]:
     expected += [e["uuid"] for e in history]
     # two finished strays, one with a copied prefix (legacy --resume)
     a = conversation(new_id(), 4)
-    b = [*({**e, "sessionId": "x"} for e in a), *conversation(new_id(), 3)]
+    # a legacy fork stamps its copies with the time of the copy, and its new turn continues
+    # from the last copied entry
+    copies = [{**e, "sessionId": "x", "timestamp": timestamp()} for e in a]
+    b = [*copies, *conversation(new_id(), 3, parent=a[-1]["uuid"])]
     write_stray(project, a)
     time.sleep(0.01)
     write_stray(project, b)

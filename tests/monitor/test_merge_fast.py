@@ -15,7 +15,7 @@ import pytest
 
 from sessionlab import jsonl
 from sessionlab.jsonl import LineParseError, parse_line, uuid_key
-from sessionlab.monitor.merge import LineRewriter
+from sessionlab.monitor.merge import LineRewriter, new_fragment
 
 FIXED = "11111111-2222-4333-8444-555555555555"
 STRAY = "99999999-8888-4777-8666-555555555555"
@@ -101,8 +101,8 @@ def _stray_lines() -> list[bytes]:
         _line(ids[1], ids[0], type="assistant"),
         b"",
         b"not json at all",
-        _line(ids[2], None),  # a second root: re-linked to the leaf
-        _line(ids[1], ids[0], type="assistant"),  # a copy (legacy resume): skipped
+        _line(ids[2], None),  # a second root in the same file: the CLI's own, kept as written
+        _line(ids[1], ids[0], type="assistant"),  # the CLI wrote this uuid twice: kept
         b'{"type":"summary","summary":"t","leafUuid":"' + ids[2].encode() + b'"}',
         b'{"type":"summary","summary":"t","leafUuid":"' + ids[2].encode() + b'"}',
         _line(ids[3], ids[2], sessionId='odd "quoted" id'),  # escaped value: exact slow path
@@ -121,7 +121,7 @@ def _stray_lines() -> list[bytes]:
 
 def _line_by_line(lines: list[bytes]) -> tuple[LineRewriter, list[bytes], tuple[int, int, int]]:
     """The reference verdicts: each line through ``rewrite`` alone (bad, dups, relinked)."""
-    one = LineRewriter(FIXED, leaf="00000000-0000-4000-8000-000000000000")
+    one = LineRewriter(FIXED, tip="00000000-0000-4000-8000-000000000000")
     expected: list[bytes] = []
     bad = dups = relinked = 0
     for raw in lines:
@@ -142,17 +142,17 @@ def _line_by_line(lines: list[bytes]) -> tuple[LineRewriter, list[bytes], tuple[
 def test_batch_decides_exactly_like_line_by_line() -> None:
     lines = _stray_lines()
     one, expected, (bad, dups, relinked) = _line_by_line(lines)
-    batch = LineRewriter(FIXED, leaf="00000000-0000-4000-8000-000000000000")
+    batch = LineRewriter(FIXED, tip="00000000-0000-4000-8000-000000000000")
     result = batch.rewrite_batch(list(lines))
     assert result.lines == expected
     assert (len(result.bad), result.duplicates, result.relinked) == (bad, dups, relinked)
-    assert (bad, dups, relinked) == (2, 2, 4)
-    assert batch.keys == one.keys and batch.leaf == one.leaf
+    assert (bad, dups, relinked) == (2, 0, 1), "only the stray's first root is re-linked"
+    assert batch.keys.keys() == one.keys.keys() and batch.tip == one.tip
 
 
 def test_only_session_id_and_root_parent_change_byte_for_byte() -> None:
     lines = _stray_lines()
-    rewriter = LineRewriter(FIXED, leaf="00000000-0000-4000-8000-000000000000")
+    rewriter = LineRewriter(FIXED, tip="00000000-0000-4000-8000-000000000000")
     result = rewriter.rewrite_batch(list(lines))
     originals = {json.loads(raw)["uuid"]: raw for raw in lines if raw.startswith(b'{"parentUuid')}
     for line in result.lines:
@@ -173,13 +173,35 @@ def test_only_session_id_and_root_parent_change_byte_for_byte() -> None:
     assert json.loads(nested)["message"] == {"sessionId": "nested"}
 
 
-def test_rollback_forgets_the_last_uid_shortcut() -> None:
+def test_rollback_restores_the_fragment_root() -> None:
     first, second = str(uuid.uuid4()), str(uuid.uuid4())
-    rewriter = LineRewriter(FIXED, leaf="00000000-0000-4000-8000-000000000000")
-    assert rewriter.rewrite_batch([_line(first, None)]).relinked == 1
+    rewriter = LineRewriter(FIXED, tip="00000000-0000-4000-8000-000000000000")
+    assert rewriter.rewrite_batch([_line(first, None), _line(second, first)]).relinked == 1
     rewriter.rollback()
-    result = rewriter.rewrite_batch([_line(second, first)])
-    assert result.relinked == 1, "its parent was rolled back, so it is a root again"
+    result = rewriter.rewrite_batch([_line(first, None), _line(second, first)])
+    assert result.relinked == 1, "the rolled-back root is the stray's first root again"
+    assert len(result.lines) == 2 and result.duplicates == 0
+
+
+def test_only_a_copy_from_another_fragment_is_a_duplicate() -> None:
+    """Known before this stray: duplicate. Written twice in this stray: the CLI's, kept."""
+    ids = [str(uuid.uuid4()) for _ in range(4)]
+    original = [_line(ids[0], None), _line(ids[1], ids[0]), b'{"type":"last-prompt","x":1}']
+    rewriter = LineRewriter(FIXED)
+    first = rewriter.rewrite_batch(list(original), new_fragment())
+    rewriter.commit()
+    assert len(first.lines) == 3 and first.duplicates == 0 and first.relinked == 0
+    copy = [*original, _line(ids[2], ids[1])]  # a legacy --resume copy, then a new turn
+    second = rewriter.rewrite_batch(list(copy), new_fragment())
+    assert second.duplicates == 3 and len(second.lines) == 1 and second.relinked == 0
+    rewriter.commit()
+    # a re-read after a crash: the uuid-less lines around known history are copies too
+    reread = rewriter.rewrite_batch([original[2], *copy, original[2]], new_fragment())
+    assert reread.duplicates == 6 and reread.lines == []
+    # a new connection repeating the same uuid-less line (2.1.x permission-mode, last-prompt)
+    again = [_line(ids[3], None), original[2]]
+    third = rewriter.rewrite_batch(list(again), new_fragment())
+    assert third.duplicates == 0 and third.lines[1] == original[2] and third.relinked == 1
 
 
 def test_fast_loop_decides_like_the_exact_rule_on_mixed_batches() -> None:
@@ -208,7 +230,7 @@ def test_fast_loop_decides_like_the_exact_rule_on_mixed_batches() -> None:
     lines = [rng.choice(shapes)(i) for i in range(1, 40) for _ in range(3)]
     lines += lines[:20]  # a resumed copy: duplicates
     one, expected, (bad, dups, relinked) = _line_by_line(lines)
-    batch = LineRewriter(FIXED, leaf="00000000-0000-4000-8000-000000000000")
+    batch = LineRewriter(FIXED, tip="00000000-0000-4000-8000-000000000000")
     got: list[bytes] = []
     counts = [0, 0, 0]
     for start in range(0, len(lines), 17):  # several batches share the state
@@ -218,4 +240,4 @@ def test_fast_loop_decides_like_the_exact_rule_on_mixed_batches() -> None:
         counts[2] += result.relinked
     assert got == expected
     assert counts == [bad, dups, relinked]
-    assert batch.keys == one.keys and batch.leaf == one.leaf
+    assert batch.keys.keys() == one.keys.keys() and batch.tip == one.tip

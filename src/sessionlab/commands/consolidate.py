@@ -52,11 +52,17 @@ def _consolidate(args: argparse.Namespace) -> int:
     for name, why in sorted(the_plan.skipped.items()):
         print(f"  left alone: {name} ({why})", file=out)
     totals = the_plan.totals()
+    where = "would go to" if not args.apply else "go to"
     print(
         f"  total: {totals['files']} files, {totals['new_lines']} new lines, "
-        f"{totals['duplicates']} duplicates, {totals['bad_lines']} bad lines (quarantined)",
+        f"{totals['duplicates']} duplicates, {totals['bad_lines']} quarantined "
+        f"({where} {the_plan.quarantine_dir})",
         file=out,
     )
+    if the_plan.fixed_tail_quarantined:
+        print(
+            f"  {session_id}.jsonl ends with a torn line: it is quarantined, not merged", file=out
+        )
     print(
         f"  conversation chain: {the_plan.chain_before} -> {the_plan.chain_after} entries "
         f"of {the_plan.entries_after}",
@@ -72,7 +78,7 @@ def _consolidate(args: argparse.Namespace) -> int:
     print(
         f"done: {stats['corrections']} files merged and removed, {stats['lines_merged']} lines, "
         f"{stats['duplicates_skipped']} duplicates skipped, "
-        f"{stats['quarantined_lines']} quarantined",
+        f"{stats['quarantined_lines']} quarantined in {stats['quarantine_dir']}",
         file=out,
     )
     if stats["pending_files"]:

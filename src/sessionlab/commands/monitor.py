@@ -65,6 +65,8 @@ def final_report(stats: dict[str, Any], out: TextIO) -> None:
         "bytes_unread",
     ):
         print(f"  {key:20} {stats.get(key)}", file=out)
+    if stats.get("quarantined_lines"):
+        print(f"  quarantine           {stats.get('quarantine_dir')}", file=out)
     for name, why in stats.get("rejected_files", {}).items():
         print(f"  left alone: {name} ({why})", file=out)
     for name in stats.get("pending_files", []):

@@ -16,13 +16,69 @@ import errno
 import os
 import stat
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from sessionlab.durable import failpoints
-from sessionlab.durable.safety import UnsafeFile, open_private
-from sessionlab.errors import SessionLabError
+from sessionlab.durable.safety import open_private
+from sessionlab.errors import CourseError, SessionLabError
 
 CHUNK = 1 << 20
+
+
+#: A last line longer than this is never parsed at start-up (rule 8's cap): quarantined.
+TAIL_PARSE_LIMIT = 64 * CHUNK
+
+
+class UnsafeFixedFile(CourseError):
+    """The fixed session file is a link or a special file: refused before anything is written."""
+
+
+def _refuse_unless_plain(path: Path, st: os.stat_result) -> None:
+    if stat.S_ISLNK(st.st_mode):
+        raise UnsafeFixedFile(
+            f"{path} is a symbolic link: refusing to merge through it "
+            "(replace it with the file it points to)"
+        )
+    if not stat.S_ISREG(st.st_mode):
+        raise UnsafeFixedFile(
+            f"{path} is not a regular file (a FIFO, socket, device or directory): refusing it"
+        )
+    if st.st_nlink != 1:
+        raise UnsafeFixedFile(
+            f"{path} has {st.st_nlink} hard links: merging would change the other names too "
+            "(make it a single-link copy with cp, then run again)"
+        )
+
+
+@dataclass(frozen=True)
+class TailRepair:
+    """What start-up did to the fixed file's unterminated last line."""
+
+    kept: bool = False  # a complete JSON line: only its newline was added
+    quarantined: int = 0  # bytes of a torn line moved to quarantine
+    path: Path | None = None  # where they are
+
+
+class TailSinkStream(Protocol):
+    """One torn tail being copied out in bounded chunks (the monitor's quarantine stream)."""
+
+    def write(self, data: bytes) -> None: ...
+
+    def finish(self) -> Path: ...
+
+    def abort(self) -> None: ...
+
+
+class TailSink(Protocol):
+    """Where a torn last line goes before it is cut off.
+
+    A protocol, not the monitor's ``Quarantine`` itself: this layer sits below the monitor
+    (``pyproject.toml``'s import contract) and must not import it.
+    """
+
+    def open_stream(self, origin: str = "") -> TailSinkStream: ...
 
 
 class AppendFailed(SessionLabError, OSError):
@@ -41,16 +97,10 @@ class FixedFile:
     # -- reading --------------------------------------------------------------------------
     def iter_lines(self, start: int = 0) -> Iterator[tuple[int, bytes]]:
         """Yield ``(end_offset, line)`` for complete lines from ``start``, 1 MiB at a time."""
-        try:
-            fd = os.open(
-                self.path.name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=self._dir_fd
-            )
-        except FileNotFoundError:
+        fd = self._open_checked(os.O_RDONLY)
+        if fd is None:
             return
         try:
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode):
-                raise UnsafeFile(f"{self.path}: fixed session file is not a regular file")
             pos, rest = start, b""
             while True:
                 chunk = os.pread(fd, CHUNK, pos)
@@ -80,11 +130,13 @@ class FixedFile:
     # -- writing --------------------------------------------------------------------------
     def _open(self) -> int:
         if self._fd is None:
+            self.check()
             fd = open_private(self.path.name, os.O_RDWR | os.O_APPEND, dir_fd=self._dir_fd)
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
+            try:
+                _refuse_unless_plain(self.path, os.fstat(fd))
+            except BaseException:
                 os.close(fd)
-                raise UnsafeFile(f"{self.path}: fixed session file is not a plain file")
+                raise
             self._fd = fd
         return self._fd
 
@@ -140,23 +192,63 @@ class FixedFile:
             pos += len(want)
         return pos == now
 
-    def repair_torn_tail(self) -> bytes:
-        """If the file does not end with ``\\n`` (a crash mid-write), cut the torn tail off.
+    def check(self) -> None:
+        """Refuse a fixed file we must not write through, before anything is written.
 
-        Returns the removed bytes so the caller can quarantine them. Called at start-up while
-        the directory lock is held; the torn line's complete version is re-merged from its stray
-        because its key never made it into the key set.
+        A symlink would carry our writes elsewhere, a hard link would change a file outside
+        the folder (the other name sees every append and every repair), a FIFO would block,
+        a directory or device is no transcript. One line says which and what to do.
         """
         try:
+            st = os.stat(self.path.name, dir_fd=self._dir_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return
+        _refuse_unless_plain(self.path, st)
+
+    def _open_checked(self, flags: int) -> int | None:
+        """Open the existing fixed file without following links or blocking; None if absent."""
+        try:
             fd = os.open(
-                self.path.name, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=self._dir_fd
+                self.path.name,
+                flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
+                dir_fd=self._dir_fd,
             )
         except FileNotFoundError:
-            return b""
+            return None
+        except OSError as error:
+            if error.errno in (errno.ELOOP, errno.ENXIO, errno.EISDIR):
+                self.check()  # names the problem in one line
+            raise
+        try:
+            _refuse_unless_plain(self.path, os.fstat(fd))
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    def repair_tail(
+        self,
+        quarantine: TailSink | None,
+        *,
+        is_complete_line: Callable[[bytes], bool],
+        dry_run: bool = False,
+    ) -> TailRepair:
+        """Make the file end with a newline, keeping every byte (start-up, lock held).
+
+        A last line without ``\\n`` that is a complete JSON object (``is_complete_line``
+        says so: the caller's parser, since this layer knows no JSON-lines rules) is the CLI's
+        (or an interrupted merge's) last entry: it is kept and only the newline is added.
+        Anything else (a write cut mid-line) is streamed to quarantine whatever its size, then
+        cut off; the complete version is re-merged from its stray because its key never made
+        it into the key set. ``dry_run`` only reports what would happen.
+        """
+        fd = self._open_checked(os.O_RDONLY if dry_run else os.O_RDWR)
+        if fd is None:
+            return TailRepair()
         try:
             size = os.fstat(fd).st_size
             if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
-                return b""
+                return TailRepair()
             pos = size
             while pos > 0:
                 step = min(CHUNK, pos)
@@ -166,10 +258,30 @@ class FixedFile:
                     pos = pos - step + cut + 1
                     break
                 pos -= step
-            tail = os.pread(fd, size - pos, pos) if size - pos <= 64 * CHUNK else b""
+            length = size - pos
+            if length <= TAIL_PARSE_LIMIT and is_complete_line(os.pread(fd, length, pos)):
+                if not dry_run:
+                    os.pwrite(fd, b"\n", size)  # the lock is held: nobody appends
+                    os.fsync(fd)
+                return TailRepair(kept=True)
+            if dry_run or quarantine is None:
+                return TailRepair(quarantined=length)
+            stream = quarantine.open_stream(f"{self.path.name} torn tail at offset {pos}")
+            try:
+                offset = pos
+                while offset < size:
+                    chunk = os.pread(fd, min(CHUNK, size - offset), offset)
+                    if not chunk:
+                        break
+                    stream.write(chunk)
+                    offset += len(chunk)
+                where = stream.finish()
+            except BaseException:
+                stream.abort()
+                raise
             os.ftruncate(fd, pos)
             os.fsync(fd)
-            return tail
+            return TailRepair(quarantined=length, path=where)
         finally:
             os.close(fd)
 

@@ -16,6 +16,7 @@ import os
 import time
 from dataclasses import dataclass, field
 
+from sessionlab.monitor.merge import Fragment, new_fragment
 from sessionlab.monitor.quarantine import Quarantine, QuarantineStream
 
 CHUNK = 1 << 20
@@ -47,6 +48,7 @@ class Follower:
     quarantined: int = 0
     lines_seen: int = 0
     at_eof: bool = False  # the last read_batch reached the end of the file
+    fragment: Fragment = field(default_factory=new_fragment)  # the merge's view of this stray
 
     @property
     def line_start(self) -> int:

@@ -6,8 +6,9 @@ crash, or merging a legacy ``--resume`` copy (same uuids), never writes a line t
 
 Chain continuity (docs/transcript-format.md §4): each connection's fragment starts with
 ``parentUuid: null``; the CLI reads a session by walking ``parentUuid`` back from the newest
-leaf, so an un-linked fragment hides every earlier one (2 of 6 messages visible). A fragment
-root is re-linked to the current leaf.
+leaf, so an un-linked fragment hides every earlier one (2 of 6 messages visible). A stray's
+first root is linked to the entry the CLI would have parented it on, the fixed file's *tip*
+(``sessionlab.transcripts``: the transcript model); compaction boundaries stay roots.
 
 Only ``sessionId`` and that ``parentUuid`` change, and they are spliced into the original text:
 every other byte of the line stays exactly as the CLI wrote it (key order, escapes, number
@@ -16,6 +17,7 @@ formats), which a ``json.loads``/``json.dumps`` round trip would not guarantee.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from dataclasses import dataclass, field
@@ -32,7 +34,7 @@ from sessionlab.jsonl import (
     parse_line,
     uuid_key,
 )
-from sessionlab.transcripts import CHAIN_TYPES
+from sessionlab.transcripts import LINK_TYPES, is_fragment_root, parents_next
 
 _WS = re.compile(r"[ \t\n\r]*")
 _DECODER = json.JSONDecoder()
@@ -112,8 +114,36 @@ _CANONICAL_UUID = LOWERCASE_UUID.fullmatch
 _PARENT = b'"parentUuid":'
 
 
-#: A point between two batches (pending keys so far, leaf then): see :meth:`LineRewriter.mark`.
-RewriterMark = tuple[int, str | None]
+#: A point between two batches (pending keys so far, tip then, the fragment's root seen then).
+RewriterMark = tuple[int, str | None, bool]
+
+
+@dataclass
+class Fragment:
+    """What the merge knows about one stray (one CLI connection's file) while reading it.
+
+    ``serial`` tells this stray's own uuids from the ones known before it: a uuid the CLI
+    wrote twice in this very file (2.1.x re-appends lines around a compaction, adding
+    ``slug``) is kept, while a uuid known from the fixed file or an earlier stray (a legacy
+    ``--resume`` copy, or a re-read after a crash) is a duplicate. ``root_seen`` says the
+    stray's first linked entry was decided: only that one may be a fragment root.
+    ``replaying`` is True while the stray repeats merged history (its last uuid line was a
+    duplicate), None before its first uuid line.
+    """
+
+    serial: int
+    root_seen: bool = False
+    replaying: bool | None = None
+    last_uid: str | None = None
+    committed_root: bool = False
+
+
+_SERIALS = itertools.count(1)
+
+
+def new_fragment() -> Fragment:
+    """A fragment with a serial no other fragment of this process has (0 = the fixed file)."""
+    return Fragment(next(_SERIALS))
 
 
 @dataclass
@@ -137,23 +167,27 @@ class BatchResult:
 
 @dataclass
 class LineRewriter:
-    """Dedup keys, current leaf and the rewrite rule for one fixed session.
+    """Dedup keys, the chain's tip and the rewrite rule for one fixed session.
+
+    The rule is the CLI's own model of a transcript (:mod:`sessionlab.transcripts`): a stray's
+    first linked entry, when its ``parentUuid`` is null and it is not a compaction boundary,
+    is a new connection's first entry and is linked to the *tip*, the last linked main-chain
+    entry of the fixed file (whatever its type: the CLI parents a new entry on the last one
+    it wrote). Nothing else is re-linked; ``sessionId`` is rewritten to the fixed id.
 
     Changes are provisional until :meth:`commit`; :meth:`rollback` undoes a batch whose append
     failed (ENOSPC), so the retry sees the same state.
     """
 
     session_id: str
-    keys: set[bytes] = field(default_factory=set)
-    leaf: str | None = None
+    keys: dict[bytes, int] = field(default_factory=dict)  # key -> fragment serial (0: fixed)
+    tip: str | None = None
     _pending_keys: list[bytes] = field(default_factory=list)
-    _leaf_before: str | None = None
+    _tip_before: str | None = None
     _dirty: bool = False
-    # The uuid of the last line decided, whose key is in ``keys``: most lines name it as
-    # ``parentUuid``, so the dangling-parent test needs no key computation for them.
-    _last_uid: str | None = None
     _sid_value: bytes = b""  # the fixed session id as JSON, spliced into every stray line
     _plain_sids: dict[str, bytes] = field(default_factory=dict)  # a stray's id, plainly
+    _fragment: Fragment = field(default_factory=new_fragment)  # the stray being decided
 
     def __post_init__(self) -> None:
         self._sid_value = json.dumps(self.session_id).encode()
@@ -167,57 +201,68 @@ class LineRewriter:
             return
         uid = entry.get("uuid")
         if isinstance(uid, str):
-            self.keys.add(uuid_key(uid))
-            if entry.get("type") in CHAIN_TYPES and not entry.get("isSidechain"):
-                self.leaf = uid
+            self.keys.setdefault(uuid_key(uid), 0)
+            if parents_next(entry):
+                self.tip = uid
         else:
-            self.keys.add(hash_key(raw))
+            self.keys.setdefault(hash_key(raw), 0)
 
     # -- merging ---------------------------------------------------------------------------
-    def rewrite(self, raw: bytes, entry: dict[str, Any] | None = None) -> Outcome:
+    def rewrite(
+        self, raw: bytes, entry: dict[str, Any] | None = None, fragment: Fragment | None = None
+    ) -> Outcome:
         """Decide one stray line (without its newline). Raises :class:`LineParseError`."""
+        if fragment is not None:
+            self._fragment = fragment
         if entry is None:
             entry = parse_line(raw)
         line, relinked = self._decide(raw, entry)
         return Outcome(line=line, duplicate=line is None, relinked=relinked)
 
-    def rewrite_batch(self, lines: list[bytes]) -> BatchResult:
-        """Decide a batch of stray lines at once (the engine's hot path: no per-line objects).
+    def rewrite_batch(self, lines: list[bytes], fragment: Fragment | None = None) -> BatchResult:
+        """Decide a batch of lines of one stray (``fragment``) at once: the engine's hot path.
 
         Blank lines are skipped; lines that are not JSON objects are returned in ``bad``.
         The verdicts are exactly :meth:`rewrite`'s, line by line. ``lines`` is consumed: it
         becomes ``result.lines``, each raw line replaced by its rewrite as soon as it is
         decided, so a batch is never held twice (the memory bound of rule 8).
 
-        The loop is inlined for the common line (canonical uuid, chained to the previous
-        line, plain ``sessionId`` at the top level before any ``{``/``[``): one orjson call,
-        a few dict look-ups and ``find`` calls, one splice, no Python function call. Any
-        other line (including every line orjson refuses, and every blank line) takes
-        :meth:`_decide_one`, the exact per-line rule; both paths share the same state.
+        The loop is inlined for the common line (canonical uuid, a non-null ``parentUuid``,
+        plain ``sessionId`` at the top level before any ``{``/``[``, not seen before): one
+        orjson call, a few dict look-ups and ``find`` calls, one splice, no Python function
+        call. Any other line (a null parent, a repeated uuid, a line without uuid, every
+        line orjson refuses, every blank line) takes :meth:`_decide_one`, the exact per-line
+        rule; both paths share the same state.
         """
+        if fragment is not None:
+            self._fragment = fragment
         result = BatchResult(lines=lines)
         if not lines:
             return result
         if ORJSON_LOADS is None:  # pragma: no cover - orjson is a declared dependency
             return self._rewrite_batch_exact(lines, result)
         if not self._dirty:
-            self._leaf_before, self._dirty = self.leaf, True
+            self._tip_before, self._dirty = self.tip, True
+        frag = self._fragment
+        serial = frag.serial
         loads = ORJSON_LOADS
         keys = self.keys
-        add_key = keys.add
+        get_key = keys.get
         add_pending = self._pending_keys.append
         canonical = _CANONICAL_UUID
         fromhex = bytes.fromhex
-        chain_types = CHAIN_TYPES
+        link_types = LINK_TYPES
         session_id = self.session_id
         new_sid = self._sid_value
         plain_sids = self._plain_sids
         needle = _SESSION_ID
         at = len(needle)
-        last_uid = self._last_uid
-        leaf = self.leaf
+        last_uid = frag.last_uid
+        replaying = frag.replaying
+        root_seen = frag.root_seen
+        tip = self.tip
         kept = duplicates = 0
-        for raw in lines:  # writes only at indices already read: safe while iterating
+        for index, raw in enumerate(lines):  # writes only at indices already read
             try:
                 entry = loads(raw)  # blank lines and refusals: the exact path below
             except ValueError:
@@ -226,16 +271,15 @@ class LineRewriter:
                 uid = entry.get("uuid")
                 if type(uid) is str and canonical(uid) is not None:
                     key = fromhex(uid.replace("-", ""))  # == uuid_key(uid): 16 bytes
-                    if key in keys:
-                        last_uid = uid
-                        duplicates += 1
-                        continue
+                    owner = get_key(key)
                     sidechain = entry.get("isSidechain")
-                    if (
-                        sidechain
-                        or "parentUuid" not in entry
-                        or (last_uid is not None and entry["parentUuid"] == last_uid)
-                    ):  # no re-link: the parent is the previous line, already keyed
+                    if owner is not None and owner != serial:
+                        last_uid, replaying = uid, True
+                        duplicates += 1
+                        if not root_seen and not sidechain and entry.get("type") in link_types:
+                            root_seen = True
+                        continue
+                    if owner is None and (sidechain or entry.get("parentUuid") is not None):
                         old_sid = entry.get("sessionId", session_id)
                         line: bytes | None = None
                         if old_sid == session_id:
@@ -261,34 +305,60 @@ class LineRewriter:
                                 ):
                                     line = raw[:start] + new_sid + raw[start + len(old_text) :]
                         if line is not None:
-                            add_key(key)
+                            keys[key] = serial
                             add_pending(key)
-                            last_uid = uid
-                            if not sidechain and entry.get("type") in chain_types:
-                                leaf = uid
+                            last_uid, replaying = uid, False
+                            if not sidechain and entry.get("type") in link_types:
+                                tip = uid
+                                root_seen = True
                             lines[kept] = line
                             kept += 1
                             continue
             # the exact rule for everything else, on the shared state
-            self._last_uid, self.leaf = last_uid, leaf
-            line, relinked, verdict = self._decide_one(raw, entry, result, parse_json_exact)
-            last_uid, leaf = self._last_uid, self.leaf
+            frag.last_uid, frag.replaying, frag.root_seen, self.tip = (
+                last_uid,
+                replaying,
+                root_seen,
+                tip,
+            )
+            line, relinked, verdict = self._decide_one(
+                raw, entry, result, parse_json_exact, lines, index
+            )
+            last_uid, replaying, root_seen, tip = (
+                frag.last_uid,
+                frag.replaying,
+                frag.root_seen,
+                self.tip,
+            )
             if verdict:
                 lines[kept] = line  # type: ignore[assignment]  # a kept line is never None
                 kept += 1
                 result.relinked += relinked
-        self._last_uid, self.leaf = last_uid, leaf
+        frag.last_uid, frag.replaying, frag.root_seen, self.tip = (
+            last_uid,
+            replaying,
+            root_seen,
+            tip,
+        )
         result.duplicates += duplicates
         del lines[kept:]
         return result
 
     def _decide_one(
-        self, raw: bytes, entry: Any, result: BatchResult, parse: Any
+        self,
+        raw: bytes,
+        entry: Any,
+        result: BatchResult,
+        parse: Any,
+        lines: list[bytes] | None = None,
+        index: int = 0,
     ) -> tuple[bytes | None, bool, bool]:
         """One line by the exact rule: ``(line, re-linked?, append it?)``; counts the rest.
 
         ``entry`` is the parsed line, or None when it still needs ``parse`` (the fast loop
-        passes ``parse_json_exact``: orjson already refused it).
+        passes ``parse_json_exact``: orjson already refused it). ``lines[index + 1:]`` is the
+        rest of the batch, looked at only for a line without uuid before the stray's first
+        uuid line (is the stray replaying merged history there?).
         """
         if entry is None or type(entry) is not dict:
             if not raw or raw.isspace():  # isspace stops at the first byte; strip() copies
@@ -300,6 +370,12 @@ class LineRewriter:
             except (LineParseError, UnicodeDecodeError):
                 result.bad.append(raw)
                 return None, False, False
+        if (
+            self._fragment.replaying is None
+            and not isinstance(entry.get("uuid"), str)
+            and lines is not None
+        ):
+            self._fragment.replaying = self._replaying_ahead(lines, index + 1)
         try:
             line, relinked = self._decide(raw, entry)
         except (LineParseError, UnicodeDecodeError):
@@ -310,11 +386,24 @@ class LineRewriter:
             return None, False, False
         return line, relinked, True
 
+    def _replaying_ahead(self, lines: list[bytes], start: int) -> bool | None:
+        """Whether the first uuid line from ``lines[start]`` on repeats merged history."""
+        for raw in lines[start:]:
+            try:
+                entry = parse_line(raw)
+            except (LineParseError, UnicodeDecodeError):
+                continue
+            uid = entry.get("uuid")
+            if isinstance(uid, str):
+                owner = self.keys.get(uuid_key(uid))
+                return owner is not None and owner != self._fragment.serial
+        return None
+
     def _rewrite_batch_exact(self, lines: list[bytes], result: BatchResult) -> BatchResult:
         """:meth:`rewrite_batch` without orjson: the exact rule, line by line."""
         kept = 0
-        for raw in lines:
-            line, relinked, verdict = self._decide_one(raw, None, result, parse_json)
+        for index, raw in enumerate(list(lines)):
+            line, relinked, verdict = self._decide_one(raw, None, result, parse_json, lines, index)
             if verdict:
                 lines[kept] = line  # type: ignore[assignment]  # a kept line is never None
                 kept += 1
@@ -325,17 +414,22 @@ class LineRewriter:
     def _decide(self, raw: bytes, entry: dict[str, Any]) -> tuple[bytes | None, bool]:
         """``(line to append or None for a duplicate, re-linked?)`` for one parsed line."""
         if not self._dirty:
-            self._leaf_before, self._dirty = self.leaf, True
+            self._tip_before, self._dirty = self.tip, True
+        frag = self._fragment
         keys = self.keys
         uid = entry.get("uuid")
+        sidechain = entry.get("isSidechain")
+        linked = not sidechain and entry.get("type") in LINK_TYPES and type(uid) is str
         if type(uid) is str:
             key: bytes | None = uuid_key(uid)
-            if key in keys:
-                self._last_uid = uid
+            owner = keys.get(key)  # type: ignore[arg-type]
+            if owner is not None and owner != frag.serial:  # known before this stray
+                frag.last_uid, frag.replaying = uid, True
+                if linked:
+                    frag.root_seen = True
                 return None, False
         else:
             key = None
-        sidechain = entry.get("isSidechain")
         # (key, needle, old value written plainly or None, new JSON text)
         changes: list[tuple[str, bytes, bytes | None, bytes]] = []
         old_sid = entry.get("sessionId", self.session_id)
@@ -349,31 +443,34 @@ class LineRewriter:
                     self._plain_sids[old_sid] = old_text
             changes.append(("sessionId", _SESSION_ID, old_text, self._sid_value))
         relinked = False
-        if key is not None and "parentUuid" in entry and not sidechain:
-            parent = entry["parentUuid"]
-            if type(parent) is not str:
-                dangling = True
-            elif parent == self._last_uid:
-                dangling = False  # the previous line of this stray: already keyed
-            else:
-                dangling = uuid_key(parent) not in keys
-            if dangling and self.leaf is not None and self.leaf != uid:
-                new_parent = json.dumps(self.leaf).encode()
-                changes.append(("parentUuid", _PARENT, plain_json(parent), new_parent))
+        if linked and not frag.root_seen:
+            frag.root_seen = True
+            if (
+                "parentUuid" in entry
+                and is_fragment_root(entry)
+                and self.tip is not None
+                and self.tip != uid
+            ):
+                new_parent = json.dumps(self.tip).encode()
+                changes.append(("parentUuid", _PARENT, b"null", new_parent))
                 relinked = True
         line = raw
         if changes:
             line = self._splice(raw, changes)
         if key is None:
             key = hash_key(line)
-            if key in keys:
+            if key in keys and frag.replaying:  # the same line, in a copy of merged history
                 return None, False
-        keys.add(key)
-        self._pending_keys.append(key)
-        if type(uid) is str:
-            self._last_uid = uid
-            if entry.get("type") in CHAIN_TYPES and not sidechain:
-                self.leaf = uid
+            if key not in keys:
+                keys[key] = frag.serial
+                self._pending_keys.append(key)
+            return line, relinked
+        if key not in keys:
+            keys[key] = frag.serial
+            self._pending_keys.append(key)
+        frag.last_uid, frag.replaying = uid, False
+        if linked:
+            self.tip = uid
         return line, relinked
 
     @staticmethod
@@ -409,22 +506,27 @@ class LineRewriter:
         The engine decides batch N+1 while batch N is being fsynced; ``commit(mark_N)`` then
         makes only batch N final, and :meth:`rollback` still undoes everything after it.
         """
-        return len(self._pending_keys), self.leaf
+        return len(self._pending_keys), self.tip, self._fragment.root_seen
 
     def commit(self, mark: RewriterMark | None = None) -> None:
         """Make every decision (or those up to ``mark``) final."""
         if mark is None or mark[0] >= len(self._pending_keys):
             self._pending_keys.clear()
             self._dirty = False
+            self._fragment.committed_root = self._fragment.root_seen if mark is None else mark[2]
             return
         del self._pending_keys[: mark[0]]
-        self._leaf_before = mark[1]  # a rollback now returns to the state at the mark
+        self._tip_before = mark[1]  # a rollback now returns to the state at the mark
+        self._fragment.committed_root = mark[2]
 
     def rollback(self) -> None:
         for key in self._pending_keys:
-            self.keys.discard(key)
+            self.keys.pop(key, None)
         self._pending_keys.clear()
         if self._dirty:
-            self.leaf = self._leaf_before
+            self.tip = self._tip_before
         self._dirty = False
-        self._last_uid = None  # its key may just have been discarded
+        frag = self._fragment
+        frag.root_seen = frag.committed_root
+        frag.last_uid = None  # its key may just have been discarded
+        frag.replaying = None

@@ -10,17 +10,20 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 from watchdog.observers import Observer
 
 from sessionlab.monitor.engine import SessionMonitor
+from sessionlab.monitor.options import MonitorOverrides
 
 
 class MultiProjectMonitor:
     """``MultiProjectMonitor({project_dir: session_id, ...}, **options)``."""
 
-    def __init__(self, projects: Mapping[str | os.PathLike[str], str], **options: Any) -> None:
+    def __init__(
+        self, projects: Mapping[str | os.PathLike[str], str], **options: Unpack[MonitorOverrides]
+    ) -> None:
         self._observer = Observer()
         self.monitors: dict[Path, SessionMonitor] = {
             Path(directory): SessionMonitor(

@@ -13,6 +13,7 @@ import os
 import time
 import uuid
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,21 @@ FAST_NAIVE = {"interval": 0.05}
 
 def new_id() -> str:
     return str(uuid.uuid4())
+
+
+_last_stamp = [0]
+
+
+def timestamp() -> str:
+    """Now, as the CLI writes it (ISO-8601 UTC, milliseconds, ``Z``), strictly increasing.
+
+    Strays are ordered by their entries' timestamps (rule 10), as real ones are: every test
+    entry gets a later stamp than the one before, like lines the CLI writes one by one.
+    """
+    now = max(int(time.time() * 1000), _last_stamp[0] + 1)
+    _last_stamp[0] = now
+    moment = datetime.fromtimestamp(now / 1000, tz=UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now % 1000:03d}Z"
 
 
 def entry(
@@ -50,7 +66,7 @@ def entry(
         "type": kind,
         "message": {"role": role, "content": text},
         "uuid": uid or new_id(),
-        "timestamp": "2026-11-22T01:50:48.907Z",
+        "timestamp": timestamp(),
         **extra,
     }
 
