@@ -231,6 +231,24 @@ def test_inotify_overflow_triggers_a_rescan(project: Path, sid: str) -> None:
         monitor.stop()
 
 
+def test_the_overflow_watch_is_attached_only_while_a_monitor_runs(project: Path, sid: str) -> None:
+    """Importing the package changes no logging configuration; a running monitor does."""
+    watchdog_log = logging.getLogger("watchdog.observers.inotify_c")
+    code = (
+        "import logging, sessionlab.monitor.engine; "
+        "print(len(logging.getLogger('watchdog.observers.inotify_c').handlers))"
+    )
+    imported = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert imported.stdout.strip() == "0", imported.stderr
+    before = list(watchdog_log.handlers)
+    monitor = SessionMonitor(project, sid, rescan_interval=3600).start(watch=False)
+    try:
+        assert len(watchdog_log.handlers) == len(before) + 1
+    finally:
+        monitor.stop()
+    assert watchdog_log.handlers == before
+
+
 def test_dry_run_changes_nothing(project: Path, sid: str) -> None:
     with make_monitor("reference", project, sid, dry_run=True) as monitor:
         path = write_stray(project, conversation(new_id(), 3))

@@ -81,19 +81,41 @@ class _Handler(FileSystemEventHandler):
 
 
 class _OverflowWatch(logging.Handler):
-    """watchdog logs IN_Q_OVERFLOW but sends no event (monitor-baseline §2): rescan on that line."""
+    """watchdog logs IN_Q_OVERFLOW but sends no event (monitor-baseline §2): rescan on that line.
 
+    watchdog 7.x gives an Observer's user no other signal: its one warning, "Inotify queue
+    overflowed; ...", is the event. The handler is attached to watchdog's loggers only while at
+    least one monitor runs, so importing the package changes no logging configuration.
+    """
+
+    LOGGERS = ("watchdog.observers.inotify_c", "watchdog.observers.inotify")
+    MESSAGE = "inotify queue overflowed"
     monitors: ClassVar[weakref.WeakSet[SessionMonitor]] = weakref.WeakSet()
+    _lock = threading.Lock()
+    _installed: ClassVar[_OverflowWatch | None] = None
 
     def emit(self, record: logging.LogRecord) -> None:
-        if "overflow" in record.getMessage().lower():
+        if record.getMessage().lower().startswith(self.MESSAGE):
             for monitor in list(self.monitors):
                 monitor.request_rescan(reason="overflow")
 
+    @classmethod
+    def watch(cls, monitor: SessionMonitor) -> None:
+        with cls._lock:
+            cls.monitors.add(monitor)
+            if cls._installed is None:
+                cls._installed = cls(level=logging.WARNING)
+                for name in cls.LOGGERS:
+                    logging.getLogger(name).addHandler(cls._installed)
 
-_OVERFLOW = _OverflowWatch(level=logging.WARNING)
-for _name in ("watchdog.observers.inotify_c", "watchdog.observers.inotify"):
-    logging.getLogger(_name).addHandler(_OVERFLOW)
+    @classmethod
+    def unwatch(cls, monitor: SessionMonitor) -> None:
+        with cls._lock:
+            cls.monitors.discard(monitor)
+            if cls._installed is not None and not cls.monitors:
+                for name in cls.LOGGERS:
+                    logging.getLogger(name).removeHandler(cls._installed)
+                cls._installed = None
 
 
 class SessionMonitor:
@@ -191,7 +213,7 @@ class SessionMonitor:
             target=self._run, name=f"sessionlab-monitor:{self.project_dir.name}", daemon=True
         )
         self._thread.start()
-        _OverflowWatch.monitors.add(self)
+        _OverflowWatch.watch(self)
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -204,7 +226,7 @@ class SessionMonitor:
         self._stop_watching()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout)
-        _OverflowWatch.monitors.discard(self)
+        _OverflowWatch.unwatch(self)
         self._close()
 
     def _open(self) -> None:
