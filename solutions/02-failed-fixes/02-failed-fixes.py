@@ -316,7 +316,7 @@ print_model_turns(lab.model.records)
 # `uuids_in(path)` from `sessionlab.lessons`, which lists every `uuid` of a file in order.
 
 
-# %% nbgrader={"grade": false, "grade_id": "find_copied_uuids", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% nbgrader={"grade": false, "grade_id": "find_copied_uuids", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["raises-exception"]
 def find_copied_uuids(original: str | Path, candidate: str | Path) -> list[str]:
     """uuids of ``candidate`` also present in ``original``, in candidate order, no repeats."""
     ### BEGIN SOLUTION
@@ -329,7 +329,7 @@ def find_copied_uuids(original: str | Path, candidate: str | Path) -> list[str]:
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_find_copied_uuids", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_find_copied_uuids", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} tags=["raises-exception"]
 copied = find_copied_uuids(legacy_original, legacy_fork)
 assert copied == uuids_in(legacy_original), "the legacy fork copies the whole original chain"
 assert find_copied_uuids(legacy_original, legacy_original) == uuids_in(legacy_original)
@@ -364,7 +364,7 @@ with tempfile.TemporaryDirectory() as tmp:
 # A merging monitor must tell these apart: appending a fork naively would duplicate every
 # copied line.
 
-# %% nbgrader={"grade": false, "grade_id": "classify_pair", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% nbgrader={"grade": false, "grade_id": "classify_pair", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["raises-exception"]
 FORK = "fork with copied history"
 INDEPENDENT = "independent"
 
@@ -376,7 +376,7 @@ def classify_pair(first: str | Path, second: str | Path) -> str:
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_classify_pair", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_classify_pair", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} tags=["raises-exception"]
 legacy_dir = legacy_original.parent
 first_file = legacy_dir / f"{first[0].session_id}.jsonl"
 second_file = legacy_dir / f"{second[0].session_id}.jsonl"
@@ -425,7 +425,7 @@ with tempfile.TemporaryDirectory() as tmp:
 # to prove the CLI ignored `my-fixed-session`.)
 
 
-# %% nbgrader={"grade": false, "grade_id": "files_mentioning", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% nbgrader={"grade": false, "grade_id": "files_mentioning", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["raises-exception"]
 def files_mentioning(project_dir: str | Path, needle: str) -> list[str]:
     """Sorted names of the transcripts in ``project_dir`` whose bytes contain ``needle``."""
     ### BEGIN SOLUTION
@@ -434,7 +434,7 @@ def files_mentioning(project_dir: str | Path, needle: str) -> list[str]:
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_files_mentioning", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_files_mentioning", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false} tags=["raises-exception"]
 assert files_mentioning(legacy_dir, MESSAGE_ID) == []
 assert files_mentioning(lab.project_dir, CHOSEN) == [f"{CHOSEN}.jsonl"]
 print("visible tests passed")
@@ -480,6 +480,33 @@ with tempfile.TemporaryDirectory() as tmp:
 #   second copy of the history in your app does not change what the model receives.
 #
 # Next: a monitor that detects new fragments and folds them back into one session.
+
+# %% [markdown]
+# ## Before you submit
+#
+# **Where you stand.** The next cell runs the visible check of every exercise again and
+# prints, per exercise, *passed*, *failed* or *not started* with the points at stake. Run the
+# whole notebook first (*Kernel → Restart Kernel and Run All Cells*): an unsolved exercise
+# does not stop the run (its cells carry the `raises-exception` tag, which JupyterLab, nbclient
+# and nbgrader honour), it just scores 0. Hidden checks run only when your notebook is
+# graded, so *passed* here is necessary, not sufficient.
+#
+# **How to submit.**
+#
+# 1. *Kernel → Restart Kernel and Run All Cells*, then read the report below.
+# 2. Save the notebook (*File → Save Notebook*).
+# 3. Hand in this file, `02-failed-fixes.ipynb`, under its own name: in JupyterHub with nbgrader,
+#    *Assignments → Submit*; otherwise upload it to your course page. Do not delete, copy or
+#    reorder cells: grading finds your answers by the cells' ids.
+#
+# **Your own work.** Reading the course's reference code (`sessionlab.*`) is allowed and
+# encouraged; submitting it is not: an answer that imports, subclasses or wraps the reference
+# instead of doing the work scores 0 where the graders check it.
+
+# %%
+from sessionlab.lessons.presubmit import check_all
+
+presubmit = await check_all("02-failed-fixes", globals())
 
 # %%
 sandbox.close()

@@ -218,7 +218,7 @@ print(naive_report.table())
 #   follow links, and `stat.S_ISREG`). A path that no longer exists is not a stray.
 
 
-# %% nbgrader={"grade": false, "grade_id": "is_stray", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% nbgrader={"grade": false, "grade_id": "is_stray", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["raises-exception"]
 def is_stray(path, fixed_name: str, baseline: set[str]) -> bool:
     """Should the monitor fold this file into the fixed session?"""
     ### BEGIN SOLUTION
@@ -236,7 +236,7 @@ def is_stray(path, fixed_name: str, baseline: set[str]) -> bool:
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_is_stray", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_is_stray", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} tags=["raises-exception"]
 with tempfile.TemporaryDirectory() as tmp:
     d = Path(tmp)
     for name in ("fixed.jsonl", "old.jsonl", "new.jsonl"):
@@ -291,7 +291,7 @@ with tempfile.TemporaryDirectory() as tmp:
 # * `close()` closes the fd (calling it twice is fine).
 
 
-# %% nbgrader={"grade": false, "grade_id": "line_follower", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% nbgrader={"grade": false, "grade_id": "line_follower", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["raises-exception"]
 class LineFollower:
     """Follow one file by its open fd (inode) and hand out only complete lines."""
 
@@ -329,7 +329,7 @@ class LineFollower:
         ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_line_follower", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_line_follower", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} tags=["raises-exception"]
 with tempfile.TemporaryDirectory() as tmp:
     path = Path(tmp) / "s.jsonl"
     writer = open(path, "ab", buffering=0)  # noqa: SIM115  (a writer that keeps its fd open)
@@ -412,7 +412,7 @@ float(1 + 2 * passed / total)  # partial credit: visible 1 + hidden 2
 #   `self.stats = {"lines_merged", "duplicates_skipped", "relinked", "bad_lines"}` counters.
 
 
-# %% nbgrader={"grade": false, "grade_id": "chain_merger", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% nbgrader={"grade": false, "grade_id": "chain_merger", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["raises-exception"]
 class ChainMerger:
     """Append stray lines to the fixed file: each entry once, one continuous chain."""
 
@@ -482,7 +482,7 @@ class ChainMerger:
         ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_chain_merger", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_chain_merger", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} tags=["raises-exception"]
 with tempfile.TemporaryDirectory() as tmp:
     fixed = Path(tmp) / "F.jsonl"
     fixed.write_bytes(
@@ -595,7 +595,7 @@ float(1 + 2 * passed / total)  # partial credit: visible 1 + hidden 2
 # end → close. Nothing can be lost in between.
 
 
-# %% nbgrader={"grade": false, "grade_id": "open_for_writing", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% nbgrader={"grade": false, "grade_id": "open_for_writing", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["raises-exception"]
 def open_for_writing(dev: int, ino: int) -> bool:
     """Does any process hold this inode open for writing? (Linux: /proc/*/fd)"""
     ### BEGIN SOLUTION
@@ -625,7 +625,7 @@ def open_for_writing(dev: int, ino: int) -> bool:
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_open_for_writing", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_open_for_writing", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} tags=["raises-exception"]
 with tempfile.TemporaryDirectory() as tmp:
     path = Path(tmp) / "w.jsonl"
     path.write_text("")
@@ -701,7 +701,7 @@ with tempfile.TemporaryDirectory() as tmp:
 # A monitor built on the reference scores 0 (see the rule at the top).
 
 
-# %% nbgrader={"grade": false, "grade_id": "student_monitor", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% nbgrader={"grade": false, "grade_id": "student_monitor", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["raises-exception"]
 class StudentMonitor:
     """Fold every stray transcript in ``project_dir`` into ``<session_id>.jsonl``, losing nothing."""
 
@@ -845,7 +845,7 @@ class StudentMonitor:
         ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_student_monitor", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_student_monitor", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false} tags=["raises-exception"]
 # The basics (1 point): one stray is folded into the fixed file and removed; the stats keep the
 # lesson's three counters. The next cell grades the rules with the course harness.
 ### BEGIN HIDDEN TESTS
@@ -921,7 +921,7 @@ problems = _own_work_problems(StudentMonitor)
 assert not problems, f"StudentMonitor must be your own code: {'; '.join(problems)}"
 ### END HIDDEN TESTS
 
-# %% nbgrader={"grade": true, "grade_id": "test_student_monitor_rules", "locked": true, "points": 7, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_student_monitor_rules", "locked": true, "points": 7, "schema_version": 3, "solution": false, "task": false} tags=["raises-exception"]
 # The rules (7 points, partial credit): the course harness runs StudentMonitor through the
 # checks of section 4 below: detection within the lesson's 200 ms, nothing lost from a writer
 # that keeps its file open, reopens it or tears lines, one continuous chain, no duplicates
@@ -1037,6 +1037,33 @@ except NotImplementedError:
 #   plus a rescan.
 # * Next, **Lesson 4** validates it: unit tests, performance, an end-to-end test with the
 #   real CLI, and the lesson's KPIs computed from measurements.
+
+# %% [markdown]
+# ## Before you submit
+#
+# **Where you stand.** The next cell runs the visible check of every exercise again and
+# prints, per exercise, *passed*, *failed* or *not started* with the points at stake. Run the
+# whole notebook first (*Kernel → Restart Kernel and Run All Cells*): an unsolved exercise
+# does not stop the run (its cells carry the `raises-exception` tag, which JupyterLab, nbclient
+# and nbgrader honour), it just scores 0. Hidden checks run only when your notebook is
+# graded, so *passed* here is necessary, not sufficient.
+#
+# **How to submit.**
+#
+# 1. *Kernel → Restart Kernel and Run All Cells*, then read the report below.
+# 2. Save the notebook (*File → Save Notebook*).
+# 3. Hand in this file, `03-monitor.ipynb`, under its own name: in JupyterHub with nbgrader,
+#    *Assignments → Submit*; otherwise upload it to your course page. Do not delete, copy or
+#    reorder cells: grading finds your answers by the cells' ids.
+#
+# **Your own work.** Reading the course's reference code (`sessionlab.*`) is allowed and
+# encouraged; submitting it is not: an answer that imports, subclasses or wraps the reference
+# instead of doing the work scores 0 where the graders check it.
+
+# %%
+from sessionlab.lessons.presubmit import check_all
+
+presubmit = await check_all("03-monitor", globals())
 
 # %%
 sandbox.close()

@@ -221,7 +221,7 @@ print(f"limit 10, 50 concurrent creations: {sum(created)} created, {len(naive)} 
 # No interleaving of concurrent calls may ever leave more than `limit` keys in `sessions`.
 
 
-# %% nbgrader={"grade": false, "grade_id": "create_session", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% nbgrader={"grade": false, "grade_id": "create_session", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["raises-exception"]
 async def create_session(sessions: set[str], key: str, limit: int, connect) -> bool:
     """Register ``key`` unless ``sessions`` is full, then connect; free the slot on failure."""
     ### BEGIN SOLUTION
@@ -239,7 +239,7 @@ async def create_session(sessions: set[str], key: str, limit: int, connect) -> b
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_create_session", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_create_session", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} tags=["raises-exception"]
 sessions: set[str] = set()
 outcomes = await asyncio.gather(
     *(create_session(sessions, f"user{n}", 10, fake_connect) for n in range(50))
@@ -340,7 +340,7 @@ print("expired:", registry.expired())
 # never expire: return `[]`.
 
 
-# %% nbgrader={"grade": false, "grade_id": "expired_sessions", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% nbgrader={"grade": false, "grade_id": "expired_sessions", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["raises-exception"]
 def expired_sessions(
     last_activity: dict[str, float], now: float, timeout_minutes: float
 ) -> list[str]:
@@ -353,7 +353,7 @@ def expired_sessions(
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_expired_sessions", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_expired_sessions", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} tags=["raises-exception"]
 seen = {k: registry.get(k).last_activity for k in registry}
 assert expired_sessions(seen, clock(), 30) == ["ana", "cy"]
 assert expired_sessions(seen, clock(), 0) == [], "0 means never"
@@ -451,7 +451,7 @@ for (conn, result), record in zip(observed, metric_records, strict=True):
 # * `errors`: the number of results with `is_error` true.
 
 
-# %% nbgrader={"grade": false, "grade_id": "session_totals", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% nbgrader={"grade": false, "grade_id": "session_totals", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["raises-exception"]
 def session_totals(results: list[tuple[str, ResultMessage]]) -> dict[str, float]:
     """Messages, tokens, cost (deltas of each connection's running total) and errors."""
     ### BEGIN SOLUTION
@@ -475,7 +475,7 @@ def session_totals(results: list[tuple[str, ResultMessage]]) -> dict[str, float]
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_session_totals", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_session_totals", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} tags=["raises-exception"]
 totals = session_totals(observed)
 assert totals["messages"] == 5 and totals["errors"] == 0
 assert totals["input_tokens"] == sum(r.input_tokens for r in metric_records), (
@@ -618,7 +618,7 @@ print("files on disk:       ", sorted(p.stem[:8] for p in app_project.glob("*.js
 # A folder that does not exist holds no files.
 
 
-# %% nbgrader={"grade": false, "grade_id": "find_orphans", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% nbgrader={"grade": false, "grade_id": "find_orphans", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["raises-exception"]
 def find_orphans(registered: set[str], project_dir: str | Path) -> tuple[list[str], list[str]]:
     """(registered ids without a transcript, transcripts without a registration), sorted."""
     ### BEGIN SOLUTION
@@ -634,7 +634,7 @@ def find_orphans(registered: set[str], project_dir: str | Path) -> tuple[list[st
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_find_orphans", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_find_orphans", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} tags=["raises-exception"]
 missing, unregistered = find_orphans(known, app_project)
 assert missing == [cy_file.stem], "cy is registered but its file is gone"
 assert unregistered == [stray[0].session_id], "the crashed worker's session"
@@ -713,6 +713,33 @@ print("after shutdown:", handler.pool.status()["pool_size"], "connections open")
 #
 # Next, **Lesson 6** switches expiry off altogether ("permanent sessions") and measures
 # what that does and does not buy.
+
+# %% [markdown]
+# ## Before you submit
+#
+# **Where you stand.** The next cell runs the visible check of every exercise again and
+# prints, per exercise, *passed*, *failed* or *not started* with the points at stake. Run the
+# whole notebook first (*Kernel → Restart Kernel and Run All Cells*): an unsolved exercise
+# does not stop the run (its cells carry the `raises-exception` tag, which JupyterLab, nbclient
+# and nbgrader honour), it just scores 0. Hidden checks run only when your notebook is
+# graded, so *passed* here is necessary, not sufficient.
+#
+# **How to submit.**
+#
+# 1. *Kernel → Restart Kernel and Run All Cells*, then read the report below.
+# 2. Save the notebook (*File → Save Notebook*).
+# 3. Hand in this file, `05-session-manager.ipynb`, under its own name: in JupyterHub with nbgrader,
+#    *Assignments → Submit*; otherwise upload it to your course page. Do not delete, copy or
+#    reorder cells: grading finds your answers by the cells' ids.
+#
+# **Your own work.** Reading the course's reference code (`sessionlab.*`) is allowed and
+# encouraged; submitting it is not: an answer that imports, subclasses or wraps the reference
+# instead of doing the work scores 0 where the graders check it.
+
+# %%
+from sessionlab.lessons.presubmit import check_all
+
+presubmit = await check_all("05-session-manager", globals())
 
 # %%
 sandbox.close()

@@ -201,7 +201,7 @@ print("permanent (0, 0), 10 years:", await removals(0, 0, idle_since, 60 * 24 * 
 # you do not need to loop over every run.)
 
 
-# %% nbgrader={"grade": false, "grade_id": "removal_times", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% nbgrader={"grade": false, "grade_id": "removal_times", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["raises-exception"]
 def removal_times(
     last_activity: dict[str, float],
     start: float,
@@ -225,7 +225,7 @@ def removal_times(
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_removal_times", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_removal_times", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} tags=["raises-exception"]
 seconds = {k: v * 60 for k, v in idle_since.items()}
 expected = {k: v * 60 for k, v in (await removals(30, 5, idle_since, 40)).items()}
 assert removal_times(seconds, 0, 40 * 60, 30, 5) == expected, removal_times(
@@ -412,7 +412,7 @@ plt.show()
 # if it does not grow.
 
 
-# %% nbgrader={"grade": false, "grade_id": "turns_until", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% nbgrader={"grade": false, "grade_id": "turns_until", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["raises-exception"]
 def turns_until(sizes: list[int], limit_bytes: int) -> int | None:
     """Turns until the file reaches limit_bytes at its average growth per turn."""
     ### BEGIN SOLUTION
@@ -425,7 +425,7 @@ def turns_until(sizes: list[int], limit_bytes: int) -> int | None:
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_turns_until", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_turns_until", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} tags=["raises-exception"]
 assert turns_until(sizes, 50 * 1024 * 1024) == report["turns_until_warning"]
 assert turns_until([100, 200, 300], 1000) == 7
 assert turns_until([100, 100], 1000) is None
@@ -487,7 +487,7 @@ print("deleted:", cleanup.deleted_files, "(deletion was not asked for)")
 # Return the list of deleted paths, in the order of `files`.
 
 
-# %% nbgrader={"grade": false, "grade_id": "safe_cleanup", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% nbgrader={"grade": false, "grade_id": "safe_cleanup", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["raises-exception"]
 def safe_cleanup(files: list[Path], backup_dir: Path) -> list[Path]:
     """Back up each file, verify the copy, delete the original only when the copy matches."""
 
@@ -515,7 +515,7 @@ def safe_cleanup(files: list[Path], backup_dir: Path) -> list[Path]:
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_safe_cleanup", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_safe_cleanup", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} tags=["raises-exception"]
 originals = {p.name: p.read_bytes() for p in lab.transcripts()}
 target_dir = lab.workdir.parent / "exercise-backup"
 deleted = safe_cleanup(lab.transcripts(), target_dir)
@@ -594,6 +594,33 @@ float(1 + 2 * ok / total)  # partial credit: visible 1 + hidden 2
 # * Clean up only from a verified backup, and never overwrite one.
 #
 # The last cell closes the sandbox.
+
+# %% [markdown]
+# ## Before you submit
+#
+# **Where you stand.** The next cell runs the visible check of every exercise again and
+# prints, per exercise, *passed*, *failed* or *not started* with the points at stake. Run the
+# whole notebook first (*Kernel → Restart Kernel and Run All Cells*): an unsolved exercise
+# does not stop the run (its cells carry the `raises-exception` tag, which JupyterLab, nbclient
+# and nbgrader honour), it just scores 0. Hidden checks run only when your notebook is
+# graded, so *passed* here is necessary, not sufficient.
+#
+# **How to submit.**
+#
+# 1. *Kernel → Restart Kernel and Run All Cells*, then read the report below.
+# 2. Save the notebook (*File → Save Notebook*).
+# 3. Hand in this file, `06-permanent-sessions.ipynb`, under its own name: in JupyterHub with nbgrader,
+#    *Assignments → Submit*; otherwise upload it to your course page. Do not delete, copy or
+#    reorder cells: grading finds your answers by the cells' ids.
+#
+# **Your own work.** Reading the course's reference code (`sessionlab.*`) is allowed and
+# encouraged; submitting it is not: an answer that imports, subclasses or wraps the reference
+# instead of doing the work scores 0 where the graders check it.
+
+# %%
+from sessionlab.lessons.presubmit import check_all
+
+presubmit = await check_all("06-permanent-sessions", globals())
 
 # %%
 sandbox.close()

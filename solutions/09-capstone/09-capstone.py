@@ -116,7 +116,7 @@ print("status:", {k: v for k, v in reference.status().items() if k != "session_s
 # messages and tokens (1), survives a model that is down (1), plus 1 for the visible tests.
 
 
-# %% nbgrader={"grade": false, "grade_id": "my_chat_system", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% nbgrader={"grade": false, "grade_id": "my_chat_system", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["raises-exception"]
 class MyChatSystem:
     """A chat whose every connection resumes one fixed session, guarded by a monitor."""
 
@@ -227,7 +227,7 @@ class MyChatSystem:
         ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_my_chat_system", "locked": true, "points": 6, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_my_chat_system", "locked": true, "points": 6, "schema_version": 3, "solution": false, "task": false} tags=["raises-exception"]
 reset_transcripts(lab)
 mine = MyChatSystem(lab.options(), lab.project_dir)
 try:
@@ -297,7 +297,7 @@ float(score)  # partial credit out of 6
 # flag will create a **new** transcript file.
 
 
-# %% nbgrader={"grade": false, "grade_id": "expects_new_file", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% nbgrader={"grade": false, "grade_id": "expects_new_file", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["raises-exception"]
 def expects_new_file(cli_version: str, resume: bool) -> bool:
     """Will this connection write a new session file?"""
     ### BEGIN SOLUTION
@@ -308,7 +308,7 @@ def expects_new_file(cli_version: str, resume: bool) -> bool:
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_expects_new_file", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_expects_new_file", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false} tags=["raises-exception"]
 assert expects_new_file("1.0.120", resume=False) is True
 assert expects_new_file("1.0.120", resume=True) is True
 print("visible tests passed")
@@ -329,7 +329,7 @@ assert expects_new_file("1.0.99", resume=True) is True
 # over from scratch. A missing `fixed` copies nothing.
 
 
-# %% nbgrader={"grade": false, "grade_id": "backup_increment", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% nbgrader={"grade": false, "grade_id": "backup_increment", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["raises-exception"]
 def backup_increment(fixed, backup) -> int:
     """Copy the new bytes of ``fixed`` into ``backup``; return how many."""
     ### BEGIN SOLUTION
@@ -350,7 +350,7 @@ def backup_increment(fixed, backup) -> int:
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_backup_increment", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_backup_increment", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false} tags=["raises-exception"]
 import tempfile  # noqa: E402
 
 with tempfile.TemporaryDirectory() as tmp:
@@ -381,7 +381,7 @@ with tempfile.TemporaryDirectory() as tmp:
 # The cell after it refreshes it live while a chat runs.
 
 
-# %% nbgrader={"grade": false, "grade_id": "dashboard", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% nbgrader={"grade": false, "grade_id": "dashboard", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["raises-exception"]
 def dashboard(status: dict) -> str:
     """A few lines a terminal or a notebook can redraw every second."""
     ### BEGIN SOLUTION
@@ -398,7 +398,7 @@ def dashboard(status: dict) -> str:
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_dashboard", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_dashboard", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false} tags=["raises-exception"]
 sample = {
     "session_id": "abc-123",
     "messages_sent": 7,
@@ -447,7 +447,7 @@ except NotImplementedError:
 # **reconnect between prompts**, close it, and return `{user: last reply text}`.
 
 
-# %% nbgrader={"grade": false, "grade_id": "multi_user_chat", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% nbgrader={"grade": false, "grade_id": "multi_user_chat", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["raises-exception"]
 async def multi_user_chat(lab, script: dict[str, list[str]]) -> dict[str, str]:
     """One fixed session per user; every user's chat survives reconnects."""
     ### BEGIN SOLUTION
@@ -464,7 +464,7 @@ async def multi_user_chat(lab, script: dict[str, list[str]]) -> dict[str, str]:
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_multi_user_chat", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_multi_user_chat", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false} tags=["raises-exception"]
 got = await multi_user_chat(
     lab,
     {
@@ -493,6 +493,33 @@ for user in ("ana", "bruno"):
 # * Measure what matters to the user: does the model remember?
 # * Error handling is part of the design: a dead model or a missing CLI is one clear line,
 #   and the chat keeps its session.
+
+# %% [markdown]
+# ## Before you submit
+#
+# **Where you stand.** The next cell runs the visible check of every exercise again and
+# prints, per exercise, *passed*, *failed* or *not started* with the points at stake. Run the
+# whole notebook first (*Kernel → Restart Kernel and Run All Cells*): an unsolved exercise
+# does not stop the run (its cells carry the `raises-exception` tag, which JupyterLab, nbclient
+# and nbgrader honour), it just scores 0. Hidden checks run only when your notebook is
+# graded, so *passed* here is necessary, not sufficient.
+#
+# **How to submit.**
+#
+# 1. *Kernel → Restart Kernel and Run All Cells*, then read the report below.
+# 2. Save the notebook (*File → Save Notebook*).
+# 3. Hand in this file, `09-capstone.ipynb`, under its own name: in JupyterHub with nbgrader,
+#    *Assignments → Submit*; otherwise upload it to your course page. Do not delete, copy or
+#    reorder cells: grading finds your answers by the cells' ids.
+#
+# **Your own work.** Reading the course's reference code (`sessionlab.*`) is allowed and
+# encouraged; submitting it is not: an answer that imports, subclasses or wraps the reference
+# instead of doing the work scores 0 where the graders check it.
+
+# %%
+from sessionlab.lessons.presubmit import check_all
+
+presubmit = await check_all("09-capstone", globals())
 
 # %%
 sandbox.close()
