@@ -462,7 +462,7 @@ float(score)  # partial credit out of 3
 # instead of doing the work scores 0 where the graders check it.
 
 # %%
-from sessionlab.lessons.presubmit import check_all
+from sessionlab.lessons.presubmit import check_all  # noqa: E402
 
 presubmit = await check_all("01-fragmentation", globals())
 

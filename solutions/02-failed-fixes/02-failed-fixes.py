@@ -140,6 +140,36 @@ print_chain(legacy_fork)
 # file per connection, each a longer copy of the previous one.
 
 # %% [markdown]
+# ### The other control: `continue_conversation=True`
+#
+# `continue_conversation=True` (the CLI's `--continue`) resumes *the most recent session in
+# this folder* without naming it. The seed tried it together with `resume`; here it is alone,
+# on the legacy CLI:
+
+# %%
+names_before = {p.name for p in lab.project_dir.glob("*.jsonl")}
+continued = await chat(lab, ["what is my name?"], continue_conversation=True)
+new_files = sorted({p.name for p in lab.project_dir.glob("*.jsonl")} - names_before)
+print()
+print(
+    "reported session id:",
+    short(continued[0].session_id),
+    "  a new one:",
+    f"{continued[0].session_id}.jsonl" in new_files,
+)
+print("new files:", new_files)
+print(
+    "copied uuids from the fork:",
+    len(set(uuids_in(legacy_fork)) & set(uuids_in(lab.project_dir / new_files[0]))),
+)
+
+# %% [markdown]
+# **What we found.** The same as `resume`: a new session id and a new file holding a copy of
+# the most recent session's history, so the model remembered, in yet another file.
+# `continue_conversation` only spares you the id; on this CLI it fragments exactly like
+# `resume`.
+
+# %% [markdown]
 # ## 5 · Fix 4: `--session-id` through `extra_args`
 #
 # **What you will learn:** why choosing the id yourself works exactly once.
@@ -228,6 +258,22 @@ files = print_files(lab.project_dir, label="current")
 # resume is itself a new file.
 
 # %% [markdown]
+# And `continue_conversation=True` on the current CLI, right after that fresh connection:
+
+# %%
+names_before = {p.name for p in lab.project_dir.glob("*.jsonl")}
+continued_now = await chat(lab, ["what do you remember?"], continue_conversation=True)
+print()
+print("continued the most recent session:", continued_now[0].session_id == fresh[0].session_id)
+print("new files:", sorted({p.name for p in lab.project_dir.glob("*.jsonl")} - names_before))
+
+# %% [markdown]
+# **What we found.** On the current CLI `continue_conversation` appends to the most recent
+# session, like `resume`. "Most recent" is the catch: it continued the fresh connection's
+# session, not ours. In a folder shared by several conversations (a web app's users, a
+# terminal `claude`), `--continue` picks whichever ran last.
+
+# %% [markdown]
 # ## 7 · Fix 5: patch `open()` in Python
 #
 # **What you will learn:** where the transcript is actually written.
@@ -298,7 +344,8 @@ print_model_turns(lab.model.records)
 # | `ClaudeCodeOptions(session_id=…)` | `TypeError`: no such option in 0.0.25 |
 # | `client.query(…, session_id=…)` | ignored; new id and new file per connection |
 # | `resume=` on the legacy CLI (≤ 1.0.123) | fork: new file with the history copied, same `uuid`s |
-# | `resume=` on the current CLI (≥ 1.0.124) | appends to the original; every connection without it is still a new file |
+# | `resume=` on the current CLI (≥ 1.0.124) | appends to the original (1.0.124 to 2.0.x also leave a stray file; 2.1.112 none); every connection without it is still a new file |
+# | `continue_conversation=True` | like `resume` (a fork on the legacy CLI, appends on the current one), but to the most recent session in the folder, whichever that is |
 # | `extra_args={"session-id": X}` | works once; the second use fails (`already in use`), via the SDK after a 60 s timeout |
 # | patch `builtins.open` | sees nothing: the CLI is another process |
 # | our own message list | a duplicate of what the CLI writes; the CLI still fragments |
@@ -474,8 +521,9 @@ with tempfile.TemporaryDirectory() as tmp:
 #
 # * claude-code-sdk 0.0.25 has no way to say "always use this session": `session_id` is not an
 #   option, and the message-level `session_id` is ignored.
-# * `resume` forks on the legacy CLI and appends on CLIs ≥ 1.0.124, but only for the
-#   connections that pass it; `--session-id` works once.
+# * `resume` forks on the legacy CLI and appends on CLIs ≥ 1.0.124 (1.0.124 to 2.0.x still
+#   leave a stray file), but only for the connections that pass it; `continue_conversation`
+#   picks the most recent session, whichever it is; `--session-id` works once.
 # * The transcript is written by another process: nothing inside Python intercepts it, and a
 #   second copy of the history in your app does not change what the model receives.
 #
@@ -504,7 +552,7 @@ with tempfile.TemporaryDirectory() as tmp:
 # instead of doing the work scores 0 where the graders check it.
 
 # %%
-from sessionlab.lessons.presubmit import check_all
+from sessionlab.lessons.presubmit import check_all  # noqa: E402
 
 presubmit = await check_all("02-failed-fixes", globals())
 

@@ -552,7 +552,7 @@ for item, ok in checklist:
 # instead of doing the work scores 0 where the graders check it.
 
 # %%
-from sessionlab.lessons.presubmit import check_all
+from sessionlab.lessons.presubmit import check_all  # noqa: E402
 
 presubmit = await check_all("04-validation", globals())
 

@@ -429,8 +429,9 @@ for (conn, result), record in zip(observed, metric_records, strict=True):
 # **What we found.** `usage` is **per turn**: it matches, request for request, what the model
 # reported. `total_cost_usd` is **cumulative per CLI process**: it grows turn after turn on
 # `conn-1`, then starts again from zero on `conn-2`, even though it is the same session.
-# Summing it turn by turn (as the seed's `total_cost += result.total_cost_usd` does) counts
-# the first turn of each connection again on every later turn. The cost of a turn is the
+# Summing it turn by turn (`total_cost += result.total_cost_usd`, the obvious way to fill the
+# seed's `SessionMetrics(total_cost=...)`; the seed shows only the field, not how it is
+# filled) counts the first turn of each connection again on every later turn. The cost of a turn is the
 # *increase* of its connection's total.
 
 # %% [markdown]
@@ -737,7 +738,7 @@ print("after shutdown:", handler.pool.status()["pool_size"], "connections open")
 # instead of doing the work scores 0 where the graders check it.
 
 # %%
-from sessionlab.lessons.presubmit import check_all
+from sessionlab.lessons.presubmit import check_all  # noqa: E402
 
 presubmit = await check_all("05-session-manager", globals())
 

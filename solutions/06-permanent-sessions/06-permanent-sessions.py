@@ -516,14 +516,19 @@ def safe_cleanup(files: list[Path], backup_dir: Path) -> list[Path]:
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_safe_cleanup", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} tags=["raises-exception"]
-originals = {p.name: p.read_bytes() for p in lab.transcripts()}
-target_dir = lab.workdir.parent / "exercise-backup"
-deleted = safe_cleanup(lab.transcripts(), target_dir)
-assert sorted(p.name for p in deleted) == sorted(originals), (
-    "every transcript was backed up and deleted"
-)
-assert lab.transcripts() == []
-assert {p.name: p.read_bytes() for p in target_dir.iterdir()} == originals, "the backup is exact"
+# On copies of the lesson's transcripts in a temporary folder: the lesson's own files stay,
+# so this check can be re-run after a wrong try without re-running the notebook.
+with tempfile.TemporaryDirectory() as scratch:
+    work, target_dir = Path(scratch) / "transcripts", Path(scratch) / "backup"
+    work.mkdir()
+    copies = [Path(shutil.copy2(p, work / p.name)) for p in lab.transcripts()]
+    assert copies, "no transcripts to copy: run the cells above first"
+    originals = {p.name: p.read_bytes() for p in copies}
+    deleted = safe_cleanup(copies, target_dir)
+    assert sorted(p.name for p in deleted) == sorted(originals), "every copy backed up, deleted"
+    assert sorted(work.iterdir()) == [], "the originals are gone once backed up"
+    backup = {p.name: p.read_bytes() for p in target_dir.iterdir()}
+    assert backup == originals, "the backup is exact"
 print("visible tests passed")
 ### BEGIN HIDDEN TESTS
 ok, total = 0, 4
@@ -618,7 +623,7 @@ float(1 + 2 * ok / total)  # partial credit: visible 1 + hidden 2
 # instead of doing the work scores 0 where the graders check it.
 
 # %%
-from sessionlab.lessons.presubmit import check_all
+from sessionlab.lessons.presubmit import check_all  # noqa: E402
 
 presubmit = await check_all("06-permanent-sessions", globals())
 

@@ -653,7 +653,7 @@ print("an hour of silence later:", manager.folders.existing_ids(), "| passes:", 
 # instead of doing the work scores 0 where the graders check it.
 
 # %%
-from sessionlab.lessons.presubmit import check_all
+from sessionlab.lessons.presubmit import check_all  # noqa: E402
 
 presubmit = await check_all("07-isolated-sessions", globals())
 

@@ -1059,7 +1059,7 @@ except Exception as error:  # the SDK reports what your store did wrong
 # instead of doing the work scores 0 where the graders check it.
 
 # %%
-from sessionlab.lessons.presubmit import check_all
+from sessionlab.lessons.presubmit import check_all  # noqa: E402
 
 presubmit = await check_all("10-agent-sdk", globals())
 

@@ -1,6 +1,6 @@
 """``sessionlab bench monitor``: the naive monitor against the reference, measured the same way.
 
-What it measures (research: ``monitor-reliability.md`` §2-3, whose numbers are the baseline):
+What it measures (``docs/monitor-facts.md``, whose numbers are the baseline):
 
 - detection latency, paced (10 ms apart) and in a burst, in an empty project directory and
   with 10,000 old session files present (the naive monitor runs with ``baseline=True`` there,

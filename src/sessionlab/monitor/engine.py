@@ -1,8 +1,8 @@
 """The reference monitor: merge stray transcripts into one fixed session, losing nothing.
 
-Research (``monitor-reliability.md``) measured the lesson's polling monitor losing 95-99 % of
-lines when the CLI keeps its fd open, because it ``unlink``s a file that is still being
-written. This engine follows the eleven rules of §4 of that document; each rule is named where
+``docs/monitor-facts.md`` records the lesson's polling monitor losing 95-99 % of lines when
+the CLI keeps its fd open, because it ``unlink``s a file that is still being written. This
+engine follows the eleven design rules of that page; each rule is named where
 it is implemented, and ``docs/monitor-design.md`` explains them.
 
 Threads: watchdog's observer thread only puts hints on a queue; one worker thread owns every

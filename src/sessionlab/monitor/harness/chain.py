@@ -1,7 +1,8 @@
 """Walk a transcript the way Claude Code resumes it: newest leaf back to the root.
 
 Uses ``sessionlab.transcripts.conversation_chain`` when it exists (the course's shared
-reader); otherwise the private walk below, which follows claude-code-sessions.md section 4.
+reader); otherwise the private walk below, which follows docs/cli-facts.md (the
+``parentUuid`` chain).
 """
 
 from __future__ import annotations
