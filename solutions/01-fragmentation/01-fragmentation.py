@@ -134,6 +134,16 @@ for path in files:
     print_chain(path)
 
 # %% [markdown]
+# The same three files as a picture: one row per file, one dot per entry (blue: user, orange:
+# assistant), an arrow from each entry to the one whose `uuid` it names as `parentUuid`, and a
+# bar where a chain starts (`parentUuid: null`):
+
+# %%
+from sessionlab.lessons.pictures import draw_chains  # noqa: E402
+
+figure = draw_chains(files, title="three connections: three chains, each with its own root")
+
+# %% [markdown]
 # **What we found.** Every file holds a chain that starts at `parentUuid: null`: three
 # separate conversations of one turn each, not one conversation of three turns. No entry in
 # one file points at an entry in another.
@@ -206,8 +216,21 @@ def count_session_files(project_dir: str | Path) -> int:
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_count_session_files", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} tags=["raises-exception"]
-assert count_session_files(lab.project_dir) == 4, "3 separate connections + 1 shared one"
-assert count_session_files(str(lab.project_dir)) == 4, "a str path works too"
+# On copies of the lesson's transcripts in a temporary folder: the answer does not depend on
+# which cells ran before, and the lesson's files are never touched.
+import shutil  # noqa: E402
+import tempfile  # noqa: E402
+
+with tempfile.TemporaryDirectory() as scratch:
+    folder = Path(scratch)
+    for path in lab.project_dir.glob("*.jsonl"):
+        shutil.copy2(path, folder / path.name)
+    copied = len(list(folder.iterdir()))
+    assert copied >= 1, "no transcripts yet: run the cells of sections 2-4 first"
+    assert count_session_files(folder) == copied, f"{copied} transcripts were copied"
+    assert count_session_files(str(folder)) == copied, "a str path works too"
+    (folder / "notes.txt").write_text("not a transcript")
+    assert count_session_files(folder) == copied, "only *.jsonl files count"
 print("visible tests passed")
 ### BEGIN HIDDEN TESTS
 import tempfile  # noqa: E402

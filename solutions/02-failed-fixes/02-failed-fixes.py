@@ -133,6 +133,19 @@ print("\nchain of the fork:")
 print_chain(legacy_fork)
 
 # %% [markdown]
+# As a picture (one row per file; a hollow dot is an entry whose `uuid` already appeared in
+# the row above, joined to it by a dotted line):
+
+# %%
+from sessionlab.lessons.pictures import draw_chains  # noqa: E402
+
+figure = draw_chains(
+    [legacy_original, legacy_fork],
+    labels=["original", "fork"],
+    title="legacy resume: the fork copies the history, uuids and all, then goes on",
+)
+
+# %% [markdown]
 # **What we found.** The legacy CLI *forks*: it copies the history into the new file with the
 # **same `uuid`s** (only `sessionId` and timestamps are rewritten), then appends the new turn.
 # The original is untouched. Maintainers called this the intended design at the time (e.g.

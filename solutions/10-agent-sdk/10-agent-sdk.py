@@ -303,6 +303,19 @@ print(f"✓ new id {fork_id[:8]}; Ana's file unchanged at {after_fork[ana_file.n
 print(f"  the fork's copied history keeps the original uuids: {len(shared)} shared")
 
 # %% [markdown]
+# As a picture (one row per file; hollow dots are copies of entries in the row above, with
+# the same `uuid`):
+
+# %%
+from sessionlab.lessons.pictures import draw_chains  # noqa: E402
+
+figure = draw_chains(
+    [ana_file, fork_file],
+    labels=["Ana", "fork"],
+    title="fork_session: a copy of the history, then a future of its own",
+)
+
+# %% [markdown]
 # The fork remembers everything said before the fork point, and what is said in it from now on
 # stays there. Reach for a fork when you *want* two futures:
 #

@@ -1,0 +1,33 @@
+"""The chain pictures of lessons 01, 02 and 10, drawn from real CLI 1.0.120 captures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+from sessionlab.lessons.pictures import draw_chains
+
+SAMPLES = Path(__file__).parent / "fixtures" / "samples" / "cc-1.0.120"
+
+
+def test_a_legacy_fork_is_drawn_with_its_copies_linked(tmp_path: Path) -> None:
+    original, fork = sorted(SAMPLES.glob("[AB]-*.jsonl"))
+    (tmp_path / "torn.jsonl").write_text(original.read_text() + '{"uuid": "half')
+    fig = draw_chains([original, fork, tmp_path / "torn.jsonl"], labels=["a", "b", "torn"])
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["a", "b", "torn"]
+    dotted = [line for line in ax.get_lines() if line.get_linestyle() == ":"]
+    # the fork repeats the original's 2 entries, and so does the torn copy
+    assert len(dotted) == 4
+    hollow = sum(
+        1
+        for points in ax.collections
+        for face in points.get_facecolors()
+        if tuple(face[:3]) == (1.0, 1.0, 1.0)
+    )
+    assert hollow == 4
+    fig.savefig(tmp_path / "fork.png")
+    assert (tmp_path / "fork.png").stat().st_size > 1000
