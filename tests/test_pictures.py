@@ -31,3 +31,22 @@ def test_a_legacy_fork_is_drawn_with_its_copies_linked(tmp_path: Path) -> None:
     assert hollow == 4
     fig.savefig(tmp_path / "fork.png")
     assert (tmp_path / "fork.png").stat().st_size > 1000
+
+
+def test_the_harness_chart_shows_merged_and_lost_lines_and_the_cdf() -> None:
+    from sessionlab.lessons.pictures import draw_harness
+    from sessionlab.monitor.harness.results import CheckResult, HarnessReport
+
+    def report(name: str, lost: int, latency: list[float]) -> HarnessReport:
+        checks = [
+            CheckResult("detection_latency", True, {}, samples={"detection": latency}),
+            CheckResult("preservation_persistent_fd", lost == 0, {"written": 100, "lost": lost}),
+            CheckResult("chain_continuity", True, {"roots": 1}),  # counts no lines: no bar
+        ]
+        return HarnessReport(name, True, checks)
+
+    fig = draw_harness({"naive": report("n", 90, [50.0, 99.0]), "yours": report("y", 0, [1.0])})
+    bars, cdf = fig.axes
+    heights = sorted(round(p.get_height()) for p in bars.patches)
+    assert heights == [0, 10, 90, 100], "merged and lost, per monitor, for one check"
+    assert len(cdf.get_lines()) == 3  # two CDFs and the KPI line

@@ -17,6 +17,10 @@
 # %% [markdown]
 # # Lesson 1 · Reproduce fragmentation
 #
+# **Time budget:** about 45 minutes of work (our estimate for a first pass: reading, running
+# and the exercises; tell your instructor if yours differs a lot). The notebook itself runs
+# top to bottom in about 8 s (measured on the course's 2-core machine).
+#
 # A chat app built on `claude-code-sdk` usually opens a new `ClaudeSDKClient` connection for
 # every request. It looks harmless. It is not: Claude Code starts a **new session** for every
 # connection, writes it to a **new file**, and the model on the next connection has **no

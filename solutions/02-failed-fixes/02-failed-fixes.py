@@ -11,6 +11,10 @@
 # %% [markdown]
 # # Lesson 2 · The failed fixes
 #
+# **Time budget:** about 1 hour of work (our estimate for a first pass: reading, running
+# and the exercises; tell your instructor if yours differs a lot). The notebook itself runs
+# top to bottom in about 17 s (measured on the course's 2-core machine).
+#
 # Lesson 1 showed the problem: every SDK connection is a new Claude Code session in a new
 # file, and the model forgets. This lesson tries, for real, the fixes everybody tries first,
 # and shows exactly where each one breaks.

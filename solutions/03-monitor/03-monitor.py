@@ -17,6 +17,10 @@
 # %% [markdown]
 # # Lesson 3 · The monitor
 #
+# **Time budget:** about 2 h 30 of work (our estimate for a first pass: reading, running
+# and the exercises; tell your instructor if yours differs a lot). The notebook itself runs
+# top to bottom in about 42 s (measured on the course's 2-core machine).
+#
 # Lessons 1 and 2 showed that we cannot stop Claude Code from starting a new session file on
 # every connection. This lesson changes the paradigm: **instead of preventing the new file,
 # detect it and fold it back** into one fixed session, fast and without losing a line.
@@ -982,6 +986,16 @@ try:
     print(mine.table())
 except NotImplementedError:
     print("finish Exercise 5 first")
+
+# %% [markdown]
+# The same two runs as a picture: where the writers' lines went (merged into the fixed file,
+# or lost) in each check that counts lines, and how fast each monitor noticed a new stray.
+
+# %%
+from sessionlab.lessons.pictures import draw_harness  # noqa: E402
+
+runs = {"naive": naive_report, **({"yours": mine} if "mine" in globals() else {})}
+figure = draw_harness(runs)
 
 # %% [markdown]
 # ## 5 · Your monitor on the real chat

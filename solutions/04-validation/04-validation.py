@@ -17,6 +17,10 @@
 # %% [markdown]
 # # Lesson 4 · Validation
 #
+# **Time budget:** about 1 h 30 of work (our estimate for a first pass: reading, running
+# and the exercises; tell your instructor if yours differs a lot). The notebook itself runs
+# top to bottom in about 33 s (measured on the course's 2-core machine).
+#
 # A monitor that rewrites people's conversations needs evidence, not a demo. This lesson turns
 # the lesson's test suite into real tests and adds what it lacked: tests that can **fail**,
 # performance measured as distributions, an end-to-end test through the SDK, the CLI and the

@@ -17,6 +17,10 @@
 # %% [markdown]
 # # Lesson 6 · Permanent sessions
 #
+# **Time budget:** about 1 hour of work (our estimate for a first pass: reading, running
+# and the exercises; tell your instructor if yours differs a lot). The notebook itself runs
+# top to bottom in about 25 s (measured on the course's 2-core machine).
+#
 # After lesson 5 a team noticed that conversations "got lost" after 30 minutes of silence,
 # and switched expiry off: the seed system "permanent sessions" sets the idle timeout to 0
 # (never expire), the automatic cleanup interval to 0 (no scheduler), and raises the limits

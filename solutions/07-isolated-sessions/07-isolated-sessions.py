@@ -17,6 +17,10 @@
 # %% [markdown]
 # # Lesson 7 · Isolated temporary sessions
 #
+# **Time budget:** about 1 hour of work (our estimate for a first pass: reading, running
+# and the exercises; tell your instructor if yours differs a lot). The notebook itself runs
+# top to bottom in about 7 s (measured on the course's 2-core machine).
+#
 # So far one person talked to one session. A service is different: many people use it at the
 # same time, each with their own settings, uploaded files and cached objects, and most of them
 # simply walk away without saying goodbye. The seed system for this lesson ("temporary

@@ -17,6 +17,10 @@
 # %% [markdown]
 # # Lesson 8 · A multi-session bot
 #
+# **Time budget:** about 1 hour of work (our estimate for a first pass: reading, running
+# and the exercises; tell your instructor if yours differs a lot). The notebook itself runs
+# top to bottom in about 10 s (measured on the course's 2-core machine).
+#
 # The seed for this lesson is a chat bot that went to production with **one global history**:
 # every user's messages went into the same list, so every answer was built from everybody's
 # conversation. Its fix: one history per Bot Framework `conversation.id`, at most **20**

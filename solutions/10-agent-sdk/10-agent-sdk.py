@@ -17,6 +17,10 @@
 # %% [markdown]
 # # Lesson 10 · One session with the current SDK
 #
+# **Time budget:** about 2 hours of work (our estimate for a first pass: reading, running
+# and the exercises; tell your instructor if yours differs a lot). The notebook itself runs
+# top to bottom in about 23 s (measured on the course's 2-core machine).
+#
 # Lessons 1 to 9 ran on `claude-code-sdk` 0.0.25, the SDK the original lesson was written
 # for. It had no `session_id` option, no way to choose a CLI and no way to read a session
 # back (lesson 3 borrowed the reader of this lesson's SDK), and its CLIs started a new file on

@@ -108,3 +108,46 @@ def draw_chains(
     ax.set_title(title or "parentUuid chains, one row per file", fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def draw_harness(reports: dict[str, Any]) -> Any:
+    """Lesson 03's harness as a chart: lines written, merged and lost per check, and the CDF.
+
+    ``reports`` maps a label ("naive", "yours") to a ``HarnessReport``. Left: for every check
+    that counts lines, bars of lines merged (written minus lost) and lost, per monitor. Right:
+    the detection latency CDF of each monitor, with the lesson's 200 ms KPI dotted.
+    """
+    import matplotlib.pyplot as plt
+
+    fig, (bars, cdf) = plt.subplots(1, 2, figsize=(13, 4), width_ratios=[3, 2])
+    names: list[str] = []
+    for report in reports.values():
+        names += [c.name for c in report.checks if "written" in c.numbers and c.name not in names]
+    step = 0.8 / max(len(reports), 1)
+    for index, (label, report) in enumerate(reports.items()):
+        by_name = {c.name: c for c in report.checks}
+        xs = [i + index * step for i in range(len(names))]
+        written = [int(by_name[n].numbers["written"]) if n in by_name else 0 for n in names]
+        lost = [int(by_name[n].numbers.get("lost", 0)) if n in by_name else 0 for n in names]
+        merged = [w - gone for w, gone in zip(written, lost, strict=True)]
+        bars.bar(xs, merged, step * 0.9, label=f"{label}: merged")
+        bars.bar(xs, lost, step * 0.9, bottom=merged, hatch="//", alpha=0.5, label=f"{label}: lost")
+        samples = report.latency_samples().get("detection_latency/detection", [])
+        if samples:
+            ordered = sorted(samples)
+            ys = [(i + 1) / len(ordered) for i in range(len(ordered))]
+            cdf.step(ordered, ys, where="post", label=label)
+    bars.set_xticks([i + step * (len(reports) - 1) / 2 for i in range(len(names))])
+    bars.set_xticklabels([n.replace("_", "\n", 1) for n in names], fontsize=8)
+    bars.set_ylabel("lines written by the writers")
+    bars.set_title("where the lines went, per check (hatched: lost)", fontsize=10)
+    bars.legend(fontsize="small")
+    cdf.set_xscale("log")
+    cdf.axvline(200, color="grey", linestyle=":", linewidth=1)
+    cdf.set_xlabel("detection latency (ms, log scale; dotted: 200 ms KPI)")
+    cdf.set_ylabel("fraction of strays detected")
+    cdf.set_title("detection latency, empirical CDF", fontsize=10)
+    if cdf.get_legend_handles_labels()[0]:
+        cdf.legend(fontsize="small")
+    fig.tight_layout()
+    return fig
