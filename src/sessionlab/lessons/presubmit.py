@@ -58,7 +58,7 @@ class VisibleCheck:
 
 
 @dataclass(frozen=True)
-class CheckResult:
+class ExerciseResult:
     """What re-running one visible check gave: a status word and one line saying why."""
 
     grade_id: str
@@ -79,14 +79,14 @@ def _title(heading: str, fallback: str) -> str:
     return found.group(1) if found and found.group(1) else fallback
 
 
-def read_checks(notebook: nbformat.NotebookNode) -> tuple[list[VisibleCheck], list[CheckResult]]:
+def read_checks(notebook: nbformat.NotebookNode) -> tuple[list[VisibleCheck], list[ExerciseResult]]:
     """The visible checks of a lesson, in order, and its answers graded by hand.
 
     Each check is titled by the nearest exercise heading above it (``## ✏️ Exercise 2 ·
     Follow the chain``), so a student finds the place; the grade id is kept to be exact.
     """
     checks: list[VisibleCheck] = []
-    manual: list[CheckResult] = []
+    manual: list[ExerciseResult] = []
     heading = ""
     for cell in notebook.cells:
         meta = cell.get("metadata", {}).get("nbgrader", {})
@@ -103,7 +103,7 @@ def read_checks(notebook: nbformat.NotebookNode) -> tuple[list[VisibleCheck], li
         else:
             written = "YOUR ANSWER HERE" not in cell.source
             note = "written; your instructor grades it" if written else "not written yet"
-            manual.append(CheckResult(grade_id, title, points, BY_HAND, note))
+            manual.append(ExerciseResult(grade_id, title, points, BY_HAND, note))
     return checks, manual
 
 
@@ -151,23 +151,23 @@ def _chain(error: BaseException) -> list[BaseException]:
     return seen
 
 
-def classify(check: VisibleCheck, error: BaseException | None, filename: str) -> CheckResult:
+def classify(check: VisibleCheck, error: BaseException | None, filename: str) -> ExerciseResult:
     """passed (no error), not started (a stub still raising, or its answer never ran), failed."""
     if error is None:
-        return CheckResult(check.grade_id, check.title, check.points, PASSED)
+        return ExerciseResult(check.grade_id, check.title, check.points, PASSED)
     if any(isinstance(e, NotImplementedError) for e in _chain(error)):
         detail = "the exercise still raises NotImplementedError"
-        return CheckResult(check.grade_id, check.title, check.points, NOT_STARTED, detail)
+        return ExerciseResult(check.grade_id, check.title, check.points, NOT_STARTED, detail)
     if isinstance(error, NameError):
         detail = f"{_describe(error)} (run the exercise cell, and the cells above it, first)"
-        return CheckResult(check.grade_id, check.title, check.points, NOT_STARTED, detail)
+        return ExerciseResult(check.grade_id, check.title, check.points, NOT_STARTED, detail)
     detail = _describe(error)
     if isinstance(error, AssertionError) and not str(error):
         detail = f"AssertionError at: {_failing_line(error, filename, check.source)}"
-    return CheckResult(check.grade_id, check.title, check.points, FAILED, _one_line(detail))
+    return ExerciseResult(check.grade_id, check.title, check.points, FAILED, _one_line(detail))
 
 
-async def run_check(check: VisibleCheck, namespace: MutableMapping[str, Any]) -> CheckResult:
+async def run_check(check: VisibleCheck, namespace: MutableMapping[str, Any]) -> ExerciseResult:
     """Run one visible check in a *copy* of the namespace, output swallowed, errors caught.
 
     A copy, so re-checking never rebinds the student's variables; top-level ``await`` is
@@ -189,7 +189,7 @@ async def run_check(check: VisibleCheck, namespace: MutableMapping[str, Any]) ->
     return classify(check, error, filename)
 
 
-def report(assignment: str, results: list[CheckResult], seconds: float) -> str:
+def report(assignment: str, results: list[ExerciseResult], seconds: float) -> str:
     """The printed report: one line per check, totals, and what this check cannot tell."""
     auto = [r for r in results if r.status != BY_HAND]
     lines = [
@@ -223,7 +223,7 @@ async def check_all(
     namespace: MutableMapping[str, Any],
     *,
     notebook: str | os.PathLike[str] | None = None,
-) -> list[CheckResult]:
+) -> list[ExerciseResult]:
     """Re-run every visible check of ``assignment`` against ``namespace`` and print a report.
 
     Call it from the lesson's last cells as ``await check_all("01-fragmentation", globals())``.
