@@ -26,7 +26,7 @@ import re
 import time
 import traceback
 from collections.abc import MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -102,7 +102,7 @@ def read_checks(notebook: nbformat.NotebookNode) -> tuple[list[VisibleCheck], li
             checks.append(VisibleCheck(grade_id, title, points, visible_source(cell.source)))
         else:
             written = "YOUR ANSWER HERE" not in cell.source
-            note = "written; your instructor grades it" if written else "not written yet"
+            note = "written (as last saved)" if written else "not written yet (as last saved)"
             manual.append(ExerciseResult(grade_id, title, points, BY_HAND, note))
     return checks, manual
 
@@ -246,6 +246,8 @@ async def check_all(
         return []
     started = time.monotonic()
     results = [await run_check(check, namespace) for check in checks]
-    results += manual
+    own_copy = path.resolve().parent == Path.cwd().resolve()
+    # Whether a written answer is there can only be read from the student's own saved copy.
+    results += manual if own_copy else [replace(r, detail="") for r in manual]
     print(report(assignment, results, time.monotonic() - started))
     return results
