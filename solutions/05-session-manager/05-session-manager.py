@@ -358,9 +358,17 @@ def expired_sessions(
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_expired_sessions", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} tags=["raises-exception"]
-seen = {k: registry.get(k).last_activity for k in registry}
-assert expired_sessions(seen, clock(), 30) == ["ana", "cy"]
-assert expired_sessions(seen, clock(), 0) == [], "0 means never"
+# The scene of section 5 rebuilt here, so the check does not depend on later cells.
+check_clock = FakeClock()
+check_registry = SessionRegistry(RegistrySettings(timeout_minutes=30), clock=check_clock)
+for key in ("ana", "bo", "cy"):
+    check_registry.register(key)
+check_clock.advance(minutes=20)
+check_registry.touch("bo")
+check_clock.advance(minutes=10)
+seen = {k: check_registry.get(k).last_activity for k in check_registry}
+assert expired_sessions(seen, check_clock(), 30) == ["ana", "cy"]
+assert expired_sessions(seen, check_clock(), 0) == [], "0 means never"
 print("visible tests passed")
 ### BEGIN HIDDEN TESTS
 rng = random.Random(5)
@@ -640,9 +648,19 @@ def find_orphans(registered: set[str], project_dir: str | Path) -> tuple[list[st
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_find_orphans", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} tags=["raises-exception"]
-missing, unregistered = find_orphans(known, app_project)
-assert missing == [cy_file.stem], "cy is registered but its file is gone"
-assert unregistered == [stray[0].session_id], "the crashed worker's session"
+# The scene above in a temporary folder, so the check does not depend on later cells: bo's
+# session ended (its file stays), a crashed worker wrote a file nobody registered, and cy's
+# file was deleted.
+import tempfile  # noqa: E402
+
+with tempfile.TemporaryDirectory() as scratch:
+    scene = Path(scratch)
+    for name in ("ana-id", "bo-id", "crashed-id"):
+        (scene / f"{name}.jsonl").write_text("{}\n")
+    missing, unregistered = find_orphans({"ana-id", "bo-id", "cy-id"}, scene)
+    assert missing == ["cy-id"], "cy is registered but its file is gone"
+    assert unregistered == ["crashed-id"], "the crashed worker's session"
+    assert list(find_orphans({"ana-id"}, str(scene / "no-folder"))) == [["ana-id"], []]
 print("visible tests passed")
 ### BEGIN HIDDEN TESTS
 import tempfile  # noqa: E402
