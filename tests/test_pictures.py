@@ -50,3 +50,7 @@ def test_the_harness_chart_shows_merged_and_lost_lines_and_the_cdf() -> None:
     heights = sorted(round(p.get_height()) for p in bars.patches)
     assert heights == [0, 10, 90, 100], "merged and lost, per monitor, for one check"
     assert len(cdf.get_lines()) == 3  # two CDFs and the KPI line
+    # An unfinished monitor: its checks crashed and counted nothing; the chart still draws.
+    crashed = HarnessReport("x", True, [CheckResult("preservation_persistent_fd", False, {})])
+    fig = draw_harness({"naive": report("n", 90, [50.0]), "yours": crashed})
+    assert sorted(round(p.get_height()) for p in fig.axes[0].patches) == [0, 0, 10, 90]

@@ -127,8 +127,10 @@ def draw_harness(reports: dict[str, Any]) -> Any:
     for index, (label, report) in enumerate(reports.items()):
         by_name = {c.name: c for c in report.checks}
         xs = [i + index * step for i in range(len(names))]
-        written = [int(by_name[n].numbers["written"]) if n in by_name else 0 for n in names]
-        lost = [int(by_name[n].numbers.get("lost", 0)) if n in by_name else 0 for n in names]
+        # A check that crashed (an unfinished monitor) has no counts: it draws no bar.
+        counts = [by_name[n].numbers if n in by_name else {} for n in names]
+        written = [int(c.get("written", 0) or 0) for c in counts]
+        lost = [int(c.get("lost", 0) or 0) for c in counts]
         merged = [w - gone for w, gone in zip(written, lost, strict=True)]
         bars.bar(xs, merged, step * 0.9, label=f"{label}: merged")
         bars.bar(xs, lost, step * 0.9, bottom=merged, hatch="//", alpha=0.5, label=f"{label}: lost")
