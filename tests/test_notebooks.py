@@ -28,7 +28,7 @@ from lesson_sources import problems  # noqa: E402
 from sessionlab.grading.notebook import hidden_lines, known_to_student, leaked_lines  # noqa: E402
 
 BUDGET_SECONDS = 120
-PRESUBMIT_LINE = re.compile(r"^\s+(passed|failed|not started)\s+.*\[(\w+)\]\s*$", re.M)
+PRESUBMIT_LINE = re.compile(r"^\s+(passed|failed|not started|at grading)\s+.*\[(\w+)\]\s*$", re.M)
 
 
 def presubmit_statuses(nb: nbformat.NotebookNode) -> dict[str, str]:
@@ -85,7 +85,8 @@ def test_solution_notebook_runs_top_to_bottom(assignment: str, tmp_path: Path) -
             assert raised, "a tagged demonstration must raise"
     statuses = presubmit_statuses(nb)
     assert statuses, "the lesson ends with a pre-submit check"
-    assert set(statuses.values()) == {"passed"}, statuses
+    assert set(statuses.values()) <= {"passed", "at grading"}, statuses
+    assert "passed" in statuses.values(), statuses
 
 
 @pytest.mark.slow

@@ -31,6 +31,7 @@ from course_cycle import (  # noqa: E402
 from test_notebooks import presubmit_statuses  # noqa: E402
 
 from sessionlab.lessons.presubmit import (  # noqa: E402
+    AT_GRADING,
     BY_HAND,
     FAILED,
     NOT_STARTED,
@@ -61,6 +62,9 @@ def _lesson(tmp_path: Path) -> Path:
             "### BEGIN HIDDEN TESTS\nassert False, 'hidden'\n### END HIDDEN TESTS\n",
         ),
         _test_cell("test_hostile", "raise Hostile()\n"),
+        _test_cell("test_stub_graded", "print('graded by the harness')\n"),  # same title
+        nbformat.v4.new_markdown_cell("## ✏️ Exercise 4 · Graded only"),
+        _test_cell("test_only_hidden", "print('graded later')\n"),
         nbformat.v4.new_markdown_cell(
             "YOUR ANSWER HERE",
             metadata={"nbgrader": {"grade": True, "grade_id": "reflection", "points": 1}},
@@ -102,6 +106,8 @@ def test_reports_each_status_with_points(
         "test_missing": NOT_STARTED,
         "test_async": PASSED,  # top-level await runs; the hidden block is not run
         "test_hostile": FAILED,
+        "test_stub_graded": FAILED,  # checks nothing itself: shares test_hostile's fate
+        "test_only_hidden": AT_GRADING,  # checks nothing, nothing failed before it
         "reflection": BY_HAND,
     }
     by_id = {r.grade_id: r for r in results}
@@ -112,8 +118,8 @@ def test_reports_each_status_with_points(
     assert namespace["value"] == 1, "re-checking must not rebind the student's variables"
     out = capsys.readouterr().out
     assert "visible tests passed" not in out, "the checks' own output is swallowed"
-    assert "2 passed, 2 failed, 2 not started" in out
-    assert "the visible checks pass for 3 of 7 automatic points" in out
+    assert "2 passed, 3 failed, 2 not started, 1 checked only at grading" in out
+    assert "the visible checks pass for 3 of 9 automatic points" in out
     assert "Hidden checks run only when your notebook is graded" in out
 
 

@@ -38,6 +38,7 @@ PASSED = "passed"
 FAILED = "failed"
 NOT_STARTED = "not started"
 BY_HAND = "by hand"
+AT_GRADING = "at grading"
 
 _HIDDEN = re.compile(
     r"^[ \t]*### BEGIN HIDDEN TESTS.*?^[ \t]*### END HIDDEN TESTS[^\n]*\n?", re.M | re.S
@@ -189,6 +190,31 @@ async def run_check(check: VisibleCheck, namespace: MutableMapping[str, Any]) ->
     return classify(check, error, filename)
 
 
+def _checks_something(source: str) -> bool:
+    """Does a visible part assert anything? (Some exercises are checked only at grading.)"""
+    try:
+        tree = compile(
+            source, "<check>", "exec", ast.PyCF_ONLY_AST | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
+        )
+    except SyntaxError:
+        return True  # running it will report the error
+    return any(isinstance(node, ast.Assert | ast.Raise) for node in ast.walk(tree))
+
+
+def _nothing_to_check(check: VisibleCheck, earlier: list[ExerciseResult]) -> ExerciseResult:
+    """A test cell whose visible part checks nothing: never *passed* before grading.
+
+    It shares the fate of the exercise's previous check when that one did not pass (an
+    unfinished answer is not started for every check of it); otherwise it runs at grading.
+    """
+    same = [r for r in earlier if r.title == check.title]
+    if same and same[-1].status in (NOT_STARTED, FAILED):
+        detail = f"like {same[-1].grade_id} above"
+        return ExerciseResult(check.grade_id, check.title, check.points, same[-1].status, detail)
+    detail = "no visible check: it runs when your notebook is graded"
+    return ExerciseResult(check.grade_id, check.title, check.points, AT_GRADING, detail)
+
+
 def report(assignment: str, results: list[ExerciseResult], seconds: float) -> str:
     """The printed report: one line per check, totals, and what this check cannot tell."""
     auto = [r for r in results if r.status != BY_HAND]
@@ -201,12 +227,15 @@ def report(assignment: str, results: list[ExerciseResult], seconds: float) -> st
         lines.append(f"  {r.status:<12} {r.points:>4g} {unit:<6}  {r.title}  [{r.grade_id}]")
         if r.detail:
             lines.append(f"{'':16}→ {r.detail}")
-    counts = {s: sum(1 for r in auto if r.status == s) for s in (PASSED, FAILED, NOT_STARTED)}
+    statuses = (PASSED, FAILED, NOT_STARTED, AT_GRADING)
+    counts = {s: sum(1 for r in auto if r.status == s) for s in statuses}
     at_stake = sum(r.points for r in auto)
     passing = sum(r.points for r in auto if r.status == PASSED)
     lines += [
         "",
-        f"{counts[PASSED]} passed, {counts[FAILED]} failed, {counts[NOT_STARTED]} not started: "
+        f"{counts[PASSED]} passed, {counts[FAILED]} failed, {counts[NOT_STARTED]} not started"
+        + (f", {counts[AT_GRADING]} checked only at grading" if counts[AT_GRADING] else "")
+        + ": "
         f"the visible checks pass for {passing:g} of {at_stake:g} automatic points.",
         "Hidden checks run only when your notebook is graded: passing here is necessary, not "
         "sufficient.",
@@ -245,7 +274,12 @@ async def check_all(
         print(f"Pre-submit check: cannot read {path.name}: {_describe(error)}")
         return []
     started = time.monotonic()
-    results = [await run_check(check, namespace) for check in checks]
+    results: list[ExerciseResult] = []
+    for check in checks:
+        if _checks_something(check.source):
+            results.append(await run_check(check, namespace))
+        else:
+            results.append(_nothing_to_check(check, results))
     own_copy = path.resolve().parent == Path.cwd().resolve()
     # Whether a written answer is there can only be read from the student's own saved copy.
     results += manual if own_copy else [replace(r, detail="") for r in manual]
