@@ -886,6 +886,8 @@ def _names_used(code):
 
 def _from_reference(value):
     """True when ``value`` (or its class) is defined in one of the reference's modules."""
+    if inspect.ismodule(value):
+        return value.__name__.startswith(FORBIDDEN_MODULES)
     owner = value if isinstance(value, type) or callable(value) else type(value)
     return str(getattr(owner, "__module__", "")).startswith(FORBIDDEN_MODULES)
 

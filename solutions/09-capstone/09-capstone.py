@@ -319,8 +319,11 @@ def _capstone_reuse(cls, instance):
         codes += [c for c in code.co_consts if inspect.iscode(c)]
         for name in code.co_names:
             value = globals().get(name)
-            module = getattr(value if callable(value) else type(value), "__module__", "") or ""
-            if module.startswith("sessionlab.capstone") or name == "SingleSessionChatSystem":
+            if inspect.ismodule(value):
+                module = value.__name__
+            else:
+                module = getattr(value if callable(value) else type(value), "__module__", "")
+            if str(module).startswith("sessionlab.capstone") or name == "SingleSessionChatSystem":
                 found.append(f"{code.co_name} uses {name}")
     for name, value in vars(instance).items():
         if type(value).__module__.startswith("sessionlab.capstone"):
