@@ -15,6 +15,7 @@ import anyio
 import pytest
 
 from sessionlab.capstone import ChatError, SingleSessionChatSystem
+from sessionlab.model.usage import cost_usd
 from sessionlab.sandbox import CourseLab, patched_environ
 from sessionlab.transcripts import conversation_chain, read_entries
 
@@ -118,3 +119,35 @@ def test_missing_cli_is_a_chat_error(make_lab: Callable[..., CourseLab]) -> None
         return str(caught.value)
 
     assert "sessionlab cli install" in anyio.run(scenario)
+
+
+@pytest.mark.slow
+def test_cost_counts_each_turn_once(make_lab: Callable[..., CourseLab]) -> None:
+    """``total_cost_usd`` is cumulative per CLI process: a turn costs its increase only.
+
+    Two turns on one connection, then a reconnect (a new process, its total starts again):
+    every turn must cost what its own tokens cost, the same price per token for all three,
+    which adding up the running totals (the seed's mistake) breaks on the second turn.
+    """
+    lab = make_lab("current")
+
+    async def story() -> SingleSessionChatSystem:
+        chat = _system(lab)
+        async with chat:
+            await chat.send("my name is Ana")
+            await chat.send("my city is Lisbon")
+            await chat.reconnect()
+            await chat.send("what is my name?")
+        return chat
+
+    chat = anyio.run(story)
+    costs = [reply.cost_usd for reply in chat.history]
+    assert all(cost > 0 for cost in costs), costs
+    # The course model bills input and output tokens at one list price per family.
+    per_token = [
+        reply.cost_usd
+        / cost_usd(str(lab.model.records[-1].model), reply.input_tokens, reply.output_tokens)
+        for reply in chat.history
+    ]
+    assert max(per_token) == pytest.approx(min(per_token), rel=0.01), (costs, per_token)
+    assert chat.status()["cost_usd"] == pytest.approx(sum(costs))

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from pathlib import Path
@@ -27,6 +28,15 @@ from lesson_sources import problems  # noqa: E402
 from sessionlab.grading.notebook import hidden_lines, known_to_student, leaked_lines  # noqa: E402
 
 BUDGET_SECONDS = 120
+PRESUBMIT_LINE = re.compile(r"^\s+(passed|failed|not started|at grading)\s+.*\[(\w+)\]\s*$", re.M)
+
+
+def presubmit_statuses(nb: nbformat.NotebookNode) -> dict[str, str]:
+    """What the executed notebook's pre-submit check printed: status by test cell id."""
+    cells = [c for c in nb.cells if c.cell_type == "code" and "check_all(" in c.source]
+    assert len(cells) == 1, "one pre-submit check per lesson"
+    text = "".join(o.get("text", "") for o in cells[0].outputs if o.output_type == "stream")
+    return {grade_id: status for status, grade_id in PRESUBMIT_LINE.findall(text)}
 
 
 def source(assignment: str) -> Path:
@@ -68,7 +78,15 @@ def test_solution_notebook_runs_top_to_bottom(assignment: str, tmp_path: Path) -
     assert elapsed < BUDGET_SECONDS
     tagged = [c for c in nb.cells if "raises-exception" in c.metadata.get("tags", [])]
     for cell in tagged:
-        assert any(o.output_type == "error" for o in cell.outputs), "a tagged cell must raise"
+        raised = any(o.output_type == "error" for o in cell.outputs)
+        if "nbgrader" in cell.metadata:  # tagged so Run All goes on; the solution must pass
+            assert not raised, cell.metadata["nbgrader"]["grade_id"]
+        else:
+            assert raised, "a tagged demonstration must raise"
+    statuses = presubmit_statuses(nb)
+    assert statuses, "the lesson ends with a pre-submit check"
+    assert set(statuses.values()) <= {"passed", "at grading"}, statuses
+    assert "passed" in statuses.values(), statuses
 
 
 @pytest.mark.slow
@@ -98,6 +116,11 @@ def test_roundtrip_scores_solutions_partial_and_untouched(tmp_path: Path) -> Non
                 basics = "test_student_monitor"
                 assert score.cells[basics] in (0, full[basics]), score
                 tests = {k for k in score.cells if k.startswith("test_")} - {rules, basics}
+                assert {k: score.cells[k] for k in tests} == {k: full[k] for k in tests}
+            if score.assignment == "09-capstone":  # the reference wrapped: 0 for that exercise
+                full = reference["09-capstone"].cells
+                assert score.cells["test_my_chat_system"] == 0, score
+                tests = {k for k in score.cells if k.startswith("test_")} - {"test_my_chat_system"}
                 assert {k: score.cells[k] for k in tests} == {k: full[k] for k in tests}
             if score.assignment == "10-agent-sdk":  # seconds for mtimes, a delete without cascade
                 tests = {k: v for k, v in score.cells.items() if k.startswith("test_")}

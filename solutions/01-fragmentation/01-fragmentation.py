@@ -17,6 +17,10 @@
 # %% [markdown]
 # # Lesson 1 · Reproduce fragmentation
 #
+# **Time budget:** about 45 minutes of work (our estimate for a first pass: reading, running
+# and the exercises; tell your instructor if yours differs a lot). The notebook itself runs
+# top to bottom in about 8 s (measured on the course's 2-core machine).
+#
 # A chat app built on `claude-code-sdk` usually opens a new `ClaudeSDKClient` connection for
 # every request. It looks harmless. It is not: Claude Code starts a **new session** for every
 # connection, writes it to a **new file**, and the model on the next connection has **no
@@ -134,6 +138,16 @@ for path in files:
     print_chain(path)
 
 # %% [markdown]
+# The same three files as a picture: one row per file, one dot per entry (blue: user, orange:
+# assistant), an arrow from each entry to the one whose `uuid` it names as `parentUuid`, and a
+# bar where a chain starts (`parentUuid: null`):
+
+# %%
+from sessionlab.lessons.pictures import draw_chains  # noqa: E402
+
+figure = draw_chains(files, title="three connections: three chains, each with its own root")
+
+# %% [markdown]
 # **What we found.** Every file holds a chain that starts at `parentUuid: null`: three
 # separate conversations of one turn each, not one conversation of three turns. No entry in
 # one file points at an entry in another.
@@ -190,7 +204,7 @@ files = print_files(lab.project_dir, label="now")
 # has `0` files.
 
 
-# %% nbgrader={"grade": false, "grade_id": "count_session_files", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% nbgrader={"grade": false, "grade_id": "count_session_files", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["raises-exception"]
 def count_session_files(project_dir: str | Path) -> int:
     """Number of session transcripts (``*.jsonl``, not ``agent-*``) directly in project_dir."""
     ### BEGIN SOLUTION
@@ -205,9 +219,22 @@ def count_session_files(project_dir: str | Path) -> int:
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_count_session_files", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-assert count_session_files(lab.project_dir) == 4, "3 separate connections + 1 shared one"
-assert count_session_files(str(lab.project_dir)) == 4, "a str path works too"
+# %% nbgrader={"grade": true, "grade_id": "test_count_session_files", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} tags=["raises-exception"]
+# On copies of the lesson's transcripts in a temporary folder: the answer does not depend on
+# which cells ran before, and the lesson's files are never touched.
+import shutil  # noqa: E402
+import tempfile  # noqa: E402
+
+with tempfile.TemporaryDirectory() as scratch:
+    folder = Path(scratch)
+    for path in lab.project_dir.glob("*.jsonl"):
+        shutil.copy2(path, folder / path.name)
+    copied = len(list(folder.iterdir()))
+    assert copied >= 1, "no transcripts yet: run the cells of sections 2-4 first"
+    assert count_session_files(folder) == copied, f"{copied} transcripts were copied"
+    assert count_session_files(str(folder)) == copied, "a str path works too"
+    (folder / "notes.txt").write_text("not a transcript")
+    assert count_session_files(folder) == copied, "only *.jsonl files count"
 print("visible tests passed")
 ### BEGIN HIDDEN TESTS
 import tempfile  # noqa: E402
@@ -242,7 +269,7 @@ with tempfile.TemporaryDirectory() as tmp:
 # chain as parents; they just cannot be the leaf. An empty file gives `[]`.
 
 
-# %% nbgrader={"grade": false, "grade_id": "follow_chain", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% nbgrader={"grade": false, "grade_id": "follow_chain", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["raises-exception"]
 def follow_chain(path: str | Path) -> list[dict]:
     """The conversation the CLI would resume from ``path``: newest leaf walked back, root first."""
     ### BEGIN SOLUTION
@@ -275,7 +302,7 @@ def follow_chain(path: str | Path) -> list[dict]:
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_follow_chain", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_follow_chain", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} tags=["raises-exception"]
 shared_file = files[-1]  # the one connection with three turns
 chain = follow_chain(shared_file)
 assert [e["type"] for e in chain] == ["user", "assistant"] * 3, [e["type"] for e in chain]
@@ -354,7 +381,7 @@ float(1 + 2 * passed / len(hidden_cases))  # partial credit: visible 1 + hidden 
 # Watch out: Python's `str.isalnum()` is true for `é`; Claude Code's rule is not.
 
 
-# %% nbgrader={"grade": false, "grade_id": "sanitize_cwd", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% nbgrader={"grade": false, "grade_id": "sanitize_cwd", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["raises-exception"]
 def sanitize_cwd(cwd: str, truncate_long: bool = True) -> str:
     """Claude Code's project folder name for ``cwd`` (see the rules above)."""
     ### BEGIN SOLUTION
@@ -381,7 +408,7 @@ def sanitize_cwd(cwd: str, truncate_long: bool = True) -> str:
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_sanitize_cwd", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_sanitize_cwd", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} tags=["raises-exception"]
 assert sanitize_cwd("/home/student/my_proj.v2 x") == "-home-student-my-proj-v2-x"
 assert sanitize_cwd("/Users/2a/.claude/cc-sdk-chat/api") == "-Users-2a--claude-cc-sdk-chat-api"
 assert sanitize_cwd(str(lab.workdir), truncate_long=False) == lab.project_dir.name
@@ -438,6 +465,33 @@ float(score)  # partial credit out of 3
 # Next, **Lesson 2** tries the fixes everybody tries first, and shows why each one fails.
 #
 # The last cell closes the sandbox (it stops this lesson's course model).
+
+# %% [markdown]
+# ## Before you submit
+#
+# **Where you stand.** The next cell runs the visible check of every exercise again and
+# prints, per exercise, *passed*, *failed* or *not started* with the points at stake. Run the
+# whole notebook first (*Kernel → Restart Kernel and Run All Cells*): an unsolved exercise
+# does not stop the run (its cells carry the `raises-exception` tag, which JupyterLab, nbclient
+# and nbgrader honour), it just scores 0. Hidden checks run only when your notebook is
+# graded, so *passed* here is necessary, not sufficient.
+#
+# **How to submit.**
+#
+# 1. *Kernel → Restart Kernel and Run All Cells*, then read the report below.
+# 2. Save the notebook (*File → Save Notebook*).
+# 3. Hand in this file, `01-fragmentation.ipynb`, under its own name: in JupyterHub with nbgrader,
+#    *Assignments → Submit*; otherwise upload it to your course page. Do not delete, copy or
+#    reorder cells: grading finds your answers by the cells' ids.
+#
+# **Your own work.** Reading the course's reference code (`sessionlab.*`) is allowed and
+# encouraged; submitting it is not: an answer that imports, subclasses or wraps the reference
+# instead of doing the work scores 0 where the graders check it.
+
+# %%
+from sessionlab.lessons.presubmit import check_all  # noqa: E402
+
+presubmit = await check_all("01-fragmentation", globals())
 
 # %%
 sandbox.close()

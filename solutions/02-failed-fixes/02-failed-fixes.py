@@ -11,6 +11,10 @@
 # %% [markdown]
 # # Lesson 2 · The failed fixes
 #
+# **Time budget:** about 1 hour of work (our estimate for a first pass: reading, running
+# and the exercises; tell your instructor if yours differs a lot). The notebook itself runs
+# top to bottom in about 17 s (measured on the course's 2-core machine).
+#
 # Lesson 1 showed the problem: every SDK connection is a new Claude Code session in a new
 # file, and the model forgets. This lesson tries, for real, the fixes everybody tries first,
 # and shows exactly where each one breaks.
@@ -133,11 +137,54 @@ print("\nchain of the fork:")
 print_chain(legacy_fork)
 
 # %% [markdown]
+# As a picture (one row per file; a hollow dot is an entry whose `uuid` already appeared in
+# the row above, joined to it by a dotted line):
+
+# %%
+from sessionlab.lessons.pictures import draw_chains  # noqa: E402
+
+figure = draw_chains(
+    [legacy_original, legacy_fork],
+    labels=["original", "fork"],
+    title="legacy resume: the fork copies the history, uuids and all, then goes on",
+)
+
+# %% [markdown]
 # **What we found.** The legacy CLI *forks*: it copies the history into the new file with the
 # **same `uuid`s** (only `sessionId` and timestamps are rewritten), then appends the new turn.
 # The original is untouched. Maintainers called this the intended design at the time (e.g.
 # anthropics/claude-code#2354, #3510). A "single session" built on `resume` still grows one
 # file per connection, each a longer copy of the previous one.
+
+# %% [markdown]
+# ### The other control: `continue_conversation=True`
+#
+# `continue_conversation=True` (the CLI's `--continue`) resumes *the most recent session in
+# this folder* without naming it. The seed tried it together with `resume`; here it is alone,
+# on the legacy CLI:
+
+# %%
+names_before = {p.name for p in lab.project_dir.glob("*.jsonl")}
+continued = await chat(lab, ["what is my name?"], continue_conversation=True)
+new_files = sorted({p.name for p in lab.project_dir.glob("*.jsonl")} - names_before)
+print()
+print(
+    "reported session id:",
+    short(continued[0].session_id),
+    "  a new one:",
+    f"{continued[0].session_id}.jsonl" in new_files,
+)
+print("new files:", new_files)
+print(
+    "copied uuids from the fork:",
+    len(set(uuids_in(legacy_fork)) & set(uuids_in(lab.project_dir / new_files[0]))),
+)
+
+# %% [markdown]
+# **What we found.** The same as `resume`: a new session id and a new file holding a copy of
+# the most recent session's history, so the model remembered, in yet another file.
+# `continue_conversation` only spares you the id; on this CLI it fragments exactly like
+# `resume`.
 
 # %% [markdown]
 # ## 5 · Fix 4: `--session-id` through `extra_args`
@@ -228,6 +275,22 @@ files = print_files(lab.project_dir, label="current")
 # resume is itself a new file.
 
 # %% [markdown]
+# And `continue_conversation=True` on the current CLI, right after that fresh connection:
+
+# %%
+names_before = {p.name for p in lab.project_dir.glob("*.jsonl")}
+continued_now = await chat(lab, ["what do you remember?"], continue_conversation=True)
+print()
+print("continued the most recent session:", continued_now[0].session_id == fresh[0].session_id)
+print("new files:", sorted({p.name for p in lab.project_dir.glob("*.jsonl")} - names_before))
+
+# %% [markdown]
+# **What we found.** On the current CLI `continue_conversation` appends to the most recent
+# session, like `resume`. "Most recent" is the catch: it continued the fresh connection's
+# session, not ours. In a folder shared by several conversations (a web app's users, a
+# terminal `claude`), `--continue` picks whichever ran last.
+
+# %% [markdown]
 # ## 7 · Fix 5: patch `open()` in Python
 #
 # **What you will learn:** where the transcript is actually written.
@@ -298,7 +361,8 @@ print_model_turns(lab.model.records)
 # | `ClaudeCodeOptions(session_id=…)` | `TypeError`: no such option in 0.0.25 |
 # | `client.query(…, session_id=…)` | ignored; new id and new file per connection |
 # | `resume=` on the legacy CLI (≤ 1.0.123) | fork: new file with the history copied, same `uuid`s |
-# | `resume=` on the current CLI (≥ 1.0.124) | appends to the original; every connection without it is still a new file |
+# | `resume=` on the current CLI (≥ 1.0.124) | appends to the original (1.0.124 to 2.0.x also leave a stray file; 2.1.112 none); every connection without it is still a new file |
+# | `continue_conversation=True` | like `resume` (a fork on the legacy CLI, appends on the current one), but to the most recent session in the folder, whichever that is |
 # | `extra_args={"session-id": X}` | works once; the second use fails (`already in use`), via the SDK after a 60 s timeout |
 # | patch `builtins.open` | sees nothing: the CLI is another process |
 # | our own message list | a duplicate of what the CLI writes; the CLI still fragments |
@@ -316,7 +380,7 @@ print_model_turns(lab.model.records)
 # `uuids_in(path)` from `sessionlab.lessons`, which lists every `uuid` of a file in order.
 
 
-# %% nbgrader={"grade": false, "grade_id": "find_copied_uuids", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% nbgrader={"grade": false, "grade_id": "find_copied_uuids", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["raises-exception"]
 def find_copied_uuids(original: str | Path, candidate: str | Path) -> list[str]:
     """uuids of ``candidate`` also present in ``original``, in candidate order, no repeats."""
     ### BEGIN SOLUTION
@@ -329,7 +393,7 @@ def find_copied_uuids(original: str | Path, candidate: str | Path) -> list[str]:
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_find_copied_uuids", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_find_copied_uuids", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} tags=["raises-exception"]
 copied = find_copied_uuids(legacy_original, legacy_fork)
 assert copied == uuids_in(legacy_original), "the legacy fork copies the whole original chain"
 assert find_copied_uuids(legacy_original, legacy_original) == uuids_in(legacy_original)
@@ -364,7 +428,7 @@ with tempfile.TemporaryDirectory() as tmp:
 # A merging monitor must tell these apart: appending a fork naively would duplicate every
 # copied line.
 
-# %% nbgrader={"grade": false, "grade_id": "classify_pair", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% nbgrader={"grade": false, "grade_id": "classify_pair", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["raises-exception"]
 FORK = "fork with copied history"
 INDEPENDENT = "independent"
 
@@ -376,7 +440,7 @@ def classify_pair(first: str | Path, second: str | Path) -> str:
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_classify_pair", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_classify_pair", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} tags=["raises-exception"]
 legacy_dir = legacy_original.parent
 first_file = legacy_dir / f"{first[0].session_id}.jsonl"
 second_file = legacy_dir / f"{second[0].session_id}.jsonl"
@@ -425,7 +489,7 @@ with tempfile.TemporaryDirectory() as tmp:
 # to prove the CLI ignored `my-fixed-session`.)
 
 
-# %% nbgrader={"grade": false, "grade_id": "files_mentioning", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% nbgrader={"grade": false, "grade_id": "files_mentioning", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["raises-exception"]
 def files_mentioning(project_dir: str | Path, needle: str) -> list[str]:
     """Sorted names of the transcripts in ``project_dir`` whose bytes contain ``needle``."""
     ### BEGIN SOLUTION
@@ -434,7 +498,7 @@ def files_mentioning(project_dir: str | Path, needle: str) -> list[str]:
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_files_mentioning", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_files_mentioning", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false} tags=["raises-exception"]
 assert files_mentioning(legacy_dir, MESSAGE_ID) == []
 assert files_mentioning(lab.project_dir, CHOSEN) == [f"{CHOSEN}.jsonl"]
 print("visible tests passed")
@@ -474,12 +538,40 @@ with tempfile.TemporaryDirectory() as tmp:
 #
 # * claude-code-sdk 0.0.25 has no way to say "always use this session": `session_id` is not an
 #   option, and the message-level `session_id` is ignored.
-# * `resume` forks on the legacy CLI and appends on CLIs ≥ 1.0.124, but only for the
-#   connections that pass it; `--session-id` works once.
+# * `resume` forks on the legacy CLI and appends on CLIs ≥ 1.0.124 (1.0.124 to 2.0.x still
+#   leave a stray file), but only for the connections that pass it; `continue_conversation`
+#   picks the most recent session, whichever it is; `--session-id` works once.
 # * The transcript is written by another process: nothing inside Python intercepts it, and a
 #   second copy of the history in your app does not change what the model receives.
 #
 # Next: a monitor that detects new fragments and folds them back into one session.
+
+# %% [markdown]
+# ## Before you submit
+#
+# **Where you stand.** The next cell runs the visible check of every exercise again and
+# prints, per exercise, *passed*, *failed* or *not started* with the points at stake. Run the
+# whole notebook first (*Kernel → Restart Kernel and Run All Cells*): an unsolved exercise
+# does not stop the run (its cells carry the `raises-exception` tag, which JupyterLab, nbclient
+# and nbgrader honour), it just scores 0. Hidden checks run only when your notebook is
+# graded, so *passed* here is necessary, not sufficient.
+#
+# **How to submit.**
+#
+# 1. *Kernel → Restart Kernel and Run All Cells*, then read the report below.
+# 2. Save the notebook (*File → Save Notebook*).
+# 3. Hand in this file, `02-failed-fixes.ipynb`, under its own name: in JupyterHub with nbgrader,
+#    *Assignments → Submit*; otherwise upload it to your course page. Do not delete, copy or
+#    reorder cells: grading finds your answers by the cells' ids.
+#
+# **Your own work.** Reading the course's reference code (`sessionlab.*`) is allowed and
+# encouraged; submitting it is not: an answer that imports, subclasses or wraps the reference
+# instead of doing the work scores 0 where the graders check it.
+
+# %%
+from sessionlab.lessons.presubmit import check_all  # noqa: E402
+
+presubmit = await check_all("02-failed-fixes", globals())
 
 # %%
 sandbox.close()

@@ -17,6 +17,10 @@
 # %% [markdown]
 # # Lesson 4 · Validation
 #
+# **Time budget:** about 1 h 30 of work (our estimate for a first pass: reading, running
+# and the exercises; tell your instructor if yours differs a lot). The notebook itself runs
+# top to bottom in about 33 s (measured on the course's 2-core machine).
+#
 # A monitor that rewrites people's conversations needs evidence, not a demo. This lesson turns
 # the lesson's test suite into real tests and adds what it lacked: tests that can **fail**,
 # performance measured as distributions, an end-to-end test through the SDK, the CLI and the
@@ -122,7 +126,7 @@ def show_results(label, results):
 # monitor with a baseline, and the reference with `adopt_existing=True` (no baseline).
 
 
-# %% nbgrader={"grade": false, "grade_id": "unit_tests", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% nbgrader={"grade": false, "grade_id": "unit_tests", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["raises-exception"]
 ### BEGIN SOLUTION
 def _fixed_uuids(project_dir, sid):
     path = project_dir / f"{sid}.jsonl"
@@ -208,7 +212,7 @@ def test_resume_copy_deduplicated(monitor_cls, project_dir):
 
 ### END SOLUTION
 
-# %% nbgrader={"grade": true, "grade_id": "test_unit_tests", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_unit_tests", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false} tags=["raises-exception"]
 MY_TESTS = [
     test_stray_is_merged_and_removed,
     test_content_preserved,
@@ -285,7 +289,7 @@ samples = {
 # gives `math.nan` for all four.
 
 
-# %% nbgrader={"grade": false, "grade_id": "latency_summary", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% nbgrader={"grade": false, "grade_id": "latency_summary", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["raises-exception"]
 def latency_summary(samples_ms: list[float]) -> dict[str, float]:
     """p50/p95/p99/max by nearest rank (NaN for no samples)."""
     ### BEGIN SOLUTION
@@ -300,7 +304,7 @@ def latency_summary(samples_ms: list[float]) -> dict[str, float]:
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_latency_summary", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_latency_summary", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} tags=["raises-exception"]
 assert latency_summary([5.0]) == {"p50": 5.0, "p95": 5.0, "p99": 5.0, "max": 5.0}
 assert latency_summary(list(range(1, 101))) == {"p50": 50, "p95": 95, "p99": 99, "max": 100}
 assert all(math.isnan(v) for v in latency_summary([]).values())
@@ -344,7 +348,16 @@ plt.show()
 # **What we found.** Polling spreads detection evenly over its 100 ms interval (a flat
 # histogram, a CDF that is a straight ramp to ~100 ms): it meets the KPI, with no margin for a
 # slower machine or a bigger folder (the poll lists the whole folder). The event-driven
-# reference detects in about a millisecond: its CDF is a wall at the left.
+# reference detects these *paced* strays (one at a time) in about a millisecond: its CDF is a
+# wall at the left.
+#
+# That is not the whole story. In a **burst** (200 strays created back to back) the
+# reference's detection p95 was **215 ms, above the 200 ms KPI**, and worse than the naive
+# monitor's 133 ms (`docs/benchmarks.md`; `sessionlab bench monitor` measures it on your
+# machine). The reference `fsync`s every merge before it touches the next stray, so in a
+# burst later strays queue behind earlier ones: it trades burst latency for never losing a
+# line. A KPI stated without its workload ("p95 < 200 ms") can pass and fail on the same
+# code; the table below is for paced strays.
 
 # %% [markdown]
 # ## ✏️ Exercise 3 · End to end: SDK + CLI + monitor (2 points)
@@ -362,7 +375,7 @@ plt.show()
 #    entries on its `conversation_chain`).
 
 
-# %% nbgrader={"grade": false, "grade_id": "end_to_end", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% nbgrader={"grade": false, "grade_id": "end_to_end", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["raises-exception"]
 async def end_to_end(lab, monitor_cls) -> dict:
     """One fixed session through reconnects, guarded by ``monitor_cls``: what survived?"""
     ### BEGIN SOLUTION
@@ -389,7 +402,7 @@ async def end_to_end(lab, monitor_cls) -> dict:
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_end_to_end", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_end_to_end", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} tags=["raises-exception"]
 print("end to end with the reference monitor (about 8 s) ...")
 e2e = await end_to_end(lab, SessionMonitor)
 print(e2e)
@@ -421,7 +434,7 @@ assert naive_e2e["reply"] != "Your name is Ana." and naive_e2e["chain"] < naive_
 # | `persistence` | the resumed conversation is whole and nothing is doubled | `chain_continuity` and `dedup_resume_copy` both passed |
 
 
-# %% nbgrader={"grade": false, "grade_id": "kpis", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% nbgrader={"grade": false, "grade_id": "kpis", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["raises-exception"]
 def kpis(report) -> dict:
     """The lesson's five KPIs from a harness report."""
     ### BEGIN SOLUTION
@@ -438,7 +451,7 @@ def kpis(report) -> dict:
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_kpis", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_kpis", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} tags=["raises-exception"]
 reference_kpis = kpis(reports["reference"])
 assert reference_kpis["detection_p95_ms"] <= 200 and reference_kpis["correction_rate_pct"] == 100.0
 assert reference_kpis["data_loss_pct"] == 0 and reference_kpis["final_files"] == 1
@@ -528,6 +541,33 @@ for item, ok in checklist:
 # * The end-to-end assertion is the user's experience: the model remembers.
 #
 # Next, the **capstone**: a whole chat system on one session.
+
+# %% [markdown]
+# ## Before you submit
+#
+# **Where you stand.** The next cell runs the visible check of every exercise again and
+# prints, per exercise, *passed*, *failed* or *not started* with the points at stake. Run the
+# whole notebook first (*Kernel → Restart Kernel and Run All Cells*): an unsolved exercise
+# does not stop the run (its cells carry the `raises-exception` tag, which JupyterLab, nbclient
+# and nbgrader honour), it just scores 0. Hidden checks run only when your notebook is
+# graded, so *passed* here is necessary, not sufficient.
+#
+# **How to submit.**
+#
+# 1. *Kernel → Restart Kernel and Run All Cells*, then read the report below.
+# 2. Save the notebook (*File → Save Notebook*).
+# 3. Hand in this file, `04-validation.ipynb`, under its own name: in JupyterHub with nbgrader,
+#    *Assignments → Submit*; otherwise upload it to your course page. Do not delete, copy or
+#    reorder cells: grading finds your answers by the cells' ids.
+#
+# **Your own work.** Reading the course's reference code (`sessionlab.*`) is allowed and
+# encouraged; submitting it is not: an answer that imports, subclasses or wraps the reference
+# instead of doing the work scores 0 where the graders check it.
+
+# %%
+from sessionlab.lessons.presubmit import check_all  # noqa: E402
+
+presubmit = await check_all("04-validation", globals())
 
 # %%
 sandbox.close()

@@ -17,6 +17,10 @@
 # %% [markdown]
 # # Lesson 5 · A session manager and a connection pool
 #
+# **Time budget:** about 1 h 30 of work (our estimate for a first pass: reading, running
+# and the exercises; tell your instructor if yours differs a lot). The notebook itself runs
+# top to bottom in about 60 s (measured on the course's 2-core machine).
+#
 # A chat server with many users needs more than one session: it needs a **registry** of the
 # sessions it serves, a **limit** so a traffic spike cannot start a thousand CLI processes,
 # a **timeout** for sessions nobody uses, a way to find **orphans** (sessions and files that
@@ -221,7 +225,7 @@ print(f"limit 10, 50 concurrent creations: {sum(created)} created, {len(naive)} 
 # No interleaving of concurrent calls may ever leave more than `limit` keys in `sessions`.
 
 
-# %% nbgrader={"grade": false, "grade_id": "create_session", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% nbgrader={"grade": false, "grade_id": "create_session", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["raises-exception"]
 async def create_session(sessions: set[str], key: str, limit: int, connect) -> bool:
     """Register ``key`` unless ``sessions`` is full, then connect; free the slot on failure."""
     ### BEGIN SOLUTION
@@ -239,7 +243,7 @@ async def create_session(sessions: set[str], key: str, limit: int, connect) -> b
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_create_session", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_create_session", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} tags=["raises-exception"]
 sessions: set[str] = set()
 outcomes = await asyncio.gather(
     *(create_session(sessions, f"user{n}", 10, fake_connect) for n in range(50))
@@ -340,7 +344,7 @@ print("expired:", registry.expired())
 # never expire: return `[]`.
 
 
-# %% nbgrader={"grade": false, "grade_id": "expired_sessions", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% nbgrader={"grade": false, "grade_id": "expired_sessions", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["raises-exception"]
 def expired_sessions(
     last_activity: dict[str, float], now: float, timeout_minutes: float
 ) -> list[str]:
@@ -353,10 +357,18 @@ def expired_sessions(
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_expired_sessions", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-seen = {k: registry.get(k).last_activity for k in registry}
-assert expired_sessions(seen, clock.monotonic(), 30) == ["ana", "cy"]
-assert expired_sessions(seen, clock.monotonic(), 0) == [], "0 means never"
+# %% nbgrader={"grade": true, "grade_id": "test_expired_sessions", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} tags=["raises-exception"]
+# The scene of section 5 rebuilt here, so the check does not depend on later cells.
+check_clock = FakeClock()
+check_registry = SessionRegistry(RegistrySettings(timeout_minutes=30), clock=check_clock)
+for key in ("ana", "bo", "cy"):
+    check_registry.register(key)
+check_clock.advance(minutes=20)
+check_registry.touch("bo")
+check_clock.advance(minutes=10)
+seen = {k: check_registry.get(k).last_activity for k in check_registry}
+assert expired_sessions(seen, check_clock.monotonic(), 30) == ["ana", "cy"]
+assert expired_sessions(seen, check_clock.monotonic(), 0) == [], "0 means never"
 print("visible tests passed")
 ### BEGIN HIDDEN TESTS
 rng = random.Random(5)
@@ -429,8 +441,9 @@ for (conn, result), record in zip(observed, metric_records, strict=True):
 # **What we found.** `usage` is **per turn**: it matches, request for request, what the model
 # reported. `total_cost_usd` is **cumulative per CLI process**: it grows turn after turn on
 # `conn-1`, then starts again from zero on `conn-2`, even though it is the same session.
-# Summing it turn by turn (as the seed's `total_cost += result.total_cost_usd` does) counts
-# the first turn of each connection again on every later turn. The cost of a turn is the
+# Summing it turn by turn (`total_cost += result.total_cost_usd`, the obvious way to fill the
+# seed's `SessionMetrics(total_cost=...)`; the seed shows only the field, not how it is
+# filled) counts the first turn of each connection again on every later turn. The cost of a turn is the
 # *increase* of its connection's total.
 
 # %% [markdown]
@@ -451,7 +464,7 @@ for (conn, result), record in zip(observed, metric_records, strict=True):
 # * `errors`: the number of results with `is_error` true.
 
 
-# %% nbgrader={"grade": false, "grade_id": "session_totals", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% nbgrader={"grade": false, "grade_id": "session_totals", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["raises-exception"]
 def session_totals(results: list[tuple[str, ResultMessage]]) -> dict[str, float]:
     """Messages, tokens, cost (deltas of each connection's running total) and errors."""
     ### BEGIN SOLUTION
@@ -475,7 +488,7 @@ def session_totals(results: list[tuple[str, ResultMessage]]) -> dict[str, float]
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_session_totals", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_session_totals", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} tags=["raises-exception"]
 totals = session_totals(observed)
 assert totals["messages"] == 5 and totals["errors"] == 0
 assert totals["input_tokens"] == sum(r.input_tokens for r in metric_records), (
@@ -618,7 +631,7 @@ print("files on disk:       ", sorted(p.stem[:8] for p in app_project.glob("*.js
 # A folder that does not exist holds no files.
 
 
-# %% nbgrader={"grade": false, "grade_id": "find_orphans", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% nbgrader={"grade": false, "grade_id": "find_orphans", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["raises-exception"]
 def find_orphans(registered: set[str], project_dir: str | Path) -> tuple[list[str], list[str]]:
     """(registered ids without a transcript, transcripts without a registration), sorted."""
     ### BEGIN SOLUTION
@@ -634,10 +647,20 @@ def find_orphans(registered: set[str], project_dir: str | Path) -> tuple[list[st
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_find_orphans", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-missing, unregistered = find_orphans(known, app_project)
-assert missing == [cy_file.stem], "cy is registered but its file is gone"
-assert unregistered == [stray[0].session_id], "the crashed worker's session"
+# %% nbgrader={"grade": true, "grade_id": "test_find_orphans", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} tags=["raises-exception"]
+# The scene above in a temporary folder, so the check does not depend on later cells: bo's
+# session ended (its file stays), a crashed worker wrote a file nobody registered, and cy's
+# file was deleted.
+import tempfile  # noqa: E402
+
+with tempfile.TemporaryDirectory() as scratch:
+    scene = Path(scratch)
+    for name in ("ana-id", "bo-id", "crashed-id"):
+        (scene / f"{name}.jsonl").write_text("{}\n")
+    missing, unregistered = find_orphans({"ana-id", "bo-id", "cy-id"}, scene)
+    assert missing == ["cy-id"], "cy is registered but its file is gone"
+    assert unregistered == ["crashed-id"], "the crashed worker's session"
+    assert list(find_orphans({"ana-id"}, str(scene / "no-folder"))) == [["ana-id"], []]
 print("visible tests passed")
 ### BEGIN HIDDEN TESTS
 import tempfile  # noqa: E402
@@ -713,6 +736,33 @@ print("after shutdown:", handler.pool.status()["pool_size"], "connections open")
 #
 # Next, **Lesson 6** switches expiry off altogether ("permanent sessions") and measures
 # what that does and does not buy.
+
+# %% [markdown]
+# ## Before you submit
+#
+# **Where you stand.** The next cell runs the visible check of every exercise again and
+# prints, per exercise, *passed*, *failed* or *not started* with the points at stake. Run the
+# whole notebook first (*Kernel → Restart Kernel and Run All Cells*): an unsolved exercise
+# does not stop the run (its cells carry the `raises-exception` tag, which JupyterLab, nbclient
+# and nbgrader honour), it just scores 0. Hidden checks run only when your notebook is
+# graded, so *passed* here is necessary, not sufficient.
+#
+# **How to submit.**
+#
+# 1. *Kernel → Restart Kernel and Run All Cells*, then read the report below.
+# 2. Save the notebook (*File → Save Notebook*).
+# 3. Hand in this file, `05-session-manager.ipynb`, under its own name: in JupyterHub with nbgrader,
+#    *Assignments → Submit*; otherwise upload it to your course page. Do not delete, copy or
+#    reorder cells: grading finds your answers by the cells' ids.
+#
+# **Your own work.** Reading the course's reference code (`sessionlab.*`) is allowed and
+# encouraged; submitting it is not: an answer that imports, subclasses or wraps the reference
+# instead of doing the work scores 0 where the graders check it.
+
+# %%
+from sessionlab.lessons.presubmit import check_all  # noqa: E402
+
+presubmit = await check_all("05-session-manager", globals())
 
 # %%
 sandbox.close()

@@ -17,6 +17,10 @@
 # %% [markdown]
 # # Lesson 6 · Permanent sessions
 #
+# **Time budget:** about 1 hour of work (our estimate for a first pass: reading, running
+# and the exercises; tell your instructor if yours differs a lot). The notebook itself runs
+# top to bottom in about 25 s (measured on the course's 2-core machine).
+#
 # After lesson 5 a team noticed that conversations "got lost" after 30 minutes of silence,
 # and switched expiry off: the seed system "permanent sessions" sets the idle timeout to 0
 # (never expire), the automatic cleanup interval to 0 (no scheduler), and raises the limits
@@ -201,7 +205,7 @@ print("permanent (0, 0), 10 years:", await removals(0, 0, idle_since, 60 * 24 * 
 # you do not need to loop over every run.)
 
 
-# %% nbgrader={"grade": false, "grade_id": "removal_times", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% nbgrader={"grade": false, "grade_id": "removal_times", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["raises-exception"]
 def removal_times(
     last_activity: dict[str, float],
     start: float,
@@ -225,7 +229,7 @@ def removal_times(
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_removal_times", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_removal_times", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} tags=["raises-exception"]
 seconds = {k: v * 60 for k, v in idle_since.items()}
 expected = {k: v * 60 for k, v in (await removals(30, 5, idle_since, 40)).items()}
 assert removal_times(seconds, 0, 40 * 60, 30, 5) == expected, removal_times(
@@ -412,7 +416,7 @@ plt.show()
 # if it does not grow.
 
 
-# %% nbgrader={"grade": false, "grade_id": "turns_until", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% nbgrader={"grade": false, "grade_id": "turns_until", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["raises-exception"]
 def turns_until(sizes: list[int], limit_bytes: int) -> int | None:
     """Turns until the file reaches limit_bytes at its average growth per turn."""
     ### BEGIN SOLUTION
@@ -425,7 +429,7 @@ def turns_until(sizes: list[int], limit_bytes: int) -> int | None:
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_turns_until", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_turns_until", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} tags=["raises-exception"]
 assert turns_until(sizes, 50 * 1024 * 1024) == report["turns_until_warning"]
 assert turns_until([100, 200, 300], 1000) == 7
 assert turns_until([100, 100], 1000) is None
@@ -487,7 +491,7 @@ print("deleted:", cleanup.deleted_files, "(deletion was not asked for)")
 # Return the list of deleted paths, in the order of `files`.
 
 
-# %% nbgrader={"grade": false, "grade_id": "safe_cleanup", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% nbgrader={"grade": false, "grade_id": "safe_cleanup", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["raises-exception"]
 def safe_cleanup(files: list[Path], backup_dir: Path) -> list[Path]:
     """Back up each file, verify the copy, delete the original only when the copy matches."""
 
@@ -515,15 +519,20 @@ def safe_cleanup(files: list[Path], backup_dir: Path) -> list[Path]:
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_safe_cleanup", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
-originals = {p.name: p.read_bytes() for p in lab.transcripts()}
-target_dir = lab.workdir.parent / "exercise-backup"
-deleted = safe_cleanup(lab.transcripts(), target_dir)
-assert sorted(p.name for p in deleted) == sorted(originals), (
-    "every transcript was backed up and deleted"
-)
-assert lab.transcripts() == []
-assert {p.name: p.read_bytes() for p in target_dir.iterdir()} == originals, "the backup is exact"
+# %% nbgrader={"grade": true, "grade_id": "test_safe_cleanup", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} tags=["raises-exception"]
+# On copies of the lesson's transcripts in a temporary folder: the lesson's own files stay,
+# so this check can be re-run after a wrong try without re-running the notebook.
+with tempfile.TemporaryDirectory() as scratch:
+    work, target_dir = Path(scratch) / "transcripts", Path(scratch) / "backup"
+    work.mkdir()
+    copies = [Path(shutil.copy2(p, work / p.name)) for p in lab.transcripts()]
+    assert copies, "no transcripts to copy: run the cells above first"
+    originals = {p.name: p.read_bytes() for p in copies}
+    deleted = safe_cleanup(copies, target_dir)
+    assert sorted(p.name for p in deleted) == sorted(originals), "every copy backed up, deleted"
+    assert sorted(work.iterdir()) == [], "the originals are gone once backed up"
+    backup = {p.name: p.read_bytes() for p in target_dir.iterdir()}
+    assert backup == originals, "the backup is exact"
 print("visible tests passed")
 ### BEGIN HIDDEN TESTS
 ok, total = 0, 4
@@ -594,6 +603,33 @@ float(1 + 2 * ok / total)  # partial credit: visible 1 + hidden 2
 # * Clean up only from a verified backup, and never overwrite one.
 #
 # The last cell closes the sandbox.
+
+# %% [markdown]
+# ## Before you submit
+#
+# **Where you stand.** The next cell runs the visible check of every exercise again and
+# prints, per exercise, *passed*, *failed* or *not started* with the points at stake. Run the
+# whole notebook first (*Kernel → Restart Kernel and Run All Cells*): an unsolved exercise
+# does not stop the run (its cells carry the `raises-exception` tag, which JupyterLab, nbclient
+# and nbgrader honour), it just scores 0. Hidden checks run only when your notebook is
+# graded, so *passed* here is necessary, not sufficient.
+#
+# **How to submit.**
+#
+# 1. *Kernel → Restart Kernel and Run All Cells*, then read the report below.
+# 2. Save the notebook (*File → Save Notebook*).
+# 3. Hand in this file, `06-permanent-sessions.ipynb`, under its own name: in JupyterHub with nbgrader,
+#    *Assignments → Submit*; otherwise upload it to your course page. Do not delete, copy or
+#    reorder cells: grading finds your answers by the cells' ids.
+#
+# **Your own work.** Reading the course's reference code (`sessionlab.*`) is allowed and
+# encouraged; submitting it is not: an answer that imports, subclasses or wraps the reference
+# instead of doing the work scores 0 where the graders check it.
+
+# %%
+from sessionlab.lessons.presubmit import check_all  # noqa: E402
+
+presubmit = await check_all("06-permanent-sessions", globals())
 
 # %%
 sandbox.close()

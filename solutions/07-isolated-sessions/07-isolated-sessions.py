@@ -17,6 +17,10 @@
 # %% [markdown]
 # # Lesson 7 · Isolated temporary sessions
 #
+# **Time budget:** about 1 hour of work (our estimate for a first pass: reading, running
+# and the exercises; tell your instructor if yours differs a lot). The notebook itself runs
+# top to bottom in about 7 s (measured on the course's 2-core machine).
+#
 # So far one person talked to one session. A service is different: many people use it at the
 # same time, each with their own settings, uploaded files and cached objects, and most of them
 # simply walk away without saying goodbye. The seed system for this lesson ("temporary
@@ -161,7 +165,7 @@ for crafted in ("../../../../etc", "../" + bruno.session_id, "/tmp"):
 # newline). Otherwise raise `ValueError`. Do not touch the disk.
 
 
-# %% nbgrader={"grade": false, "grade_id": "session_folder", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% nbgrader={"grade": false, "grade_id": "session_folder", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["raises-exception"]
 def session_folder(root: str | Path, session_id: object) -> Path:
     """``root / session_id`` for a canonical UUID4 id; ValueError for anything else."""
     ### BEGIN SOLUTION
@@ -174,7 +178,7 @@ def session_folder(root: str | Path, session_id: object) -> Path:
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_session_folder", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_session_folder", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} tags=["raises-exception"]
 good = str(uuid.uuid4())
 assert session_folder(root, good) == root / good
 assert session_folder(str(root), ana.session_id) == root / ana.session_id
@@ -272,7 +276,7 @@ except SessionNotFound as error:
 # Read the time only from `clock.wall()`; never from `time`.
 
 
-# %% nbgrader={"grade": false, "grade_id": "ttl_table", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% nbgrader={"grade": false, "grade_id": "ttl_table", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["raises-exception"]
 class TtlTable:
     """Session ids with a TTL that every use renews."""
 
@@ -304,7 +308,7 @@ class TtlTable:
         ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_ttl_table", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_ttl_table", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} tags=["raises-exception"]
 test_clock = FakeClock()
 table = TtlTable(test_clock, 3600)
 table.create("a")
@@ -451,7 +455,7 @@ print(CREATE_LUA)
 # new connection per call (threads must not share one), and close it.
 
 
-# %% nbgrader={"grade": false, "grade_id": "create_limited", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% nbgrader={"grade": false, "grade_id": "create_limited", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["raises-exception"]
 def create_limited(db_path, session_id, client_ip, *, now, ttl, max_per_ip, pause=0.0) -> bool:
     """Insert the session unless the IP is at its limit; the check and insert are atomic."""
     ### BEGIN SOLUTION
@@ -478,7 +482,7 @@ def create_limited(db_path, session_id, client_ip, *, now, ttl, max_per_ip, paus
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_create_limited", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_create_limited", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} tags=["raises-exception"]
 db_path = fresh_db("limited.sqlite3")
 assert create_limited(db_path, "s1", "10.0.0.1", now=0.0, ttl=60, max_per_ip=1) is True
 assert create_limited(db_path, "s2", "10.0.0.1", now=1.0, ttl=60, max_per_ip=1) is False
@@ -627,6 +631,33 @@ print("an hour of silence later:", manager.folders.existing_ids(), "| passes:", 
 #
 # Next, **Lesson 8** puts a chat bot on top: one history per conversation, behind a real HTTP
 # server, under load.
+
+# %% [markdown]
+# ## Before you submit
+#
+# **Where you stand.** The next cell runs the visible check of every exercise again and
+# prints, per exercise, *passed*, *failed* or *not started* with the points at stake. Run the
+# whole notebook first (*Kernel → Restart Kernel and Run All Cells*): an unsolved exercise
+# does not stop the run (its cells carry the `raises-exception` tag, which JupyterLab, nbclient
+# and nbgrader honour), it just scores 0. Hidden checks run only when your notebook is
+# graded, so *passed* here is necessary, not sufficient.
+#
+# **How to submit.**
+#
+# 1. *Kernel → Restart Kernel and Run All Cells*, then read the report below.
+# 2. Save the notebook (*File → Save Notebook*).
+# 3. Hand in this file, `07-isolated-sessions.ipynb`, under its own name: in JupyterHub with nbgrader,
+#    *Assignments → Submit*; otherwise upload it to your course page. Do not delete, copy or
+#    reorder cells: grading finds your answers by the cells' ids.
+#
+# **Your own work.** Reading the course's reference code (`sessionlab.*`) is allowed and
+# encouraged; submitting it is not: an answer that imports, subclasses or wraps the reference
+# instead of doing the work scores 0 where the graders check it.
+
+# %%
+from sessionlab.lessons.presubmit import check_all  # noqa: E402
+
+presubmit = await check_all("07-isolated-sessions", globals())
 
 # %%
 store.close()

@@ -17,6 +17,10 @@
 # %% [markdown]
 # # Lesson 8 · A multi-session bot
 #
+# **Time budget:** about 1 hour of work (our estimate for a first pass: reading, running
+# and the exercises; tell your instructor if yours differs a lot). The notebook itself runs
+# top to bottom in about 10 s (measured on the course's 2-core machine).
+#
 # The seed for this lesson is a chat bot that went to production with **one global history**:
 # every user's messages went into the same list, so every answer was built from everybody's
 # conversation. Its fix: one history per Bot Framework `conversation.id`, at most **20**
@@ -159,7 +163,7 @@ print("tab 1:", say(bot.url, "tab-1", "what is my contract number?"))
 # reply.
 
 
-# %% nbgrader={"grade": false, "grade_id": "contract_leaks", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% nbgrader={"grade": false, "grade_id": "contract_leaks", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["raises-exception"]
 async def contract_leaks(send) -> bool:
     """True if a second conversation learns the first one's contract number."""
     ### BEGIN SOLUTION
@@ -171,7 +175,7 @@ async def contract_leaks(send) -> bool:
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_contract_leaks", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_contract_leaks", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} tags=["raises-exception"]
 async def real_say(conversation: str, text: str) -> str:
     return await asyncio.to_thread(say, bot.url, conversation, text)
 
@@ -269,7 +273,7 @@ for row in info["sessions"][:4]:
 # Read the time only from `clock.wall()`.
 
 
-# %% nbgrader={"grade": false, "grade_id": "history_book", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% nbgrader={"grade": false, "grade_id": "history_book", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["raises-exception"]
 class HistoryBook:
     """Per-conversation histories: capped, expiring after silence."""
 
@@ -302,7 +306,7 @@ class HistoryBook:
         ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_history_book", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_history_book", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} tags=["raises-exception"]
 from sessionlab.clock import FakeClock  # noqa: E402
 
 test_clock = FakeClock()
@@ -491,6 +495,33 @@ print(
 # * Test isolation under concurrency, with messages that identify their sender.
 #
 # The last cell stops the bot and the naive bot's model.
+
+# %% [markdown]
+# ## Before you submit
+#
+# **Where you stand.** The next cell runs the visible check of every exercise again and
+# prints, per exercise, *passed*, *failed* or *not started* with the points at stake. Run the
+# whole notebook first (*Kernel → Restart Kernel and Run All Cells*): an unsolved exercise
+# does not stop the run (its cells carry the `raises-exception` tag, which JupyterLab, nbclient
+# and nbgrader honour), it just scores 0. Hidden checks run only when your notebook is
+# graded, so *passed* here is necessary, not sufficient.
+#
+# **How to submit.**
+#
+# 1. *Kernel → Restart Kernel and Run All Cells*, then read the report below.
+# 2. Save the notebook (*File → Save Notebook*).
+# 3. Hand in this file, `08-multisession-bot.ipynb`, under its own name: in JupyterHub with nbgrader,
+#    *Assignments → Submit*; otherwise upload it to your course page. Do not delete, copy or
+#    reorder cells: grading finds your answers by the cells' ids.
+#
+# **Your own work.** Reading the course's reference code (`sessionlab.*`) is allowed and
+# encouraged; submitting it is not: an answer that imports, subclasses or wraps the reference
+# instead of doing the work scores 0 where the graders check it.
+
+# %%
+from sessionlab.lessons.presubmit import check_all  # noqa: E402
+
+presubmit = await check_all("08-multisession-bot", globals())
 
 # %%
 bot.stop()

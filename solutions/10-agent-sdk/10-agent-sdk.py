@@ -17,6 +17,10 @@
 # %% [markdown]
 # # Lesson 10 · One session with the current SDK
 #
+# **Time budget:** about 2 hours of work (our estimate for a first pass: reading, running
+# and the exercises; tell your instructor if yours differs a lot). The notebook itself runs
+# top to bottom in about 23 s (measured on the course's 2-core machine).
+#
 # Lessons 1 to 9 ran on `claude-code-sdk` 0.0.25, the SDK the original lesson was written
 # for. It had no `session_id` option, no way to choose a CLI and no way to read a session
 # back (lesson 3 borrowed the reader of this lesson's SDK), and its CLIs started a new file on
@@ -301,6 +305,19 @@ shared = set(uuids(ana_file)) & set(uuids(fork_file))
 assert fork_id != ANA and after_fork[ana_file.name] == before[ana_file.name]
 print(f"✓ new id {fork_id[:8]}; Ana's file unchanged at {after_fork[ana_file.name]} lines")
 print(f"  the fork's copied history keeps the original uuids: {len(shared)} shared")
+
+# %% [markdown]
+# As a picture (one row per file; hollow dots are copies of entries in the row above, with
+# the same `uuid`):
+
+# %%
+from sessionlab.lessons.pictures import draw_chains  # noqa: E402
+
+figure = draw_chains(
+    [ana_file, fork_file],
+    labels=["Ana", "fork"],
+    title="fork_session: a copy of the history, then a future of its own",
+)
 
 # %% [markdown]
 # The fork remembers everything said before the fork point, and what is said in it from now on
@@ -681,7 +698,7 @@ print("✓ the conversation survived the loss of the local disk")
 # The cell after the tests runs the whole suite on your class, part by part.
 
 
-# %% nbgrader={"grade": false, "grade_id": "student_store", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% nbgrader={"grade": false, "grade_id": "student_store", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["raises-exception"]
 class StudentStore:
     """An in-memory SessionStore for claude-agent-sdk."""
 
@@ -751,7 +768,7 @@ class StudentStore:
         ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_student_store", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_student_store", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false} tags=["raises-exception"]
 # append + load (4 points: these checks 1, the SDK's required contracts 3)
 ### BEGIN HIDDEN TESTS
 import inspect as _inspect  # noqa: E402
@@ -905,7 +922,7 @@ print("visible tests passed")
 await _graded_part(None, 1, 3)  # partial credit: visible 1 + the required contracts 3
 ### END HIDDEN TESTS
 
-# %% nbgrader={"grade": true, "grade_id": "test_student_store_list_sessions", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_student_store_list_sessions", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} tags=["raises-exception"]
 # list_sessions (2 points: these checks 1, the SDK's list_sessions contracts 1)
 store = StudentStore()
 await store.append({"project_key": "proj", "session_id": "a"}, [{"type": "x"}])
@@ -922,7 +939,7 @@ print("visible tests passed")
 await _graded_part("list_sessions", 1, 1)  # partial credit: visible 1 + contracts 1
 ### END HIDDEN TESTS
 
-# %% nbgrader={"grade": true, "grade_id": "test_student_store_delete", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_student_store_delete", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} tags=["raises-exception"]
 # delete (2 points: these checks 1, the SDK's delete contracts 1)
 store = StudentStore()
 key = {"project_key": "proj", "session_id": "s1"}
@@ -938,7 +955,7 @@ print("visible tests passed")
 await _graded_part("delete", 1, 1)  # partial credit: visible 1 + contracts 1
 ### END HIDDEN TESTS
 
-# %% nbgrader={"grade": true, "grade_id": "test_student_store_list_subkeys", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_student_store_list_subkeys", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false} tags=["raises-exception"]
 # list_subkeys (1 point: these checks 0.5, the SDK's list_subkeys contracts 0.5)
 store = StudentStore()
 key = {"project_key": "proj", "session_id": "s1"}
@@ -951,7 +968,7 @@ print("visible tests passed")
 await _graded_part("list_subkeys", 0.5, 0.5)  # partial credit: visible 0.5 + contracts 0.5
 ### END HIDDEN TESTS
 
-# %% nbgrader={"grade": true, "grade_id": "test_student_store_summaries", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_student_store_summaries", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false} tags=["raises-exception"]
 # list_session_summaries (1 point: these checks 0.5, the SDK's summary contracts 0.5)
 store = StudentStore()
 key = {"project_key": "proj", "session_id": "s1"}
@@ -1035,6 +1052,33 @@ except Exception as error:  # the SDK reports what your store did wrong
 #   suite tells you whether yours keeps its promises.
 #
 # The last cell closes the sandbox.
+
+# %% [markdown]
+# ## Before you submit
+#
+# **Where you stand.** The next cell runs the visible check of every exercise again and
+# prints, per exercise, *passed*, *failed* or *not started* with the points at stake. Run the
+# whole notebook first (*Kernel → Restart Kernel and Run All Cells*): an unsolved exercise
+# does not stop the run (its cells carry the `raises-exception` tag, which JupyterLab, nbclient
+# and nbgrader honour), it just scores 0. Hidden checks run only when your notebook is
+# graded, so *passed* here is necessary, not sufficient.
+#
+# **How to submit.**
+#
+# 1. *Kernel → Restart Kernel and Run All Cells*, then read the report below.
+# 2. Save the notebook (*File → Save Notebook*).
+# 3. Hand in this file, `10-agent-sdk.ipynb`, under its own name: in JupyterHub with nbgrader,
+#    *Assignments → Submit*; otherwise upload it to your course page. Do not delete, copy or
+#    reorder cells: grading finds your answers by the cells' ids.
+#
+# **Your own work.** Reading the course's reference code (`sessionlab.*`) is allowed and
+# encouraged; submitting it is not: an answer that imports, subclasses or wraps the reference
+# instead of doing the work scores 0 where the graders check it.
+
+# %%
+from sessionlab.lessons.presubmit import check_all  # noqa: E402
+
+presubmit = await check_all("10-agent-sdk", globals())
 
 # %%
 sandbox.close()

@@ -8,6 +8,8 @@
   folds whatever new files the CLI still writes (a legacy ``--resume`` fork, a connection
   that forgot ``resume``) back into the fixed file;
 * **metrics** from each ``ResultMessage`` (tokens, cost) plus message and error counters;
+  ``total_cost_usd`` is cumulative per CLI process (lesson 05, docs/cli-facts.md), so a
+  turn's cost is the increase of its connection's running total, never the total itself;
 * **logging** through :mod:`logging` (logger ``sessionlab.capstone``);
 * **error handling**: a missing CLI or an unreachable model becomes one :class:`ChatError`
   with a message that says what to do, and the system stays usable afterwards.
@@ -36,6 +38,7 @@ from claude_code_sdk import (
 )
 
 from sessionlab.errors import CourseError
+from sessionlab.lifecycle.metrics import CostTracker
 from sessionlab.paths import project_dir as project_dir_for
 from sessionlab.sdk_turns import CollectedTurn, collect_turn
 
@@ -129,6 +132,9 @@ class SingleSessionChatSystem:
         self._monitor_factory = monitor_factory
         self.monitor: Any = None
         self._client: ClaudeSDKClient | None = None
+        # Each connection is one CLI process with its own running total_cost_usd.
+        self._costs = CostTracker()
+        self._connection = 0
 
     # -- lifecycle ----------------------------------------------------------------------
     async def __aenter__(self) -> SingleSessionChatSystem:
@@ -157,6 +163,7 @@ class SingleSessionChatSystem:
             self._failed(f"could not start Claude Code: {error}")
         self._client = client
         self.metrics.connections += 1
+        self._connection += 1
         log.info("connected (resume=%s)", self.session_id)
 
     async def disconnect(self) -> None:
@@ -214,7 +221,7 @@ class SingleSessionChatSystem:
             result.session_id,
             tokens_in,
             tokens_out,
-            float(result.total_cost_usd or 0.0),
+            self._costs.turn_cost(str(self._connection), result.total_cost_usd),
             time.monotonic() - started,
         )
         self.metrics.messages_received += 1

@@ -22,6 +22,12 @@ def short(value: object, width: int = 8) -> str:
     return str(value)[:width]
 
 
+def clip(text: str, width: int) -> str:
+    """``text`` on one line, cut to ``width`` characters with an ellipsis when it was longer."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
 def _entries(source: PathLike | Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     if isinstance(source, str | os.PathLike):
         return read_entries(source)
@@ -46,9 +52,7 @@ def print_chain(source: PathLike | Iterable[dict[str, Any]], width: int = 60) ->
     """A small table of the chain the CLI would resume: type, uuid, parentUuid, text."""
     print(f"{'type':<10} {'uuid':<8}  {'parent':<8}  text")
     for kind, uid, parent, text in chain_rows(source):
-        if len(text) > width:
-            text = text[: width - 1] + "…"
-        print(f"{kind:<10} {uid:<8}  {parent:<8}  {text}")
+        print(f"{kind:<10} {uid:<8}  {parent:<8}  {clip(text, width)}")
 
 
 def print_files(folder: PathLike, *, label: str = "") -> list[Path]:
@@ -78,6 +82,6 @@ def print_model_turns(records: Iterable[Any]) -> None:
     print(f"{'#':>2}  {'user msgs':>9}  {'first message the model saw':<32}  reply")
     turns = [r for r in records if r.kind == "turn"]
     for number, record in enumerate(turns, start=1):
-        first = (record.first_user_text or "")[:32]
-        reply = " ".join(record.reply_text.split())[:60]
+        first = clip(record.first_user_text or "", 32)
+        reply = clip(record.reply_text, 60)
         print(f"{number:>2}  {record.user_messages:>9}  {first:<32}  {reply}")

@@ -1,0 +1,125 @@
+"""The own-work checks of lessons 03 and 09, taken from the lessons' hidden tests and attacked.
+
+Reading the reference is allowed, submitting it is not: importing ``SessionMonitor`` to read
+it must cost nothing, while a subclass, an alias or a wrapper of the reference must be caught.
+The checks are the lessons' own code (cut out of the solution notebooks), so this tests what
+grades students.
+"""
+
+from __future__ import annotations
+
+import linecache
+import re
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _cell(assignment: str, grade_id: str) -> str:
+    nb = nbformat.read(ROOT / "solutions" / assignment / f"{assignment}.ipynb", 4)
+    return next(
+        c.source for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id
+    )
+
+
+def _run(source: str, namespace: dict[str, Any], name: str) -> None:
+    """Run ``source`` as a notebook cell would: ``__main__`` module, source kept in linecache."""
+    filename = f"<{name}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    exec(compile(source, filename, "exec"), namespace)
+
+
+def _monitor_problems(student_code: str) -> list[str]:
+    test = _cell("03-monitor", "test_student_monitor")
+    definitions = re.search(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", test, re.S)
+    assert definitions is not None
+    namespace: dict[str, Any] = {"__name__": "__main__"}
+    _run(student_code, namespace, "student-cell")
+    _run(definitions.group(1), namespace, "hidden-definitions")
+    problems: list[str] = namespace["_own_work_problems"](namespace["StudentMonitor"])
+    return problems
+
+
+OWN = """
+class StudentMonitor:
+    def __init__(self, project_dir, session_id):
+        self.project_dir = project_dir
+
+    def start(self):
+        return sorted(self.project_dir.glob("*.jsonl"))
+"""
+
+
+def test_importing_the_reference_to_read_it_costs_nothing() -> None:
+    reading = (
+        "from sessionlab.monitor.engine import SessionMonitor as Reference\nReference.__doc__\n"
+    )
+    assert _monitor_problems(reading + OWN) == []
+
+
+@pytest.mark.parametrize(
+    "student",
+    [
+        "from sessionlab.monitor.engine import SessionMonitor\n"
+        "class StudentMonitor(SessionMonitor):\n    pass\n",
+        "from sessionlab.monitor.engine import SessionMonitor as Helper\n"
+        "class StudentMonitor:\n    def __init__(self, d, s):\n        self.inner = Helper(d, s)\n",
+        "from sessionlab.monitor import engine as e\n"
+        "class StudentMonitor:\n    def start(self):\n"
+        "        return getattr(e, 'Session' + 'Monitor')\n",
+        "from sessionlab.monitor.engine import SessionMonitor as StudentMonitor\n",
+    ],
+    ids=["subclass", "alias-in-a-method", "module-alias", "re-export"],
+)
+def test_reusing_the_reference_monitor_is_caught(student: str) -> None:
+    assert _monitor_problems(student) != []
+
+
+def _capstone_reuse(student_code: str) -> list[str]:
+    test = _cell("09-capstone", "test_my_chat_system")
+    start = test.index("import inspect  # noqa: E402")
+    end = test.index("reuse = _capstone_reuse")
+    namespace: dict[str, Any] = {"__name__": "__main__"}
+    _run(student_code, namespace, "capstone-cell")
+    _run(test[start:end], namespace, "capstone-check")
+    cls = namespace["MyChatSystem"]
+    instance = cls.__new__(cls)
+    instance.__dict__.update(namespace.get("STATE", {}))
+    found: list[str] = namespace["_capstone_reuse"](cls, instance)
+    return found
+
+
+def test_the_capstone_reference_solution_is_own_work() -> None:
+    answer = _cell("09-capstone", "my_chat_system")
+    setup = (
+        "import dataclasses, logging\nfrom pathlib import Path\n"
+        "from claude_code_sdk import AssistantMessage, ClaudeSDKClient, ClaudeSDKError, "
+        "CLINotFoundError, ResultMessage, TextBlock\n"
+        "from sessionlab.capstone import SingleSessionChatSystem  # the lesson shows it\n"
+        "from sessionlab.monitor import SessionMonitor\n"
+    )
+    assert _capstone_reuse(setup + answer) == []
+
+
+@pytest.mark.parametrize(
+    "student",
+    [
+        "from sessionlab.capstone import SingleSessionChatSystem as Engine\n"
+        "class MyChatSystem:\n    async def send(self, prompt):\n"
+        "        return (await Engine(None).send(prompt)).text\n",
+        "from sessionlab.capstone import SingleSessionChatSystem\n"
+        "class MyChatSystem(SingleSessionChatSystem):\n    pass\n",
+        "from sessionlab import capstone as c\n"
+        "class MyChatSystem:\n    def status(self):\n"
+        "        return getattr(c, 'Single' + 'SessionChatSystem')\n",
+        "from sessionlab.capstone import ChatMetrics\nSTATE = {'metrics': ChatMetrics()}\n"
+        "class MyChatSystem:\n    pass\n",
+    ],
+    ids=["alias-in-a-method", "subclass", "module-attribute", "instance-holds-reference"],
+)
+def test_wrapping_the_capstone_reference_is_caught(student: str) -> None:
+    assert _capstone_reuse(student) != []
