@@ -600,8 +600,9 @@ await asyncio.sleep(0.2)  # the sweeper runs; Carla's session is young, so it st
 print("after 0.2 s:", manager.folders.existing_ids() == [carla.session_id])
 clock.advance(60 * 60)
 await asyncio.sleep(0.2)
+sweeps = cleaner.sweeper.runs if cleaner.sweeper else 0
 cleaner.stop()
-print("an hour of silence later:", manager.folders.existing_ids(), "| passes:", cleaner.passes)
+print("an hour of silence later:", manager.folders.existing_ids(), "| sweeps:", sweeps)
 
 
 # %% [markdown]
