@@ -38,6 +38,7 @@ from sessionlab.bot.process import BotProcess
 from sessionlab.bot.tokens import ConversationTokens, new_key
 from sessionlab.clock import FakeClock
 from sessionlab.model import CourseModel
+from sessionlab.redis_server import private_redis
 
 LOCAL = "http://127.0.0.1"
 PIN = "my pin is 7731"
@@ -249,6 +250,26 @@ def test_a_broken_store_is_a_503_and_one_log_line(
     (logged,) = [r for r in caplog.records if r.name == "sessionlab.bot"]
     assert logged.getMessage() == "history store failed: no such table: messages"
     assert logged.exc_info is None
+
+
+def test_a_redis_store_that_goes_away_is_a_503_and_one_log_line(
+    tmp_path: Path, model: CourseModel, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The bot loads ``redis`` only with a Redis store, and still maps its errors to a 503."""
+    with private_redis(tmp_path / "redis") as url:
+        store = RedisHistory(url, HistoryLimits(), prefix="gone:")
+        client = TestClient(create_app(store, model.url), base_url=LOCAL)
+        client.__enter__()
+        chat = start(client)
+    try:  # the server has stopped: the next turn cannot read the history
+        response = post(client, chat.id, PIN, chat.headers)
+    finally:
+        client.__exit__(None, None, None)
+    assert response.status_code == 503
+    assert response.json() == {"error": "the history store is unavailable; try again"}
+    logged = [r for r in caplog.records if r.name == "sessionlab.bot"]
+    assert len(logged) == 1 and logged[0].getMessage().startswith("history store failed: ")
+    assert "\n" not in logged[0].getMessage() and logged[0].exc_info is None
 
 
 # --- /sessions is for operators ------------------------------------------------------------------

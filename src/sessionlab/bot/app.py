@@ -35,12 +35,12 @@ import contextlib
 import logging
 import secrets
 import sqlite3
+import sys
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-import redis
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
@@ -109,11 +109,24 @@ class StoreDown(SessionLabError):
     """The history store failed (HTTP 503; the request changed nothing it could not undo)."""
 
 
+def _store_errors() -> tuple[type[Exception], ...]:
+    """SQLite's errors, and Redis's once a Redis store loaded the client.
+
+    ``redis`` is imported only by the Redis store (the ``bot`` extra's optional backend): a bot
+    on SQLite never loads it, and without it loaded no Redis error can be raised.
+    """
+    errors: tuple[type[Exception], ...] = (sqlite3.Error,)
+    client = sys.modules.get("redis")
+    if client is not None:
+        errors += (client.RedisError,)
+    return errors
+
+
 async def _stored(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """A blocking store call in the threadpool; a store failure is logged as one line."""
     try:
         return await run_in_threadpool(call, *args, **kwargs)
-    except (sqlite3.Error, redis.RedisError) as problem:
+    except _store_errors() as problem:
         log.error("history store failed: %s", problem)
         raise StoreDown from None
 
