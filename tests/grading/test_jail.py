@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -167,3 +169,25 @@ def test_memory_disk_and_time_limits(tmp_path: Path) -> None:
     assert mib <= 256
     assert "disk refused: 27" in done.stdout or "disk refused: 28" in done.stdout  # EFBIG/ENOSPC
     assert done.returncode == 137 and "wall-clock limit" in done.stderr
+
+
+@isolated
+def test_a_worker_running_from_its_own_copy_grades_with_that_copy(tmp_path: Path) -> None:
+    """A grading machine's copy of the course shares the venv, whose editable install names
+    another checkout: the jailed kernel must import the copy the worker runs from."""
+    copy = tmp_path / "machine" / "src"
+    shutil.copytree(ROOT / "src" / "sessionlab", copy / "sessionlab")
+    code = "import sessionlab; print(sessionlab.__file__)"
+    # The jail is started the way a worker starts it: from the copy, with the copy's limits.
+    starter = (
+        "import subprocess, sys; from sessionlab.grading.jail_settings import grading_limits; "
+        "config = grading_limits(wall_s=20).to_json(); "
+        "sys.exit(subprocess.run([sys.executable, '-m', 'sessionlab.grading.jail', '--config', "
+        f"config, '--', sys.executable, '-c', {code!r}]).returncode)"
+    )
+    env = {**os.environ, "PYTHONPATH": str(copy)}
+    done = subprocess.run(
+        [sys.executable, "-c", starter], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(copy / "sessionlab" / "__init__.py")

@@ -541,6 +541,10 @@ def _child_env(limits: JailLimits) -> dict[str, str]:
         JUPYTER_RUNTIME_DIR=os.path.join(HOME, ".jupyter-runtime"),
         IPYTHONDIR=os.path.join(HOME, ".ipython"),
         SESSIONLAB_JAILED="1",
+        # The grader's own ``sessionlab`` (the jail binds it read-only), whichever checkout the
+        # venv's editable install points at: a grading worker running from its own copy of the
+        # course must grade with that copy, whose content hash the coordinator checked.
+        PYTHONPATH=str(Path(__file__).resolve().parents[2]),
     )
     env.update(limits.env)
     return env
