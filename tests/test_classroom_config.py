@@ -58,7 +58,7 @@ def test_nbgrader_itself_reads_the_course_exchange(tmp_path: Path) -> None:
 
 def test_the_course_config_finds_its_root_from_any_folder(tmp_path: Path) -> None:
     """The old relative root made `autograder/autograder` from inside autograder/."""
-    from sessionlab.grading.pipeline import load_course_config
+    from sessionlab.grading.workspace import load_course_config
 
     config = load_course_config(REPO / "autograder")
     assert Path(config.CourseDirectory.root) == (REPO / "autograder").resolve()
