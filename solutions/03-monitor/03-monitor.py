@@ -849,8 +849,10 @@ class StudentMonitor:
 # The basics (1 point): one stray is folded into the fixed file and removed; the stats keep the
 # lesson's three counters. The next cell grades the rules with the course harness.
 ### BEGIN HIDDEN TESTS
-# Defined first: the rules cell uses this check even when the basics below fail.
-import inspect  # noqa: E402
+# Defined first: the rules cell uses this check even when the basics below fail. It reads
+# the notebook's code as submitted (SUBMITTED_CELLS, given by the grader), never the
+# student's running process: no patch of inspect or sys.modules there can hide a wrapper.
+import ast  # noqa: E402
 
 FORBIDDEN_NAMES = (
     "SessionMonitor",
@@ -861,38 +863,50 @@ FORBIDDEN_NAMES = (
     "sessionlab.monitor.follower",
     "sessionlab.monitor.merge",
     "sessionlab.monitor.fixedfile",
+    "sessionlab.monitor.lease",
+    "sessionlab.monitor.state",
     "import_module",
     "__import__",
+    "importlib",
+    "sys.modules",
+    "__builtins__",
+    "exec(",
+    "eval(",
 )
-FORBIDDEN_MODULES = [
-    m
-    for m in sys.modules
-    if m.startswith("sessionlab.monitor.")
-    and m.split(".")[2] in ("engine", "multi", "follower", "merge", "fixedfile", "lease", "state")
-]
 
 
-def _own_work_problems(cls):
-    problems = []
-    if cls.__module__ != "__main__":
-        problems.append(f"StudentMonitor comes from {cls.__module__}, not from this notebook")
-    for base in inspect.getmro(cls)[1:]:
-        if base is not object and base.__module__ not in ("__main__", "sessionlab.monitor.naive"):
-            problems.append(f"it inherits from {base.__module__}.{base.__qualname__}")
-    helpers = [cls] + [globals().get(n) for n in ("LineFollower", "ChainMerger")]
-    for owner in helpers:
-        for member in vars(owner).values() if isinstance(owner, type) else ():
-            func = getattr(member, "__func__", member)
-            if not inspect.isfunction(func):
-                continue
-            try:
-                text = inspect.getsource(func)
-            except (OSError, TypeError):
-                problems.append(f"the source of {func.__qualname__} is not available")
-                continue
-            problems += [f"{func.__qualname__} names {n}" for n in FORBIDDEN_NAMES if n in text]
-    if FORBIDDEN_MODULES:
-        problems.append(f"the notebook imported {', '.join(FORBIDDEN_MODULES)}")
+def _submitted_cells():
+    """The grader's copy of the notebook's code; in a plain kernel (the lesson's own run),
+    what ran so far, without these test cells."""
+    try:
+        return SUBMITTED_CELLS
+    except NameError:
+        return [c for c in In if "FORBIDDEN_NAMES" not in c]  # noqa: F821  (IPython's)
+
+
+def _own_work_problems(cells):
+    code = "\n".join(cells)
+    problems = [f"your notebook names {name}" for name in FORBIDDEN_NAMES if name in code]
+    classes, bases, assigned = set(), [], False
+    for cell in cells:
+        try:
+            tree = ast.parse(cell)
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef):
+                classes.add(node.name)
+                if node.name == "StudentMonitor":
+                    bases += [ast.unparse(b) for b in node.bases]
+            elif isinstance(node, ast.Assign | ast.AnnAssign | ast.AugAssign):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                assigned |= any(ast.unparse(t) == "StudentMonitor" for t in targets)
+    if assigned:
+        problems.append("StudentMonitor is assigned, not written as a class")
+    if "StudentMonitor" not in classes:
+        problems.append("no class StudentMonitor in the notebook")
+    allowed = {"object", "NaivePollingMonitor"} | (classes - {"StudentMonitor"})
+    problems += [f"it inherits from {base}" for base in bases if base not in allowed]
     return problems
 
 
@@ -917,7 +931,7 @@ with tempfile.TemporaryDirectory() as tmp:
     assert stats["corrections"] == 1, stats
 print("visible tests passed")
 ### BEGIN HIDDEN TESTS
-problems = _own_work_problems(StudentMonitor)
+problems = _own_work_problems(_submitted_cells())
 assert not problems, f"StudentMonitor must be your own code: {'; '.join(problems)}"
 ### END HIDDEN TESTS
 
@@ -928,7 +942,7 @@ assert not problems, f"StudentMonitor must be your own code: {'; '.join(problems
 # from a resume copy, and old sessions left alone.
 print("graded by the course harness (see section 4 for the same run)")
 ### BEGIN HIDDEN TESTS
-problems = _own_work_problems(StudentMonitor)
+problems = _own_work_problems(_submitted_cells())
 if problems:
     print("StudentMonitor must be your own code; it scores 0 because:")
     for problem in problems:

@@ -79,6 +79,12 @@ class Limits:
     cover: list[str] = field(default_factory=list)  # trees hidden whole, except `keep` paths
     keep: list[str] = field(default_factory=list)  # bound back read-only inside `cover`
     links: dict[str, str] = field(default_factory=dict)  # name under the jail's HOME -> target
+    # Folders bound read-write at their own path: the exchange folder a grader process and the
+    # student's kernel both see (tests prepare files there for the student's code).
+    shared: list[str] = field(default_factory=list)
+    # A PID namespace to join instead of a new one (``/proc/<pid>/ns/pid_for_children`` of
+    # another jail's wrapper): a grader whose writer processes the student's code must see.
+    join_pid_ns: str = ""
     env: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> str:
@@ -156,7 +162,7 @@ def _setup_mounts(limits: Limits, extra_binds: dict[str, str]) -> None:
     _mount(libc, "none", "/", "", MS_REC | MS_PRIVATE)
     keep_fds = {
         path: os.open(path, os.O_PATH)
-        for path in [*limits.keep, *extra_binds]
+        for path in [*limits.keep, *extra_binds, *limits.shared]
         if os.path.exists(path)
     }
     secure = MS_NOSUID | MS_NODEV
@@ -185,7 +191,9 @@ def _setup_mounts(limits: Limits, extra_binds: dict[str, str]) -> None:
         hidden = _under_any(path, [*shared, *limits.cover]) and not _under_any(path, kept)
         if os.path.isdir(path) and not hidden:
             _mount(libc, "tmpfs", path, "tmpfs", secure | MS_RDONLY, "size=1k,mode=555")
-    for source, target in extra_binds.items():
+    for source, target in [*extra_binds.items(), *((s, s) for s in limits.shared)]:
+        if source not in keep_fds:
+            continue
         _makedirs(target)
         _mount(libc, f"/proc/self/fd/{keep_fds[source]}", target, "", MS_BIND)
     for fd in keep_fds.values():
@@ -305,7 +313,13 @@ def run(limits: Limits, command: list[str]) -> int:
             )
         return _run_plain(limits, command)
     libc = _libc()
-    _check(libc.unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID), "unshare")
+    if limits.join_pid_ns:
+        target = os.open(limits.join_pid_ns, os.O_RDONLY)
+        _check(libc.unshare(CLONE_NEWNS | CLONE_NEWNET), "unshare")
+        _check(libc.setns(target, CLONE_NEWPID), "setns")
+        os.close(target)
+    else:
+        _check(libc.unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID), "unshare")
     home = "/tmp/home"
     command, conn = _prepare_connection_file(command, home, limits.uid)
     _setup_mounts(limits, conn.get("binds", {}))
