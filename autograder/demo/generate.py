@@ -30,6 +30,9 @@ sys.path.insert(0, str(ROOT / "autograder"))
 
 import course_cycle  # noqa: E402
 
+sys.path.insert(0, str(HERE))
+import hostile_grading  # noqa: E402
+
 ASSIGNMENT = "03-monitor"
 EXPECTED = HERE / "expected_scores.csv"
 
@@ -269,6 +272,10 @@ CLASS = [
     Student(f"hill_amy_1029_5029_{A}.ipynb", correct, "hill-amy-1029"),
     Student(f"ito_ken_1030_5030_{A}.ipynb", correct, "ito-ken-1030"),
 ]
+# Students who attack the grading itself (hostile_grading.py): every one is in the subset.
+CLASS += [
+    Student(file, hostile_grading.KINDS[kind], sid) for file, kind, sid in hostile_grading.STUDENTS
+]
 # Not graded: one name no LMS produces, and an older submission of garcia_ana.
 EXTRAS = {"my_homework.ipynb": untouched, f"garcia_ana_1001_4001_{A}.ipynb": untouched}
 # One student per kind: the test grades these (every kind, about half the class).
@@ -278,6 +285,7 @@ SUBSET = {
     "vega-noa-1017", "wong-ivy-1018", "xu-lin-1019", "yilmaz-ece-1020", "zeller-max-1021",
     "baker-tom-1023", "diaz-eva-1025", "evans-sam-1026", "fox-jay-1027",
 }  # fmt: skip
+SUBSET |= {sid for _, _, sid in hostile_grading.STUDENTS}
 
 
 def reference_answers(source: Path) -> Answers:

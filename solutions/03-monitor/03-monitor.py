@@ -653,11 +653,17 @@ with tempfile.TemporaryDirectory() as tmp:
     path = Path(tmp) / "rw.jsonl"
     path.write_text("")
     info = os.stat(path)
-    fd = os.open(path, os.O_RDWR)
+    # another process holds it O_RDWR (the grader's own process is not inspectable)
+    code = "import os, sys, time; os.open(sys.argv[1], os.O_RDWR); print('open', flush=True); time.sleep(30)"
+    rw = subprocess.Popen(
+        [sys.executable, "-c", code, str(path)], stdout=subprocess.PIPE, text=True
+    )
     try:
+        assert rw.stdout.readline().strip() == "open"
         assert open_for_writing(info.st_dev, info.st_ino), "O_RDWR is a writer too"
     finally:
-        os.close(fd)
+        rw.kill()
+        rw.wait()
     assert not open_for_writing(info.st_dev, info.st_ino)
     assert not open_for_writing(info.st_dev, 1), "an inode nobody has open"
 ### END HIDDEN TESTS
@@ -870,9 +876,9 @@ FORBIDDEN_NAMES = (
     "importlib",
     "sys.modules",
     "__builtins__",
-    "exec(",
-    "eval(",
 )
+# ... and, inside the monitor's own classes, no code built from strings.
+FORBIDDEN_IN_CLASSES = ("exec(", "eval(", "compile(", "globals(")
 
 
 def _submitted_cells():
@@ -898,6 +904,11 @@ def _own_work_problems(cells):
                 classes.add(node.name)
                 if node.name == "StudentMonitor":
                     bases += [ast.unparse(b) for b in node.bases]
+                if node.name in ("StudentMonitor", "LineFollower", "ChainMerger"):
+                    body = ast.unparse(node)
+                    problems += [
+                        f"{node.name} uses {name}" for name in FORBIDDEN_IN_CLASSES if name in body
+                    ]
             elif isinstance(node, ast.Assign | ast.AnnAssign | ast.AugAssign):
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target]
                 assigned |= any(ast.unparse(t) == "StudentMonitor" for t in targets)

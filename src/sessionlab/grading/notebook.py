@@ -40,6 +40,12 @@ def is_graded_cell(cell: NotebookNode) -> bool:
     return bool(meta.get("solution") or meta.get("grade") or meta.get("task"))
 
 
+def is_test_cell(cell: NotebookNode) -> bool:
+    """An autograded test cell (code, graded, not an answer): visible and hidden tests."""
+    meta = nbgrader_meta(cell)
+    return cell.cell_type == "code" and bool(meta.get("grade")) and not meta.get("solution")
+
+
 def python_source(source: str) -> str:
     """Cell source as plain Python (IPython magics and ``!`` lines translated)."""
     try:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ast
 import json
+import secrets
 import shutil
 import tempfile
 import time
@@ -36,6 +37,7 @@ from sessionlab.grading.notebook import (
     BEGIN_HIDDEN,
     _names,
     _without_imports,
+    is_test_cell,
     nbgrader_meta,
     prune_imports,
     python_source,
@@ -45,11 +47,6 @@ from sessionlab.grading.relay import CellResult, TesterProcess, fresh_exchange
 # Lessons whose tests are graded from outside the kernel (verified by the round trip).
 OUTSIDE_LESSONS = ("01-fragmentation", "03-monitor")
 SERVE = "__import__('sessionlab.grading.student_side').grading.student_side"
-
-
-def is_test_cell(cell: NotebookNode) -> bool:
-    meta = nbgrader_meta(cell)
-    return cell.cell_type == "code" and bool(meta.get("grade")) and not meta.get("solution")
 
 
 def hidden_line(source: str) -> int | None:
@@ -171,6 +168,11 @@ class ExecuteOutside(Execute):  # type: ignore[misc]  # nbgrader is untyped
     def preprocess_cell(
         self, cell: NotebookNode, resources: Any, index: int
     ) -> tuple[NotebookNode, Any]:
+        if self._outside is not None and not self._outside.get("primed"):
+            # Load the student side before any student code runs: its builtins are the real
+            # ones (a later ``builtins.float = ...`` patch does not break the channel).
+            self._outside["primed"] = True
+            self._call({"op": "get", "names": []}, 60.0)
         if self._outside is None or not is_test_cell(cell):
             return super().preprocess_cell(cell, resources, index)  # type: ignore[no-any-return]
         if self._tester is None:
@@ -188,7 +190,8 @@ class ExecuteOutside(Execute):  # type: ignore[misc]  # nbgrader is untyped
     async def _async_call(self, request: dict[str, object], timeout: float) -> dict[str, object]:
         from sessionlab.grading import wire
 
-        frame = wire.dumps(request).decode().strip()
+        nonce = secrets.token_hex(8)  # a stale or replayed reply is not this call's answer
+        frame = wire.dumps({**request, "id": nonce}).decode().strip()
         msg_id = self.kc.execute(
             f"{SERVE}.serve({frame!r})",
             silent=True,
@@ -212,6 +215,8 @@ class ExecuteOutside(Execute):  # type: ignore[misc]  # nbgrader is untyped
             if not isinstance(data, str):
                 raise ValueError("not a string")
             answer = wire.loads(data)
+            if answer.get("id") != nonce:
+                raise ValueError("not this call's reply")
         except (KeyError, TypeError, ValueError, SyntaxError, MemoryError, RecursionError):
             return {"error": {"type": "BrokenChannel"}}
         return {k: v for k, v in answer.items() if k in ("ok", "error")}
@@ -265,3 +270,13 @@ def decision_outputs(result: CellResult, points: float) -> list[NotebookNode]:
 def describe(result: CellResult) -> str:
     """One line for logs and tests."""
     return json.dumps({"passed": result.passed, "score": result.score, "error": result.error})
+
+
+def configure(config: Any, limits: Limits, exchange: Path) -> None:
+    """Set up ``sessionlab grade``'s batch: the kernel (whose kernel spec is written from
+    ``limits`` afterwards) and the grader process share ``exchange``, and the grader process
+    is jailed with the kernel's limits."""
+    limits.shared = [*limits.shared, str(exchange)]
+    config.ExecuteOutside.tester_limits = limits.to_json()
+    config.ExecuteOutside.exchange_dir = str(exchange)
+    config.ExecuteOutside.exchange_uid = limits.uid if limits.isolate else -1

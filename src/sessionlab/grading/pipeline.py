@@ -60,7 +60,7 @@ from sessionlab.grading.sandbox import (
 from sessionlab.sandbox import patched_environ
 
 # Bump when a change here changes scores: every cached result is then regraded.
-GRADER_VERSION = "1"
+GRADER_VERSION = "2"
 
 
 @dataclass
@@ -271,6 +271,7 @@ def _grade_batch(
     from nbgrader.preprocessors import GetGrades
 
     from sessionlab.grading.feedback import HideHiddenTests
+    from sessionlab.grading.outside import configure as configure_outside
 
     quiet_nbgrader()
     assignment = options.assignment
@@ -311,6 +312,7 @@ def _grade_batch(
                 "%Y-%m-%d %H:%M:%S.%f UTC"
             )
             (folder / "timestamp.txt").write_text(stamp)
+        configure_outside(config, limits, work / "exchange")  # before the kernel spec
         write_kernelspec(work / "jupyter", limits)
         runtime = prepare_runtime_dir(work / "rt", limits.uid)
         config.CourseDirectory.root = str(root)

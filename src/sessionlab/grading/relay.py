@@ -18,7 +18,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +38,23 @@ def jailed_command(limits: Limits | None, module: str) -> list[str]:
             *inner]  # fmt: skip
 
 
+def bounded_lines(stream: object) -> Iterator[bytes]:
+    """Lines of at most ``wire.MAX_FRAME`` bytes; a longer one is skipped as it arrives (never
+    held whole: a child that writes gigabytes without a newline costs no memory here) and
+    given as ``b"!"`` so that the reader can fail the call it answered."""
+    read = stream.readline  # type: ignore[attr-defined]
+    while True:
+        line = read(wire.MAX_FRAME + 1)
+        if not line:
+            return
+        if len(line) <= wire.MAX_FRAME or line.endswith(b"\n"):
+            yield line
+            continue
+        while line and not line.endswith(b"\n"):
+            line = read(1 << 20)
+        yield b"!"
+
+
 class _Lines:
     """A child's stdout as frames, read by a thread so that waiting can time out."""
 
@@ -49,11 +66,11 @@ class _Lines:
         threading.Thread(target=self._drain, args=(process.stderr,), daemon=True).start()
 
     def _read(self, stream: object) -> None:
-        for line in stream:  # type: ignore[attr-defined]
+        for line in bounded_lines(stream):
             try:
                 self.frames.put(wire.loads(line))
             except wire.WireError:
-                continue
+                self.frames.put({"op": "garbage", "error": {"type": "WireError"}})
         self.frames.put(None)
 
     def _drain(self, stream: object) -> None:
@@ -220,6 +237,8 @@ class StandaloneStudent:
                     box.put({"error": {"type": "ProcessDied"}})
                 return
             number = frame.get("id")
+            if frame.get("op") == "garbage" and len(self._pending) == 1:
+                number = next(iter(self._pending))  # the only call waiting: its answer was bad
             box = self._pending.get(number) if isinstance(number, int) else None
             if box is not None:
                 box.put(frame)
@@ -238,6 +257,11 @@ class StandaloneStudent:
         finally:
             self._pending.pop(number, None)
         return {k: v for k, v in reply.items() if k in ("ok", "error")}
+
+    @property
+    def pid(self) -> int:
+        """The jail wrapper's pid (its ``ns/pid_for_children`` is the student's namespace)."""
+        return self._process.pid
 
     def close(self) -> None:
         if self._process.poll() is None:

@@ -121,6 +121,8 @@ def _error(error: object) -> Exception:
         return TimeoutError("your code did not return in time")
     if kind == "WireError":
         return StudentCodeError("your code returned something that is not data (too big or deep)")
+    if kind == "BrokenChannel":
+        return StudentCodeError("your kernel did not answer the grader's call (was it changed?)")
     if kind == "ProcessDied":
         return StudentCodeError("your code's process is gone (crash, memory or time limit)")
     found = getattr(builtins, kind, None)

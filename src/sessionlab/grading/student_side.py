@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import builtins as _builtins
 import inspect
 import os
 import sys
@@ -28,6 +29,21 @@ from collections.abc import Callable
 from typing import Any
 
 from sessionlab.grading import wire
+
+# Bound at import (the grader loads this module before any student code runs): a student's
+# later ``builtins.float = ...`` or ``builtins.isinstance = ...`` does not reach this module.
+globals().update(
+    {
+        name: getattr(_builtins, name)
+        for name in (
+            "bool", "int", "float", "str", "bytes", "bytearray", "list", "tuple", "set",
+            "frozenset", "dict", "isinstance", "type", "id", "len", "repr", "hash", "getattr",
+            "setattr", "iter", "sorted", "object", "ValueError", "TypeError", "KeyError",
+            "LookupError", "OverflowError", "BaseException", "Exception", "RecursionError",
+            "MemoryError",
+        )
+    }
+)  # fmt: skip
 
 LAST = ""  # the kernel transport's reply, read back as a user expression
 MAX_ITER = 100_000
@@ -145,12 +161,16 @@ def serve(frame: str) -> None:
     try:
         request = wire.loads(frame)
         reply = _reply(request, lambda: _run(request, _namespace()))
+        reply["id"] = request.get("id")
     except BaseException as error:
         reply = {"error": {"type": type(error).__name__[:60], "builtin": False}}
     try:
         LAST = wire.dumps(reply).decode()
+        if len(LAST) > wire.MAX_FRAME // 2:  # its repr travels back: keep it under the cap
+            raise ValueError("too big")
     except (ValueError, TypeError):
-        LAST = wire.dumps({"error": {"type": "WireError", "builtin": False}}).decode()
+        error = {"type": "WireError", "builtin": False}
+        LAST = wire.dumps({"error": error, "id": reply.get("id")}).decode()
 
 
 def main() -> int:
@@ -162,6 +182,9 @@ def main() -> int:
 
     def send(frame: dict[str, object]) -> None:
         data = wire.dumps(frame)
+        if len(data) > wire.MAX_FRAME:
+            error = {"type": "WireError", "builtin": False}
+            data = wire.dumps({"id": frame.get("id"), "error": error})
         with lock:
             out.write(data)
 

@@ -14,11 +14,27 @@ Kept free of heavy imports: the student's side imports it in every jailed proces
 from __future__ import annotations
 
 import base64
+import builtins as _builtins
 import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePath
+
+# Bound at import (the grader loads this module before any student code runs): a student's
+# later ``builtins.float = ...`` or ``builtins.isinstance = ...`` does not reach this module.
+globals().update(
+    {
+        name: getattr(_builtins, name)
+        for name in (
+            "bool", "int", "float", "str", "bytes", "bytearray", "list", "tuple", "set",
+            "frozenset", "dict", "isinstance", "type", "id", "len", "repr", "hash", "getattr",
+            "setattr", "iter", "sorted", "object", "ValueError", "TypeError", "KeyError",
+            "LookupError", "OverflowError", "BaseException", "Exception", "RecursionError",
+            "MemoryError",
+        )
+    }
+)  # fmt: skip
 
 MAX_FRAME = 32 << 20  # bytes of one JSON frame
 MAX_DEPTH = 64
