@@ -15,7 +15,7 @@ import pytest
 
 from sessionlab.grading import wire
 from sessionlab.grading.jail import capabilities
-from sessionlab.grading.relay import StandaloneStudent, TesterProcess, fresh_exchange
+from sessionlab.grading.relay import GraderProcess, StandaloneStudent, fresh_exchange
 from sessionlab.grading.sandbox import grading_limits
 
 STUDENT = """
@@ -113,7 +113,7 @@ ANSWERS = ["is_stray", "seen", "liar", "deep", "recursive", "huge", "raises", "r
 
 
 @pytest.fixture(params=["plain", "jailed"])
-def tester(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TesterProcess]:
+def tester(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[GraderProcess]:
     jailed = request.param == "jailed"
     if jailed and not capabilities()["isolated"]:
         pytest.skip("needs root and namespaces")
@@ -128,14 +128,14 @@ def tester(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TesterPro
         grader_limits.shared = [str(exchange)]
         grader_limits.join_pid_ns = f"/proc/{student.pid}/ns/pid_for_children"
     definitions = "import tempfile\nfrom pathlib import Path\n"
-    grader = TesterProcess(grader_limits, definitions, ANSWERS, exchange, student)
+    grader = GraderProcess(grader_limits, definitions, ANSWERS, exchange, student)
     yield grader
     grader.close()
     student.close()
 
 
 def test_a_passing_cell_scores_its_number_and_shows_only_the_graders_output(
-    tester: TesterProcess,
+    tester: GraderProcess,
 ) -> None:
     cell = """with tempfile.TemporaryDirectory() as tmp:
     (Path(tmp) / "a.jsonl").write_text("{}")
@@ -154,7 +154,7 @@ print("the student saw", got)
     assert result.output.startswith("visible tests passed\nthe student saw [")
 
 
-def test_lying_objects_are_not_believed(tester: TesterProcess) -> None:
+def test_lying_objects_are_not_believed(tester: GraderProcess) -> None:
     assert not tester.run_cell("assert liar() == 3\n", None, 30).passed
     result = tester.run_cell("float(liar())\n", None, 30)
     assert not result.passed and result.error["type"] == "TypeError"
@@ -166,14 +166,14 @@ def test_lying_objects_are_not_believed(tester: TesterProcess) -> None:
 
 @pytest.mark.parametrize("name", ["deep", "recursive", "huge"])
 def test_data_too_deep_recursive_or_huge_fails_that_call_only(
-    tester: TesterProcess, name: str
+    tester: GraderProcess, name: str
 ) -> None:
     result = tester.run_cell(f"{name}()\n", None, 60)
     assert not result.passed and result.error["type"] == "StudentCodeError", result
     assert tester.run_cell("assert Counter(4).bump() == 5\n", None, 30).passed
 
 
-def test_student_exceptions_keep_their_type_never_their_text(tester: TesterProcess) -> None:
+def test_student_exceptions_keep_their_type_never_their_text(tester: GraderProcess) -> None:
     result = tester.run_cell("raises()\n", None, 30)
     assert result.error["type"] == "ValueError"
     assert "agent" not in json.dumps(result.error)
@@ -184,7 +184,7 @@ def test_student_exceptions_keep_their_type_never_their_text(tester: TesterProce
     assert result.error["type"] == "StudentCodeError" and "agent" not in json.dumps(result.error)
 
 
-def test_hidden_failures_say_so_without_quoting_the_line(tester: TesterProcess) -> None:
+def test_hidden_failures_say_so_without_quoting_the_line(tester: GraderProcess) -> None:
     cell = "x = 1\n### BEGIN HIDDEN TESTS\nassert is_stray('secret.txt', 'f', set()), 'case 7'\n"
     result = tester.run_cell(cell, 2, 30)
     assert not result.passed and result.error["hidden"] is True
@@ -193,13 +193,13 @@ def test_hidden_failures_say_so_without_quoting_the_line(tester: TesterProcess) 
     assert result.error["hidden"] is False and result.error["line"] == "assert 1 == 2, 'visible'"
 
 
-def test_forged_frames_on_other_fds_change_nothing(tester: TesterProcess) -> None:
+def test_forged_frames_on_other_fds_change_nothing(tester: GraderProcess) -> None:
     result = tester.run_cell("forge()\n", None, 30)
     assert result.passed and result.score == 5.0
     assert tester.run_cell("assert Counter(1).bump() == 2\n", None, 30).passed
 
 
-def test_a_hanging_call_ends_the_cell_not_the_grader(tester: TesterProcess) -> None:
+def test_a_hanging_call_ends_the_cell_not_the_grader(tester: GraderProcess) -> None:
     result = tester.run_cell("hang()\n", None, 3)
     assert not result.passed and result.error["type"] == "TimeoutError"
     assert tester.run_cell("assert Counter(1).bump() == 2\n", None, 30).passed

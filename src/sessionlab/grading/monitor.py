@@ -24,7 +24,7 @@ import nbformat
 from sessionlab.grading import wire
 from sessionlab.grading.jail import Limits
 from sessionlab.grading.notebook import extract_definitions
-from sessionlab.grading.relay import StandaloneStudent, TesterProcess, fresh_exchange
+from sessionlab.grading.relay import GraderProcess, StandaloneStudent, fresh_exchange
 
 # What the lesson grades (03-monitor, section 3), in the harness's quick mode.
 GRADED_CHECKS = (
@@ -150,7 +150,7 @@ def run_monitor_checks(
         grader = replace(limits)
         if grader.isolate:
             grader.join_pid_ns = f"/proc/{student.pid}/ns/pid_for_children"
-        tester = TesterProcess(
+        tester = GraderProcess(
             grader, "from sessionlab.monitor.harness import run_harness\n", [class_name],
             exchange, student,
         )  # fmt: skip

@@ -42,7 +42,7 @@ from sessionlab.grading.notebook import (
     prune_imports,
     python_source,
 )
-from sessionlab.grading.relay import CellResult, TesterProcess, fresh_exchange
+from sessionlab.grading.relay import CellResult, GraderProcess, fresh_exchange
 
 # Lessons whose tests are graded from outside the kernel (verified by the round trip).
 OUTSIDE_LESSONS = ("01-fragmentation", "03-monitor")
@@ -110,7 +110,7 @@ class ExecuteOutside(Execute):  # type: ignore[misc]  # nbgrader is untyped
     exchange_dir = Unicode("", help="folder the tester and the kernel share").tag(config=True)
     exchange_uid = Integer(-1, help="owner of the exchange folder (the jail uid)").tag(config=True)
 
-    _tester: TesterProcess | None = None
+    _tester: GraderProcess | None = None
     _outside: dict[str, Any] | None = None
 
     def preprocess(
@@ -139,7 +139,7 @@ class ExecuteOutside(Execute):  # type: ignore[misc]  # nbgrader is untyped
             else:
                 fresh_exchange(exchange, uid)
 
-    def _start_tester(self) -> TesterProcess:
+    def _start_tester(self) -> GraderProcess:
         """The grader process, started once the kernel runs: as the kernel's uid, in a jail of
         its own but in the kernel's PID namespace (the lesson's writer processes must be
         visible to the student's ``open_for_writing``; the tester itself is not dumpable)."""
@@ -149,7 +149,7 @@ class ExecuteOutside(Execute):  # type: ignore[misc]  # nbgrader is untyped
         if limits is not None and limits.isolate and isinstance(pid, int):
             limits.join_pid_ns = f"/proc/{pid}/ns/pid_for_children"
         plan: OutsidePlan = self._outside["plan"]
-        return TesterProcess(
+        return GraderProcess(
             limits, plan.definitions, plan.answers, self._outside["exchange"], self._call,
             submitted=self._outside["submitted"],
         )  # fmt: skip

@@ -97,7 +97,7 @@ class CellResult:
         return cls(False, error={"type": kind, "message": message, "hidden": False, "line": ""})
 
 
-class TesterProcess:
+class GraderProcess:
     """One grader process for one submission: its namespace lasts across the test cells."""
 
     def __init__(
