@@ -28,7 +28,7 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Session Lab (Python 3)" >/dev/null
 	@touch $@
 
-$(CLI_STAMP): $(STAMP) src/sessionlab/clis.py
+$(CLI_STAMP): $(STAMP) src/sessionlab/claude_clis.py
 	$(BIN)/sessionlab cli install
 	@touch $@
 
@@ -37,9 +37,14 @@ setup: $(STAMP) $(CLI_STAMP)
 lab: setup
 	$(BIN)/sessionlab lab $(LAB_ARGS)
 
+# ruff, the type checker, the import layers (pyproject.toml [tool.importlinter]) and the
+# package-layout checks (one name per concept, no private imports across modules).
 lint: setup
 	$(BIN)/ruff check src tests autograder solutions
 	$(BIN)/ruff format --check src tests autograder solutions
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_package_layout.py
 
 test: setup lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

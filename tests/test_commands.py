@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from sessionlab import clis
+from sessionlab import claude_clis
 from sessionlab.cli import build_parser, main
 
 SESSIONLAB = [sys.executable, "-m", "sessionlab"]
@@ -94,13 +94,13 @@ def test_missing_node_is_one_line(tmp_path):
 
 
 def test_the_launcher_needs_no_node_on_path(tmp_path):
-    for name in clis.PINNED:
-        launcher = clis.bin_dir(name) / "claude"
+    for name in claude_clis.PINNED:
+        launcher = claude_clis.bin_dir(name) / "claude"
         done = subprocess.run(
             [str(launcher), "--version"], capture_output=True, text=True, timeout=60,
             env={"PATH": "/nonexistent", "HOME": str(tmp_path), "CLAUDE_CONFIG_DIR": str(tmp_path)},
         )  # fmt: skip
-        assert f"{clis.pinned(name).version} (Claude Code)" in done.stdout
+        assert f"{claude_clis.pinned(name).version} (Claude Code)" in done.stdout
 
 
 def test_the_version_probe_never_writes_to_home_and_survives_warnings(tmp_path, monkeypatch):
@@ -111,8 +111,8 @@ def test_the_version_probe_never_writes_to_home_and_survives_warnings(tmp_path, 
     (home / ".claude.json.backup").write_text('{"userID": "x"}\n')
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.delenv("CLAUDE_CONFIG_DIR", raising=False)
-    for name in clis.PINNED:
-        assert clis.installed_version(name) == clis.pinned(name).version
+    for name in claude_clis.PINNED:
+        assert claude_clis.installed_version(name) == claude_clis.pinned(name).version
     assert sorted(p.name for p in home.iterdir()) == [".claude.json.backup"]
 
 
@@ -132,7 +132,7 @@ def test_doctor_prints_the_fix_for_each_missing_part(tmp_path):
     result = run("doctor", env={"SESSIONLAB_HOME": str(tmp_path / "empty-home")})
     assert result.returncode == 1
     lines = result.stdout.splitlines()
-    for name in clis.PINNED:
+    for name in claude_clis.PINNED:
         [at] = [i for i, line in enumerate(lines) if line.startswith(f"MISSING cli {name}")]
         assert f"sessionlab cli install {name} --force" in lines[at + 1]
 

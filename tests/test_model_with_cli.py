@@ -18,13 +18,13 @@ from typing import Any
 import anyio
 import pytest
 
-from sessionlab import clis
+from sessionlab import claude_clis
 from sessionlab.model import CourseModel
 from sessionlab.paths import project_dir
 
 pytestmark = pytest.mark.cli
 
-CLI_NAMES = list(clis.PINNED)
+CLI_NAMES = list(claude_clis.PINNED)
 FACT = "my contract number is 12345"
 
 
@@ -35,17 +35,17 @@ def model() -> Iterator[CourseModel]:
 
 
 @pytest.fixture(params=CLI_NAMES)
-def cli(request: pytest.FixtureRequest) -> clis.PinnedCLI:
+def cli(request: pytest.FixtureRequest) -> claude_clis.PinnedCLI:
     name = str(request.param)
-    if not clis.is_installed(name):
+    if not claude_clis.is_installed(name):
         pytest.skip(f"{name} CLI not installed: sessionlab cli install {name}")
-    return clis.pinned(name)
+    return claude_clis.pinned(name)
 
 
-def cli_env(cli: clis.PinnedCLI, home: Path, base_url: str, **extra: str) -> dict[str, str]:
+def cli_env(cli: claude_clis.PinnedCLI, home: Path, base_url: str, **extra: str) -> dict[str, str]:
     """A from-scratch environment: temp HOME and config dir, never the real ~/.claude."""
     return {
-        "PATH": f"{clis.bin_dir(cli.name)}{os.pathsep}/usr/bin{os.pathsep}/bin",
+        "PATH": f"{claude_clis.bin_dir(cli.name)}{os.pathsep}/usr/bin{os.pathsep}/bin",
         "HOME": str(home),
         "CLAUDE_CONFIG_DIR": str(home / "config"),
         "ANTHROPIC_BASE_URL": base_url,
@@ -60,7 +60,7 @@ def cli_env(cli: clis.PinnedCLI, home: Path, base_url: str, **extra: str) -> dic
 class Sandbox:
     """A temp HOME with a work directory, and a way to run one ``claude -p`` in it."""
 
-    def __init__(self, cli: clis.PinnedCLI, root: Path, base_url: str) -> None:
+    def __init__(self, cli: claude_clis.PinnedCLI, root: Path, base_url: str) -> None:
         self.cli = cli
         self.home = root / "home"
         self.cwd = (root / "work").resolve()
@@ -89,7 +89,7 @@ class Sandbox:
             timeout=timeout,
             check=False,
             # PATH in env is only for the child; resolve the launcher explicitly.
-            executable=str(clis.bin_dir(self.cli.name) / "claude"),
+            executable=str(claude_clis.bin_dir(self.cli.name) / "claude"),
         )
 
     def ask(self, prompt: str, *flags: str) -> dict[str, Any]:
@@ -102,7 +102,7 @@ class Sandbox:
 
 
 @pytest.fixture
-def sandbox(cli: clis.PinnedCLI, tmp_path: Path, model: CourseModel) -> Sandbox:
+def sandbox(cli: claude_clis.PinnedCLI, tmp_path: Path, model: CourseModel) -> Sandbox:
     model.clear_records()
     return Sandbox(cli, tmp_path, model.url)
 
@@ -199,7 +199,9 @@ def test_stream_json_input_mode_via_sdk(
         assert titles == []  # 1.0.120 sends no side requests in SDK mode
 
 
-def test_cli_fails_quickly_when_the_model_is_stopped(cli: clis.PinnedCLI, tmp_path: Path) -> None:
+def test_cli_fails_quickly_when_the_model_is_stopped(
+    cli: claude_clis.PinnedCLI, tmp_path: Path
+) -> None:
     """With the model down and retries off, the CLI exits 1 with an API error in ~1 s.
 
     Measured: with default retries both CLIs keep retrying (10 attempts, exponential

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from sessionlab import clis
+from sessionlab import claude_clis
 from sessionlab.paths import sanitize_cwd
 
 
@@ -54,7 +54,7 @@ def test_the_real_cli_writes_where_sanitize_cwd_says(make_lab, cli, tmp_path):
     assert [p.name for p in written] == [lab.project_dir_for(deep).name]
     untruncated = sanitize_cwd(deep, truncate_long=False)
     assert len(untruncated) > 200
-    if clis.pinned(cli).truncates_long_project_names:
+    if claude_clis.pinned(cli).truncates_long_project_names:
         assert written[0].name.startswith(untruncated[:200] + "-")
         assert len(written[0].name) < len(untruncated)
     else:

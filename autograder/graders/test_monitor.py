@@ -1,7 +1,7 @@
 """Performance and preservation of each student's ``StudentMonitor``, one test per student.
 
 The class is taken from the submitted notebook without running it (definitions only, see
-:func:`sessionlab.grading.monitor.monitor_source`) and measured by the course harness in a
+:func:`sessionlab.grading.monitor_grader.monitor_source`) and measured by the course harness in a
 jailed child (no network, hidden solutions, memory/process/time limits). A failure names the
 check and the numbers it measured::
 
@@ -19,9 +19,9 @@ import nbformat
 import pytest
 
 from sessionlab.grading.collect import Submission, collect
-from sessionlab.grading.monitor import GRADED_CHECKS, monitor_source, run_monitor_checks
+from sessionlab.grading.jail_settings import grading_limits
+from sessionlab.grading.monitor_grader import GRADED_CHECKS, monitor_source, run_monitor_checks
 from sessionlab.grading.pipeline import _submissions_folder
-from sessionlab.grading.sandbox import grading_limits
 
 _stack = contextlib.ExitStack()
 

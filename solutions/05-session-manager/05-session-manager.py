@@ -57,16 +57,16 @@ from claude_code_sdk import ClaudeSDKClient, ResultMessage
 from sessionlab.lessons import chat, open_lab, print_model_turns
 from sessionlab.lifecycle import (
     FakeClock,
-    ManagerSettings,
     PoolSettings,
+    RegistrySettings,
     SessionHandler,
-    SessionManager,
+    SessionRegistry,
     SystemConfig,
     TimeoutSettings,
 )
-from sessionlab.lifecycle.bench import run_pool_bench
+from sessionlab.lifecycle.pool_benchmark import run_pool_bench
 
-lab, sandbox = open_lab("current", "05-session-manager")
+lab, sandbox = open_lab("current", "05-session-registry")
 print("transcripts go to:", lab.project_dir)
 
 # %% [markdown]
@@ -316,20 +316,20 @@ float(1 + 2 * hidden_passed / hidden_total)  # partial credit: visible 1 + hidde
 # **What you will learn:** how to test "expire after 30 minutes idle" in a millisecond.
 #
 # Code that reads the time itself (`time.time()`) can only be tested by waiting. The
-# reference manager takes a **clock**: any function returning seconds. In production it is
+# reference registry takes a **clock**: any function returning seconds. In production it is
 # `time.monotonic` (a wall clock jumps with NTP and daylight saving); in tests it is a
 # `FakeClock` that moves only when told to:
 
 # %%
 clock = FakeClock()
-manager = SessionManager(ManagerSettings(timeout_minutes=30), clock=clock)
+registry = SessionRegistry(RegistrySettings(timeout_minutes=30), clock=clock)
 for key in ("ana", "bo", "cy"):
-    manager.register(key)
+    registry.register(key)
 clock.advance(minutes=20)
-manager.touch("bo")  # bo sends a message
+registry.touch("bo")  # bo sends a message
 clock.advance(minutes=10)
-print("idle minutes:", {k: manager.idle_seconds(k) / 60 for k in manager})
-print("expired:", manager.expired())
+print("idle minutes:", {k: registry.idle_seconds(k) / 60 for k in registry})
+print("expired:", registry.expired())
 
 # %% [markdown]
 # ## ✏️ Exercise 2 · Which sessions expired? (2 points)
@@ -354,7 +354,7 @@ def expired_sessions(
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_expired_sessions", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-seen = {k: manager.get(k).last_activity for k in manager}
+seen = {k: registry.get(k).last_activity for k in registry}
 assert expired_sessions(seen, clock(), 30) == ["ana", "cy"]
 assert expired_sessions(seen, clock(), 0) == [], "0 means never"
 print("visible tests passed")
@@ -364,8 +364,8 @@ cases_ok, cases = 0, 30
 for case in range(cases):
     ref_clock = FakeClock(rng.choice([0.0, 1000.0]))
     timeout = rng.choice([0, 0.5, 1, 30, 90])
-    ref = SessionManager(
-        ManagerSettings(max_sessions=100, timeout_minutes=timeout), clock=ref_clock
+    ref = SessionRegistry(
+        RegistrySettings(max_sessions=100, timeout_minutes=timeout), clock=ref_clock
     )
     for n in range(rng.randint(0, 8)):
         ref.register(f"s{n}")
@@ -566,7 +566,7 @@ app_dir = lab.workdir / "app"
 app_dir.mkdir(exist_ok=True)
 app_project = lab.project_dir_for(app_dir)
 config = SystemConfig(
-    manager=ManagerSettings(max_sessions=3, timeout_minutes=30, cleanup_interval_minutes=5),
+    registry=RegistrySettings(max_sessions=3, timeout_minutes=30, cleanup_interval_minutes=5),
     pool=PoolSettings(max_size=3, min_size=0, max_uses=2),
     timeouts=TimeoutSettings(create=60, destroy=15, message=60),
 )
@@ -600,9 +600,9 @@ print("pool     ", {k: health["pool"][k] for k in ("pool_size", "created", "reus
 # %%
 await handler.destroy_session("bo")
 stray = await chat(lab, ["a request nobody registered"], cwd=app_dir, quiet=True)
-cy_file = app_project / f"{handler.manager.get('cy').transcript_id}.jsonl"
+cy_file = app_project / f"{handler.registry.get('cy').transcript_id}.jsonl"
 cy_file.unlink()
-known = handler.manager.known_transcripts()  # live sessions and sessions that ended here
+known = handler.registry.known_transcripts()  # live sessions and sessions that ended here
 print("known transcript ids:", sorted(t[:8] for t in known))
 print("files on disk:       ", sorted(p.stem[:8] for p in app_project.glob("*.jsonl")))
 
@@ -613,7 +613,7 @@ print("files on disk:       ", sorted(p.stem[:8] for p in app_project.glob("*.js
 # CLI's session ids); the files are `<id>.jsonl` directly in `project_dir` (no recursion;
 # not `agent-*.jsonl` sidechains; not folders). Return a pair of **sorted** lists:
 # `(missing, unregistered)`: registered ids without a file, and file ids nobody registered.
-# (The reference `SessionManager.orphans()` passes every transcript id it knows, and reports
+# (The reference `SessionRegistry.orphans()` passes every transcript id it knows, and reports
 # a missing file only for live sessions.)
 # A folder that does not exist holds no files.
 

@@ -60,10 +60,10 @@ from sessionlab.lifecycle import (
     FakeClock,
     GrowthMonitor,
     MaintenanceScheduler,
-    ManagerSettings,
     PoolSettings,
+    RegistrySettings,
     SessionHandler,
-    SessionManager,
+    SessionRegistry,
     SystemConfig,
     TimeoutSettings,
     permanent_config,
@@ -147,17 +147,19 @@ print(f"the permanent profile's 50 pooled connections: about {50 * megabytes / 1
 async def removals(
     timeout_minutes: float, interval_minutes: float, idle_since: dict[str, float], minutes: float
 ) -> dict[str, float]:
-    """Run the reference manager and scheduler on a fake clock; when was each key removed?"""
+    """Run the reference registry and scheduler on a fake clock; when was each key removed?"""
     clock = FakeClock(0.0)
-    manager = SessionManager(ManagerSettings(500, timeout_minutes, interval_minutes), clock=clock)
+    registry = SessionRegistry(
+        RegistrySettings(500, timeout_minutes, interval_minutes), clock=clock
+    )
     for key, since in idle_since.items():
         clock.now = since * 60
-        manager.register(key)
+        registry.register(key)
     clock.now = 0.0
     removed: dict[str, float] = {}
 
     async def job():
-        for key in manager.cleanup_inactive():
+        for key in registry.cleanup_inactive():
             removed[key] = clock() / 60
 
     async def fake_sleep(seconds: float) -> None:
@@ -276,7 +278,7 @@ float(1 + 2 * ok / total)  # partial credit: visible 1 + hidden 2
 
 # %%
 config = SystemConfig(
-    manager=permanent.manager,
+    registry=permanent.registry,
     pool=PoolSettings(max_size=5, min_size=0, max_uses=2),
     timeouts=TimeoutSettings(create=60, destroy=15, message=60),
 )
@@ -293,7 +295,7 @@ for prompt in [
 ]:
     reply = await handler.send("ana", prompt)
     print(f"{reply.connection_id:<8}{reply.transcript_id[:8]}  {prompt!r} -> {reply.text!r}")
-ana_transcript = handler.manager.get("ana").transcript_id
+ana_transcript = handler.registry.get("ana").transcript_id
 await handler.shutdown()
 files = print_files(lab.project_dir, label="after six messages")
 
@@ -319,7 +321,7 @@ files = print_files(lab.project_dir, label="after the restart")
 # %%
 durable = SessionHandler(lab.options(), config, project_dir=lab.project_dir)
 await durable.start()
-durable.manager.register("ana", transcript_id=ana_transcript)  # restored from storage
+durable.registry.register("ana", transcript_id=ana_transcript)  # restored from storage
 reply = await durable.send("ana", "what is my name?")
 print(f"{reply.transcript_id[:8]}  'what is my name?' -> {reply.text!r}")
 await durable.shutdown()
@@ -348,14 +350,14 @@ growth.sample()
 durable = SessionHandler(
     lab.options(),
     SystemConfig(
-        manager=permanent.manager,
+        registry=permanent.registry,
         pool=PoolSettings(max_size=2, min_size=0, max_uses=0),
         timeouts=TimeoutSettings(create=60),
     ),
     project_dir=lab.project_dir,
 )
 await durable.start()
-durable.manager.register("ana", transcript_id=ana_transcript)
+durable.registry.register("ana", transcript_id=ana_transcript)
 records_before = len(lab.model.records)
 sizes = [growth.samples[-1].bytes]
 for n in range(10):
@@ -460,9 +462,9 @@ float(1 + ok / len(hidden))  # partial credit: visible 1 + hidden 1
 
 # %%
 backup_root = lab.workdir.parent / "backups"
-manager = SessionManager(permanent.manager, project_dir=lab.project_dir)
-manager.register("ana", transcript_id=ana_transcript)
-cleanup = manager.force_cleanup(backup_root)
+registry = SessionRegistry(permanent.registry, project_dir=lab.project_dir)
+registry.register("ana", transcript_id=ana_transcript)
+cleanup = registry.force_cleanup(backup_root)
 print("unregistered:", cleanup.removed)
 print(
     f"backed up {len(cleanup.backup.copied)} file(s), {cleanup.backup.bytes} bytes, into {cleanup.backup.folder.name}"

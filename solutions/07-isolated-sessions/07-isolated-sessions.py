@@ -64,12 +64,12 @@ from pathlib import Path
 
 from sessionlab.isolation import (
     Cleaner,
-    Limits,
+    IsolationLimits,
     ManualClock,
     SessionLimitExceeded,
-    SessionManager,
     SessionNotFound,
-    SqliteSessionStore,
+    SQLiteStateStore,
+    TemporarySessionManager,
 )
 from sessionlab.sandbox import sandbox_root
 
@@ -78,8 +78,10 @@ shutil.rmtree(lesson_dir, ignore_errors=True)
 lesson_dir.mkdir(parents=True)
 
 clock = ManualClock()
-store = SqliteSessionStore(lesson_dir / "sessions.sqlite3")
-manager = SessionManager(store, lesson_dir / "sessions", limits=Limits(), clock=clock)
+store = SQLiteStateStore(lesson_dir / "sessions.sqlite3")
+manager = TemporarySessionManager(
+    store, lesson_dir / "sessions", limits=IsolationLimits(), clock=clock
+)
 print("limits:", manager.limits)
 print("session folders under:", manager.folders.root)
 
@@ -430,11 +432,11 @@ print(
 # Python's `sqlite3` does not start transactions on its own, and a `timeout` long enough for
 # the waiting creators.
 #
-# Redis has no `BEGIN IMMEDIATE`; the course's `RedisSessionStore` sends the whole
+# Redis has no `BEGIN IMMEDIATE`; the course's `RedisStateStore` sends the whole
 # check-and-insert as one Lua script, which Redis runs without interleaving any other command:
 
 # %%
-from sessionlab.isolation.redis_store import CREATE_LUA  # noqa: E402
+from sessionlab.isolation.redis_state_store import CREATE_LUA  # noqa: E402
 
 print(CREATE_LUA)
 

@@ -81,9 +81,9 @@ from claude_agent_sdk import (
 from claude_agent_sdk._cli_version import __cli_version__ as BUNDLED_CLI_VERSION
 from claude_agent_sdk.testing import run_session_store_conformance
 
-from sessionlab import clis
+from sessionlab import claude_clis
 from sessionlab.lessons import open_lab
-from sessionlab.monitor import consolidate
+from sessionlab.monitor import consolidation
 
 lab, sandbox = open_lab("current", "10-agent-sdk")
 
@@ -100,7 +100,7 @@ size = (
 )
 print(f"claude-agent-sdk {claude_agent_sdk.__version__}")
 print(f"  bundled CLI: {BUNDLED_CLI_VERSION}, {size}")
-print(f"  the course's CLI: {lab.cli.version}, {clis.bin_dir('current') / 'claude'}")
+print(f"  the course's CLI: {lab.cli.version}, {claude_clis.bin_dir('current') / 'claude'}")
 print(f"  ({lab.cli.summary}; it runs cli.js with the Node.js of a PyPI wheel)")
 
 # %% [markdown]
@@ -119,7 +119,7 @@ def agent_options(course_lab, *, cwd=None, **options):
     """ClaudeAgentOptions for the sandbox: its working directory and the course's pinned CLI."""
     return ClaudeAgentOptions(
         cwd=str(cwd or course_lab.workdir),
-        cli_path=str(clis.bin_dir(course_lab.cli.name) / "claude"),
+        cli_path=str(claude_clis.bin_dir(course_lab.cli.name) / "claude"),
         **options,
     )
 
@@ -429,9 +429,9 @@ assert naive_resumed == naive_id and "don't know" in reply, (naive_resumed, repl
 # the real thing, into the first fragment:
 
 # %%
-plan = consolidate.plan(app_project, fragment_ids[0])
+plan = consolidation.plan(app_project, fragment_ids[0])
 print("plan:", plan.totals(), "| fragments to re-link:", len(plan.files))
-stats = consolidate.apply(app_project, fragment_ids[0])
+stats = consolidation.apply(app_project, fragment_ids[0])
 print(
     f"applied: {stats['lines_merged']} lines merged, {stats['relinked_fragments']} roots re-linked, "
     f"{stats['duplicates_skipped']} duplicates skipped"
@@ -542,19 +542,19 @@ async def conformance_table(make_store, cls=None):
 
 
 # %% [markdown]
-# The course's stores live in `sessionlab.stores`: `JsonlFileStore(root)` writes
+# The course's stores live in `sessionlab.stores`: `JsonlSessionStore(root)` writes
 # `root/<project_key>/<session_id>.jsonl`, the CLI's own layout; `SQLiteSessionStore(path)`
 # keeps everything in one SQLite file; `RedisSessionStore(url, prefix=...)` is for several
 # servers (how they work: `docs/session-stores.md`). Each conformance contract gets a fresh
 # folder or database:
 
 # %%
-from sessionlab.stores import JsonlFileStore, RedisSessionStore, SQLiteSessionStore  # noqa: E402
+from sessionlab.stores import JsonlSessionStore, RedisSessionStore, SQLiteSessionStore  # noqa: E402
 
 scratch = lab.workdir.parent / "store-scratch"  # inside the sandbox: emptied on the next run
-print("JsonlFileStore:")
+print("JsonlSessionStore:")
 file_results = await conformance_table(
-    lambda: JsonlFileStore(scratch / uuid.uuid4().hex), JsonlFileStore
+    lambda: JsonlSessionStore(scratch / uuid.uuid4().hex), JsonlSessionStore
 )
 print("SQLiteSessionStore:")
 sqlite_results = await conformance_table(

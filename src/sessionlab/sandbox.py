@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sessionlab import clis
+from sessionlab import claude_clis
 from sessionlab.errors import CourseError
 from sessionlab.paths import course_home, project_dir
 from sessionlab.remote_model import MODEL_URL_ENV
@@ -49,7 +49,7 @@ QUIET_CLI_ENV = {
 class CourseLab:
     """What a lesson needs to know about its sandbox."""
 
-    cli: clis.PinnedCLI
+    cli: claude_clis.PinnedCLI
     config_dir: Path
     workdir: Path
     model: CourseModel | RemoteCourseModel | None
@@ -124,7 +124,7 @@ def patched_environ(updates: Mapping[str, str | None]) -> Iterator[None]:
 
 
 def cli_environment(
-    cli: clis.PinnedCLI,
+    cli: claude_clis.PinnedCLI,
     config_dir: Path,
     base_url: str | None,
     api_key: str | None,
@@ -136,7 +136,7 @@ def cli_environment(
     checkout, and the legacy CLI otherwise reads that repository's history and sends a
     "files modified by user" request to the model on every resume.
     """
-    path = f"{clis.bin_dir(cli.name)}{os.pathsep}{os.environ.get('PATH', '')}"
+    path = f"{claude_clis.bin_dir(cli.name)}{os.pathsep}{os.environ.get('PATH', '')}"
     return {
         "PATH": path,
         "CLAUDE_CONFIG_DIR": str(config_dir),
@@ -170,8 +170,8 @@ def course_env(
     ``ANTHROPIC_API_KEY`` instead of the course model. ``model`` reuses a running model; so
     does ``$SESSIONLAB_MODEL_URL`` (set by ``make lab``).
     """
-    pinned = clis.pinned(cli)
-    if not clis.is_installed(cli):
+    pinned = claude_clis.pinned(cli)
+    if not claude_clis.is_installed(cli):
         raise CourseError(
             f"the {cli} CLI ({pinned.version}) is not installed: run `sessionlab cli install {cli}`"
         )

@@ -1,8 +1,8 @@
 """One SQLite file shared by threads: a connection per thread, explicit write transactions.
 
-SQLite connections must not be shared across threads, so :class:`SqliteDatabase` opens one
+SQLite connections must not be shared across threads, so :class:`SQLiteDatabase` opens one
 per thread on first use (WAL, ``synchronous = NORMAL``, foreign keys on, a 30 s busy
-timeout) in autocommit mode, so every transaction is explicit. :meth:`~SqliteDatabase.transaction`
+timeout) in autocommit mode, so every transaction is explicit. :meth:`~SQLiteDatabase.transaction`
 is ``BEGIN IMMEDIATE`` ... ``COMMIT``: ``IMMEDIATE`` takes the write lock *before* the first
 read, so a read-then-write inside it cannot race another writer.
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 BUSY_TIMEOUT_MS = 30_000
 
 
-class SqliteDatabase:
+class SQLiteDatabase:
     """The per-thread connections to one SQLite file (created with its folder if missing)."""
 
     def __init__(self, path: str | Path) -> None:

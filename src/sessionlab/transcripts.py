@@ -33,7 +33,7 @@ class TranscriptError(ValueError):
 
 
 @dataclass(frozen=True)
-class BadLine:
+class UnparsedLine:
     """A line that could not be parsed, kept (never dropped) for the caller to report."""
 
     line_number: int
@@ -57,7 +57,7 @@ def iter_lines(path: str | os.PathLike[str]) -> Iterator[tuple[int, bytes]]:
 
 def read_entries(
     path: str | os.PathLike[str], *, tolerant: bool = False
-) -> list[dict[str, Any]] | tuple[list[dict[str, Any]], list[BadLine]]:
+) -> list[dict[str, Any]] | tuple[list[dict[str, Any]], list[UnparsedLine]]:
     """Parse every non-blank line of a transcript.
 
     Strict (default): raise :class:`TranscriptError` naming file and line on the first bad line.
@@ -65,7 +65,7 @@ def read_entries(
     Non-object JSON values (e.g. a bare number) count as bad lines: every CLI line is an object.
     """
     entries: list[dict[str, Any]] = []
-    bad: list[BadLine] = []
+    bad: list[UnparsedLine] = []
     for number, raw in iter_lines(path):
         try:
             value = json.loads(raw)
@@ -74,7 +74,7 @@ def read_entries(
         except ValueError as error:
             if not tolerant:
                 raise TranscriptError(Path(path), number, str(error)) from None
-            bad.append(BadLine(number, raw, str(error)))
+            bad.append(UnparsedLine(number, raw, str(error)))
             continue
         entries.append(value)
     return (entries, bad) if tolerant else entries

@@ -179,7 +179,7 @@ def test_progress_without_a_tty_prints_one_line_per_update() -> None:
 
 
 def test_an_unanswered_monitor_is_not_measured() -> None:
-    from sessionlab.grading.monitor import unanswered_reason
+    from sessionlab.grading.monitor_grader import unanswered_reason
 
     stub = (
         "class StudentMonitor:\n"

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from sessionlab.grading.jail import Limits, capabilities
-from sessionlab.grading.sandbox import grading_limits
+from sessionlab.grading.jail import JailLimits, capabilities
+from sessionlab.grading.jail_settings import grading_limits
 
 ROOT = Path(__file__).resolve().parents[2]
 isolated = pytest.mark.skipif(
@@ -19,7 +19,7 @@ isolated = pytest.mark.skipif(
 
 
 def jailed(
-    code: str, tmp_path: Path, config: Limits | None = None, **limits: object
+    code: str, tmp_path: Path, config: JailLimits | None = None, **limits: object
 ) -> subprocess.CompletedProcess[str]:
     config = config or grading_limits(hide=[tmp_path], wall_s=limits.pop("wall_s", 20), **limits)
     command = [sys.executable, "-m", "sessionlab.grading.jail", "--config", config.to_json(),

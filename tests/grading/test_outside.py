@@ -16,7 +16,7 @@ import pytest
 from sessionlab.grading import wire
 from sessionlab.grading.jail import capabilities
 from sessionlab.grading.relay import GraderProcess, StandaloneStudent, fresh_exchange
-from sessionlab.grading.sandbox import grading_limits
+from sessionlab.grading.jail_settings import grading_limits
 
 STUDENT = """
 import os

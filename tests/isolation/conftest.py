@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from sessionlab.isolation import ManualClock, SqliteSessionStore
-from sessionlab.isolation.store import SessionStore
+from sessionlab.isolation import ManualClock, SQLiteStateStore
+from sessionlab.isolation.state_store import StateStore
 
 STORES = ("sqlite", "redis")
 
@@ -37,18 +37,18 @@ def store_kind(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def make_store(
     store_kind: str, tmp_path: Path, prefix: str, request: pytest.FixtureRequest
-) -> Iterator[Callable[[], SessionStore]]:
-    """A factory of :class:`SessionStore` s that share one backend (like app processes do)."""
-    made: list[SessionStore] = []
+) -> Iterator[Callable[[], StateStore]]:
+    """A factory of :class:`StateStore` s that share one backend (like app processes do)."""
+    made: list[StateStore] = []
 
-    def make() -> SessionStore:
+    def make() -> StateStore:
         if store_kind == "sqlite":
-            store: SessionStore = SqliteSessionStore(tmp_path / "sessions.sqlite3")
+            store: StateStore = SQLiteStateStore(tmp_path / "sessions.sqlite3")
         else:
-            from sessionlab.isolation.redis_store import RedisSessionStore
+            from sessionlab.isolation.redis_state_store import RedisStateStore
 
             url = request.getfixturevalue("redis_url")
-            store = RedisSessionStore(url, prefix=prefix)
+            store = RedisStateStore(url, prefix=prefix)
         made.append(store)
         return store
 
@@ -58,5 +58,5 @@ def make_store(
 
 
 @pytest.fixture
-def store(make_store: Callable[[], SessionStore]) -> SessionStore:
+def store(make_store: Callable[[], StateStore]) -> StateStore:
     return make_store()

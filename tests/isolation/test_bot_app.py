@@ -18,7 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from sessionlab.bot.app import MAX_BODY_BYTES, create_app
-from sessionlab.bot.history import HistoryLimits, HistoryStore, RedisHistory, SqliteHistory
+from sessionlab.bot.history import HistoryLimits, HistoryStore, RedisHistory, SQLiteHistory
 from sessionlab.isolation import ManualClock
 from sessionlab.model import CourseModel
 
@@ -38,7 +38,7 @@ def make_history(
 
     def make() -> HistoryStore:
         if store_kind == "sqlite":
-            store: HistoryStore = SqliteHistory(tmp_path / "histories.sqlite3", HistoryLimits())
+            store: HistoryStore = SQLiteHistory(tmp_path / "histories.sqlite3", HistoryLimits())
         else:
             url = request.getfixturevalue("redis_url")
             store = RedisHistory(url, HistoryLimits(), prefix=prefix)

@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 import pytest
 
-from sessionlab.bot.history import HistoryLimits, RedisHistory, SqliteHistory
+from sessionlab.bot.history import HistoryLimits, RedisHistory, SQLiteHistory
 from sessionlab.bot.process import BotProcess
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
@@ -107,7 +107,7 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-def check_store(store: SqliteHistory | RedisHistory) -> None:
+def check_store(store: SQLiteHistory | RedisHistory) -> None:
     now = time.time()
     stats = store.stats(now=now)
     assert len(stats) == USERS
@@ -146,7 +146,7 @@ def test_100_users_20_messages_no_cross_talk_no_loss(
     assert info["total_sessions"] == USERS and info["isolated_sessions"] == MAX_PER_IP
     assert all(s["messages"] == 20 for s in info["sessions"])
     if store_kind == "sqlite":
-        store: SqliteHistory | RedisHistory = SqliteHistory(
+        store: SQLiteHistory | RedisHistory = SQLiteHistory(
             tmp_path / "histories.sqlite3", HistoryLimits()
         )
     else:

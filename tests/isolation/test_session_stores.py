@@ -15,19 +15,19 @@ from sessionlab.isolation import (
     new_session_id,
     validate_session_id,
 )
-from sessionlab.isolation.store import SessionStore
+from sessionlab.isolation.state_store import StateStore
 
 TTL = 3600.0
 IP = "203.0.113.7"
 
 
-def create(store: SessionStore, clock: ManualClock, ip: str = IP, max_per_ip: int = 5) -> str:
+def create(store: StateStore, clock: ManualClock, ip: str = IP, max_per_ip: int = 5) -> str:
     session_id = new_session_id()
     store.create(session_id, ip, {"top_k": 10}, now=clock.now(), ttl=TTL, max_per_ip=max_per_ip)
     return session_id
 
 
-def test_created_session_reads_back(store: SessionStore, clock: ManualClock) -> None:
+def test_created_session_reads_back(store: StateStore, clock: ManualClock) -> None:
     session_id = create(store, clock)
     state = store.get(session_id, now=clock.now())
     assert state is not None
@@ -37,7 +37,7 @@ def test_created_session_reads_back(store: SessionStore, clock: ManualClock) -> 
 
 
 def test_ttl_is_renewed_by_use_and_expires_after_silence(
-    store: SessionStore, clock: ManualClock
+    store: StateStore, clock: ManualClock
 ) -> None:
     session_id = create(store, clock)
     for _ in range(3):  # 3 x 59 minutes: alive, because each use renews it
@@ -53,7 +53,7 @@ def test_ttl_is_renewed_by_use_and_expires_after_silence(
 
 
 def test_per_ip_limit_and_expired_sessions_free_their_slot(
-    store: SessionStore, clock: ManualClock
+    store: StateStore, clock: ManualClock
 ) -> None:
     first = create(store, clock)
     for _ in range(4):
@@ -73,7 +73,7 @@ def test_per_ip_limit_and_expired_sessions_free_their_slot(
 
 @pytest.mark.parametrize("max_per_ip", [1, 5])
 def test_per_ip_limit_holds_under_concurrent_creation(
-    make_store: Callable[[], SessionStore], clock: ManualClock, max_per_ip: int
+    make_store: Callable[[], StateStore], clock: ManualClock, max_per_ip: int
 ) -> None:
     """40 creators released at once (4 store objects, like 4 app processes): exactly max win."""
     stores = [make_store() for _ in range(4)]
@@ -94,7 +94,7 @@ def test_per_ip_limit_holds_under_concurrent_creation(
     assert stores[0].count_for_ip(IP, now=clock.now()) == max_per_ip
 
 
-def test_config_changes_bump_the_version_and_renew(store: SessionStore, clock: ManualClock) -> None:
+def test_config_changes_bump_the_version_and_renew(store: StateStore, clock: ManualClock) -> None:
     session_id = create(store, clock)
     clock.advance(30 * 60)
     state = store.update_config(session_id, {"top_k": 3, "model": "m2"}, now=clock.now(), ttl=TTL)
@@ -106,7 +106,7 @@ def test_config_changes_bump_the_version_and_renew(store: SessionStore, clock: M
 
 
 def test_concurrent_config_changes_and_counters_lose_nothing(
-    store: SessionStore, clock: ManualClock
+    store: StateStore, clock: ManualClock
 ) -> None:
     session_id = create(store, clock)
 
@@ -127,7 +127,7 @@ def test_concurrent_config_changes_and_counters_lose_nothing(
     "bad",
     ["../../etc/passwd", "..", "", "A0B1C2D3-0000-4000-8000-000000000000", "x" * 36, None, 7],
 )
-def test_invalid_ids_never_reach_the_store(store: SessionStore, clock: ManualClock, bad) -> None:
+def test_invalid_ids_never_reach_the_store(store: StateStore, clock: ManualClock, bad) -> None:
     with pytest.raises(InvalidSessionId):
         store.get(bad, now=clock.now())
     with pytest.raises(InvalidSessionId):

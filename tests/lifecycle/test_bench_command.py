@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sessionlab.cli import main
-from sessionlab.lifecycle.bench import ModeResult, PoolBench
+from sessionlab.lifecycle.pool_benchmark import ModeResult, PoolBench
 
 
 def mode(name: str, opens: int, connect: float, turns: int = 4) -> ModeResult:

@@ -6,8 +6,8 @@ import pytest
 
 from sessionlab.errors import CourseError
 from sessionlab.lifecycle import (
-    ManagerSettings,
     PoolSettings,
+    RegistrySettings,
     SystemConfig,
     TimeoutSettings,
     permanent_config,
@@ -17,7 +17,7 @@ from sessionlab.lifecycle.config import ENV_VARS
 
 def test_defaults_are_the_seed_values():
     config = SystemConfig.from_env({})
-    assert config.manager == ManagerSettings(50, 30.0, 5.0)
+    assert config.registry == RegistrySettings(50, 30.0, 5.0)
     assert config.pool == PoolSettings(10, 2, 60.0, 100)
     assert config.timeouts == TimeoutSettings(30.0, 15.0, 300.0)
 
@@ -37,7 +37,7 @@ def test_every_variable_overrides_its_setting():
     }
     config = SystemConfig.from_env(env)
     assert config.as_dict() == {
-        "manager": {"max_sessions": 7, "timeout_minutes": 0.0, "cleanup_interval_minutes": 2.5},
+        "registry": {"max_sessions": 7, "timeout_minutes": 0.0, "cleanup_interval_minutes": 2.5},
         "pool": {"max_size": 4, "min_size": 4, "max_age_minutes": 0.0, "max_uses": 0},
         "timeouts": {"create": 1.5, "destroy": 2.0, "message": 60.0},
     }
@@ -81,12 +81,12 @@ def test_settings_made_in_code_are_validated_too():
     with pytest.raises(CourseError, match="CP_MIN_SIZE=3 is larger than CP_MAX_SIZE=2"):
         SystemConfig(pool=PoolSettings(max_size=2, min_size=3))
     with pytest.raises(CourseError, match="SM_MAX_SESSIONS=-1 is out of range"):
-        SystemConfig(manager=ManagerSettings(max_sessions=-1))
+        SystemConfig(registry=RegistrySettings(max_sessions=-1))
     with pytest.raises(CourseError, match="SM_MAX_SESSIONS=True is not valid"):
-        SystemConfig(manager=ManagerSettings(max_sessions=True))
+        SystemConfig(registry=RegistrySettings(max_sessions=True))
 
 
 def test_permanent_profile():
     config = permanent_config()
-    assert config.manager == ManagerSettings(500, 0, 0)
+    assert config.registry == RegistrySettings(500, 0, 0)
     assert config.pool.max_size == 50

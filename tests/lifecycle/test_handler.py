@@ -9,8 +9,8 @@ from lifecycle_fakes import COST_PER_TURN, run
 
 from sessionlab.errors import CourseError
 from sessionlab.lifecycle import (
-    ManagerSettings,
     PoolSettings,
+    RegistrySettings,
     SessionHandler,
     SessionLimitError,
     SystemConfig,
@@ -18,9 +18,9 @@ from sessionlab.lifecycle import (
 )
 
 
-def handler(options, clients, clock, tmp_path=None, *, manager=None, pool=None, **kw):
+def handler(options, clients, clock, tmp_path=None, *, registry=None, pool=None, **kw):
     config = SystemConfig(
-        manager=manager or ManagerSettings(max_sessions=10, timeout_minutes=30),
+        registry=registry or RegistrySettings(max_sessions=10, timeout_minutes=30),
         pool=pool or PoolSettings(max_size=20, min_size=0),
     )
     return SessionHandler(
@@ -40,7 +40,7 @@ def test_concurrent_creations_never_exceed_the_limit(options, clients, clock):
             created = [o for o in outcomes if o is None]
             refused = [o for o in outcomes if isinstance(o, SessionLimitError)]
             assert (len(created), len(refused)) == (10, 40)
-            assert len(h.manager) == 10 and len(clients.made) == 10
+            assert len(h.registry) == 10 and len(clients.made) == 10
             assert "SM_MAX_SESSIONS" in str(refused[0])
 
     run(body)
@@ -54,10 +54,10 @@ def test_a_failed_connection_gives_its_slot_back(options, clients, clock):
                 *(h.create_session(f"u{n}") for n in range(12)), return_exceptions=True
             )
             assert all(isinstance(o, CourseError) for o in outcomes)
-            assert len(h.manager) == 0
+            assert len(h.registry) == 0
             clients.fail_connect = False
             await h.create_session("ok")
-            assert h.manager.keys() == ["ok"]
+            assert h.registry.keys() == ["ok"]
 
     run(body)
 
@@ -73,7 +73,7 @@ def test_send_reuses_the_connection_and_metrics_add_up(options, clients, clock):
             assert m.message_count == 4
             assert m.total_cost_usd == pytest.approx(4 * COST_PER_TURN)
             assert m.input_tokens == sum(r.usage.input_tokens for r in replies) == 1000
-            assert h.manager.get("ana").transcript_id == replies[0].transcript_id
+            assert h.registry.get("ana").transcript_id == replies[0].transcript_id
             report = h.health_report()
             assert report["totals"]["messages"] == 4
             assert report["pool"]["reused"] == 4
@@ -118,7 +118,7 @@ def test_maintenance_expires_idle_sessions_and_closes_their_connections(
             report = await h.maintenance()
             assert report.expired == ["idle"]
             await h.pool.settle()
-            assert h.manager.keys() == ["busy"]
+            assert h.registry.keys() == ["busy"]
             assert [c.alive for c in clients.made] == [False, True]
             assert report.orphans is not None and report.orphans.count == 1, (
                 "the fake CLI writes no files: the live session's transcript is missing"
@@ -136,7 +136,7 @@ def test_permanent_profile_never_expires_and_runs_no_scheduler(options, clients,
                 await h.create_session(f"user{n}", connect=False)
             clock.advance(minutes=60 * 24 * 365)
             report = await h.maintenance()
-            assert report.expired == [] and len(h.manager) == 30
+            assert report.expired == [] and len(h.registry) == 30
             assert h.health_report()["scheduler"]["enabled"] is False
 
     run(body)
@@ -148,11 +148,11 @@ def test_scheduler_runs_maintenance_on_its_interval(options, clients, clock):
             clock.advance(seconds)
             await asyncio.sleep(0)
 
-        manager = ManagerSettings(max_sessions=5, timeout_minutes=10, cleanup_interval_minutes=5)
-        h = handler(options, clients, clock, manager=manager, scheduler_sleep=sleep)
+        registry = RegistrySettings(max_sessions=5, timeout_minutes=10, cleanup_interval_minutes=5)
+        h = handler(options, clients, clock, registry=registry, scheduler_sleep=sleep)
         await h.create_session("ana", connect=False)
         await h.start()
-        while "ana" in h.manager:
+        while "ana" in h.registry:
             await asyncio.sleep(0)
         assert h.scheduler.runs >= 2 and clock() >= 1000 + 600
         await h.shutdown()
@@ -174,7 +174,7 @@ def test_destroy_and_force_cleanup(options, clients, clock, tmp_path):
             report = await h.force_cleanup(tmp_path / "backups")
             assert sorted(report.removed) == ["b", "c"]
             assert len(report.backup.copied) == 3, "every transcript is backed up, a's too"
-            assert len(h.manager) == 0 and clients.alive == []
+            assert len(h.registry) == 0 and clients.alive == []
 
     run(body)
 

@@ -13,8 +13,8 @@ import pytest
 from claude_code_sdk import ResultMessage
 
 from sessionlab.lifecycle import (
-    ManagerSettings,
     PoolSettings,
+    RegistrySettings,
     SessionHandler,
     SystemConfig,
     TimeoutSettings,
@@ -27,7 +27,7 @@ TIMEOUTS = TimeoutSettings(create=60, destroy=15, message=60)
 
 def config(**pool) -> SystemConfig:
     return SystemConfig(
-        manager=ManagerSettings(max_sessions=5, timeout_minutes=30),
+        registry=RegistrySettings(max_sessions=5, timeout_minutes=30),
         pool=PoolSettings(**{"max_size": 3, "min_size": 0, **pool}),
         timeouts=TIMEOUTS,
     )
@@ -89,7 +89,7 @@ def test_result_cost_is_cumulative_per_process(make_lab):
 
 @pytest.mark.slow
 def test_pool_bench_runs_and_the_pool_saves_on_one_session(make_lab):
-    from sessionlab.lifecycle.bench import run_pool_bench
+    from sessionlab.lifecycle.pool_benchmark import run_pool_bench
 
     lab = make_lab("current")
     bench = asyncio.run(run_pool_bench(lab.options(), 3, cli="current"))

@@ -33,7 +33,7 @@ import anyio
 import pytest
 from sdk_helpers import ask_once, one_connection
 
-from sessionlab import clis
+from sessionlab import claude_clis
 from sessionlab.model import CourseModel
 from sessionlab.model.conversation import spoken_text
 from sessionlab.sandbox import CourseLab, course_env, sandbox_root
@@ -97,7 +97,7 @@ def _write_fragments(name: str, model: CourseModel) -> Path:
 @pytest.fixture(scope="module")
 def fragments(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fragments]:
     for cli in ("legacy", "current"):
-        if not clis.is_installed(cli):
+        if not claude_clis.is_installed(cli):
             pytest.skip(f"the {cli} CLI is not installed (sessionlab cli install {cli})")
     name = f"pytest-e2e-{uuid.uuid4().hex[:8]}"
     model = CourseModel()

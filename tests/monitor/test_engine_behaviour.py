@@ -498,7 +498,7 @@ def test_pipelined_batches_roll_back_together_when_an_append_fails(tmp_path: Pat
 def test_backup_copies_exactly_the_new_bytes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kernel_copy: bool
 ) -> None:
-    from sessionlab.monitor.backup import IncrementalBackup
+    from sessionlab.monitor.incremental_backup import IncrementalBackup
 
     if not kernel_copy:
 

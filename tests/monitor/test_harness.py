@@ -241,7 +241,7 @@ def test_torn_writer_writes_whole_lines_in_pieces(tmp_path):
 
 
 def test_bench_table_and_figure_from_results(tmp_path):
-    from sessionlab.monitor import bench
+    from sessionlab.monitor import benchmark
 
     lat = {"p50_ms": 1.0, "p95_ms": 2.0, "p99_ms": 3.0, "max_ms": 4.0, "missed": 0}
     detection = {"paced": lat, "burst": lat, "samples": {"paced": [1.0, 2.0], "burst": [3.0]}}
@@ -270,11 +270,11 @@ def test_bench_table_and_figure_from_results(tmp_path):
         "copyfileobj": {"mb_per_s": 1000.0},
         "naive_baseline_trap": {"old_files": 10, "swallowed": 10, "seconds": 0.1},
     }
-    text = bench.table(results)
+    text = benchmark.table(results)
     assert "1.0 / 2.0 / 3.0 / 4.0" in text and "swallowed 10 of 10" in text
     lean = next(line for line in text.splitlines() if "MB per CPU second" in line and "9.5" in line)
     assert "n/a" in lean, "the naive monitor has no no-backup run"
-    bench.plot(results, tmp_path / "b.png")
+    benchmark.plot(results, tmp_path / "b.png")
     assert (tmp_path / "b.png").stat().st_size > 10_000
 
 

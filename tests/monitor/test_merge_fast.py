@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from sessionlab.monitor import merge
-from sessionlab.monitor.merge import BadLine, LineRewriter, parse_line, uuid_key
+from sessionlab.monitor.merge import LineParseError, LineRewriter, parse_line, uuid_key
 
 FIXED = "11111111-2222-4333-8444-555555555555"
 STRAY = "99999999-8888-4777-8666-555555555555"
@@ -61,9 +61,9 @@ def test_parse_line_gives_the_standard_librarys_verdict(raw: bytes) -> None:
     try:
         expected = _exact(raw)
     except (ValueError, UnicodeDecodeError, RecursionError):
-        expected = BadLine
-    if expected is BadLine or not isinstance(expected, dict):
-        with pytest.raises(BadLine):
+        expected = LineParseError
+    if expected is LineParseError or not isinstance(expected, dict):
+        with pytest.raises(LineParseError):
             parse_line(raw)
     else:  # same verdict; values may differ only in a float's precision (huge integers)
         assert parse_line(raw).keys() == expected.keys()
@@ -74,15 +74,15 @@ def test_without_orjson_the_verdicts_are_the_same(monkeypatch: pytest.MonkeyPatc
     for raw in ODD_LINES:
         try:
             fast: Any = parse_line(raw)
-        except BadLine:
-            fast = BadLine
+        except LineParseError:
+            fast = LineParseError
         monkeypatch.undo()
         try:
             slow: Any = parse_line(raw)
-        except BadLine:
-            slow = BadLine
+        except LineParseError:
+            slow = LineParseError
         monkeypatch.setattr(merge, "_parse", merge._parse_exact)
-        assert (fast is BadLine) == (slow is BadLine), raw
+        assert (fast is LineParseError) == (slow is LineParseError), raw
 
 
 def test_uuid_keys_are_compact_and_injective() -> None:
@@ -128,7 +128,7 @@ def _line_by_line(lines: list[bytes]) -> tuple[LineRewriter, list[bytes], tuple[
             continue
         try:
             outcome = one.rewrite(raw)
-        except BadLine:
+        except LineParseError:
             bad += 1
             continue
         dups += outcome.duplicate

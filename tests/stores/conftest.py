@@ -18,7 +18,7 @@ pytest.importorskip("claude_agent_sdk", reason="needs the 'agent' extra (claude-
 
 from claude_agent_sdk.types import SessionStore
 
-from sessionlab.stores import JsonlFileStore, RedisSessionStore, SQLiteSessionStore
+from sessionlab.stores import JsonlSessionStore, RedisSessionStore, SQLiteSessionStore
 
 KINDS = ("jsonl", "sqlite", "redis")
 
@@ -41,7 +41,7 @@ def backend(store_kind: str, request: pytest.FixtureRequest) -> str | None:
 
 def new_store(kind: str, folder: Path, redis_url: str | None) -> SessionStore:
     if kind == "jsonl":
-        return JsonlFileStore(folder / "projects")
+        return JsonlSessionStore(folder / "projects")
     if kind == "sqlite":
         return SQLiteSessionStore(folder / "sessions.sqlite3")
     assert redis_url is not None
@@ -74,8 +74,8 @@ async def reopen_store(
     made: list[SessionStore] = []
 
     def reopen(store: SessionStore) -> SessionStore:
-        if isinstance(store, JsonlFileStore):
-            again: SessionStore = JsonlFileStore(store.root)
+        if isinstance(store, JsonlSessionStore):
+            again: SessionStore = JsonlSessionStore(store.root)
         elif isinstance(store, SQLiteSessionStore):
             again = SQLiteSessionStore(store.path)
         else:

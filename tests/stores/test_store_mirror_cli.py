@@ -7,7 +7,7 @@ the CLI sends every line it writes locally as a ``transcript_mirror`` frame and 
 * the store holds exactly the CLI's own local transcript (same entries, same uuids);
 * the SDK's store readers return what its disk readers return for the local file;
 * a turn resumed *from the store* (the local file deleted first) remembers the first turn;
-* JsonlFileStore's files are real transcripts: rooted at a second config dir's
+* JsonlSessionStore's files are real transcripts: rooted at a second config dir's
   ``projects/``, the SDK's disk reader and the CLI's own ``--resume`` read them.
 """
 
@@ -31,9 +31,9 @@ from claude_agent_sdk import (
 )
 from claude_agent_sdk.types import SessionStore
 
-from sessionlab import clis
+from sessionlab import claude_clis
 from sessionlab.sandbox import CourseLab, patched_environ
-from sessionlab.stores import JsonlFileStore
+from sessionlab.stores import JsonlSessionStore
 from sessionlab.transcripts import read_entries
 
 pytestmark = [pytest.mark.cli, pytest.mark.anyio]
@@ -44,7 +44,7 @@ CLI = "current"
 async def ask(lab: CourseLab, prompt: str, **options: Any) -> tuple[str, ResultMessage]:
     """One ``query()`` with the pinned CLI; the reply text and the result (no mirror errors)."""
     opts = ClaudeAgentOptions(
-        cwd=str(lab.workdir), cli_path=str(clis.bin_dir(CLI) / "claude"), **options
+        cwd=str(lab.workdir), cli_path=str(claude_clis.bin_dir(CLI) / "claude"), **options
     )
     texts: list[str] = []
     result: ResultMessage | None = None
@@ -69,7 +69,7 @@ def visible(messages: list[Any]) -> list[tuple[Any, ...]]:
 async def test_cli_mirror_into_each_store(
     make_lab: Callable[..., CourseLab], make_store: Callable[[], SessionStore], store_kind: str
 ):
-    if not clis.is_installed(CLI):
+    if not claude_clis.is_installed(CLI):
         pytest.skip(f"the {CLI} CLI is not installed: run `sessionlab cli install {CLI}`")
     lab = make_lab(CLI)
     store = make_store()
@@ -102,12 +102,12 @@ async def test_cli_mirror_into_each_store(
     uuids = [e["uuid"] for e in both if "uuid" in e]
     assert len(chat(both)) == 4 and len(uuids) == len(set(uuids))
 
-    if isinstance(store, JsonlFileStore):
+    if isinstance(store, JsonlSessionStore):
         await check_files_are_real_transcripts(lab, store, session_id)
 
 
 async def check_files_are_real_transcripts(
-    lab: CourseLab, store: JsonlFileStore, session_id: str
+    lab: CourseLab, store: JsonlSessionStore, session_id: str
 ) -> None:
     """The store is rooted at ``<second config dir>/projects``: read it as a config dir."""
     config = store.root.parent

@@ -20,7 +20,7 @@ from sessionlab.bot.history import (
     HistoryStore,
     Message,
     RedisHistory,
-    SqliteHistory,
+    SQLiteHistory,
 )
 
 __all__ = [
@@ -31,6 +31,6 @@ __all__ = [
     "HistoryStore",
     "Message",
     "RedisHistory",
-    "SqliteHistory",
+    "SQLiteHistory",
     "parse_activity",
 ]

@@ -10,7 +10,7 @@ Routes:
     metadata only (counts, uptime, last activity; conversation ids shortened), never text.
 ``POST /api/sessions``
     an isolated temporary session for the caller's IP (lesson 7's manager; 429 past the
-    per-IP limit), when the app was given a :class:`~sessionlab.isolation.SessionManager`.
+    per-IP limit), when the app was given a :class:`~sessionlab.isolation.TemporarySessionManager`.
 ``GET /health``
     liveness, for process supervisors and the tests that start the server.
 
@@ -35,7 +35,7 @@ from starlette.concurrency import run_in_threadpool
 from sessionlab.bot.activity import BadActivity, parse_activity
 from sessionlab.bot.history import HistoryStore
 from sessionlab.bot.model_client import ModelClient, ModelError
-from sessionlab.isolation import Clock, SessionManager, SystemClock
+from sessionlab.isolation import Clock, SystemClock, TemporarySessionManager
 from sessionlab.isolation.errors import SessionLimitExceeded
 
 MAX_BODY_BYTES = 256 * 1024
@@ -80,7 +80,7 @@ def create_app(
     model_url: str,
     *,
     clock: Clock | None = None,
-    isolation: SessionManager | None = None,
+    isolation: TemporarySessionManager | None = None,
     max_body: int = MAX_BODY_BYTES,
     purge_every: float = 60.0,
 ) -> FastAPI:

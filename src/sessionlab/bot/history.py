@@ -20,7 +20,7 @@ from typing import Protocol
 import redis
 
 from sessionlab.bot.activity import validate_id
-from sessionlab.sqlite_db import SqliteDatabase
+from sessionlab.sqlite_db import SQLiteDatabase
 
 
 @dataclass(frozen=True)
@@ -87,11 +87,11 @@ CREATE INDEX IF NOT EXISTS messages_by_conversation ON messages (conversation_id
 """
 
 
-class SqliteHistory:
+class SQLiteHistory:
     """:class:`HistoryStore` in one SQLite file (WAL; one connection per thread)."""
 
     def __init__(self, path: str | Path, limits: HistoryLimits | None = None) -> None:
-        self._db = SqliteDatabase(path)
+        self._db = SQLiteDatabase(path)
         self.path = self._db.path
         self.limits = limits or HistoryLimits()
         self._db.connection().executescript(SCHEMA)  # idempotent; executescript commits itself

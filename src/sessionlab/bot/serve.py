@@ -17,10 +17,10 @@ import redis
 import uvicorn
 
 from sessionlab.bot.app import create_app
-from sessionlab.bot.history import HistoryLimits, HistoryStore, RedisHistory, SqliteHistory
+from sessionlab.bot.history import HistoryLimits, HistoryStore, RedisHistory, SQLiteHistory
 from sessionlab.errors import CourseError
-from sessionlab.isolation import Cleaner, Limits, SessionManager, SqliteSessionStore
-from sessionlab.isolation.store import SessionStore
+from sessionlab.isolation import Cleaner, IsolationLimits, SQLiteStateStore, TemporarySessionManager
+from sessionlab.isolation.state_store import StateStore
 from sessionlab.model import CourseModel
 from sessionlab.net import listen_error
 from sessionlab.paths import course_home
@@ -58,19 +58,19 @@ def _check_redis(url: str) -> None:
         ) from None
 
 
-def build_stores(settings: BotSettings) -> tuple[HistoryStore, SessionStore, Path]:
+def build_stores(settings: BotSettings) -> tuple[HistoryStore, StateStore, Path]:
     """The history store, the isolated-session store and the data folder."""
     data_dir = Path(settings.data_dir or default_data_dir())
     limits = HistoryLimits(settings.history_limit, settings.timeout_minutes * 60)
     if settings.store == "sqlite":
-        history: HistoryStore = SqliteHistory(data_dir / "histories.sqlite3", limits)
-        sessions: SessionStore = SqliteSessionStore(data_dir / "isolated.sqlite3")
+        history: HistoryStore = SQLiteHistory(data_dir / "histories.sqlite3", limits)
+        sessions: StateStore = SQLiteStateStore(data_dir / "isolated.sqlite3")
     elif settings.store == "redis":
-        from sessionlab.isolation.redis_store import RedisSessionStore
+        from sessionlab.isolation.redis_state_store import RedisStateStore
 
         _check_redis(settings.redis_url)
         history = RedisHistory(settings.redis_url, limits, prefix=f"{settings.redis_prefix}bot:")
-        sessions = RedisSessionStore(settings.redis_url, prefix=f"{settings.redis_prefix}iso:")
+        sessions = RedisStateStore(settings.redis_url, prefix=f"{settings.redis_prefix}iso:")
     else:
         raise CourseError(f"unknown store {settings.store!r}: use sqlite or redis")
     return history, sessions, data_dir
@@ -124,10 +124,10 @@ def serve(settings: BotSettings) -> int:
     # The event loop, the store threads and the private model's threads share one GIL; a
     # shorter switch interval hands it over sooner (GIL convoys otherwise add ~5 ms a hop).
     sys.setswitchinterval(0.001)
-    manager = SessionManager(
+    manager = TemporarySessionManager(
         session_store,
         data_dir / "sessions",
-        limits=Limits(max_per_ip=settings.max_sessions_per_ip),
+        limits=IsolationLimits(max_per_ip=settings.max_sessions_per_ip),
     )
     cleaner = Cleaner(manager)
     sock = bind(settings.host, settings.port)

@@ -36,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _monitor(args: argparse.Namespace) -> int:
-    from sessionlab.monitor.bench import run_bench, table
+    from sessionlab.monitor.benchmark import run_bench, table
 
     results = run_bench(quick=args.quick, out=args.out)
     print()

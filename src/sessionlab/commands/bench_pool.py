@@ -27,7 +27,7 @@ def register_pool(targets: argparse._SubParsersAction) -> None:
 def _pool(args: argparse.Namespace) -> int:
     import asyncio
 
-    from sessionlab.lifecycle.bench import run_pool_bench
+    from sessionlab.lifecycle.pool_benchmark import run_pool_bench
     from sessionlab.sandbox import course_env
 
     if not 1 <= args.requests <= 200:

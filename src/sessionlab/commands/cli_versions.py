@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from sessionlab import clis
+from sessionlab import claude_clis
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -24,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "names",
         nargs="*",
         metavar="NAME",
-        help=f"which CLIs: {', '.join(clis.PINNED)} (default: all)",
+        help=f"which CLIs: {', '.join(claude_clis.PINNED)} (default: all)",
     )
     install.add_argument(
         "--registry",
@@ -41,14 +41,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _install(args: argparse.Namespace) -> int:
-    for name in args.names or list(clis.PINNED):
-        where = clis.install(name, registry=args.registry, force=args.force)
-        print(f"{name:8} {clis.pinned(name).version:9} {where / 'claude'}")
+    for name in args.names or list(claude_clis.PINNED):
+        where = claude_clis.install(name, registry=args.registry, force=args.force)
+        print(f"{name:8} {claude_clis.pinned(name).version:9} {where / 'claude'}")
     return 0
 
 
 def _list(args: argparse.Namespace) -> int:
-    for name, cli in clis.PINNED.items():
-        state = "installed" if clis.is_installed(name) else "missing (sessionlab cli install)"
+    for name, cli in claude_clis.PINNED.items():
+        state = (
+            "installed" if claude_clis.is_installed(name) else "missing (sessionlab cli install)"
+        )
         print(f"{name:8} {cli.version:9} {state:10}  {cli.summary}")
     return 0

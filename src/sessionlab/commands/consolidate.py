@@ -32,13 +32,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _consolidate(args: argparse.Namespace) -> int:
-    from sessionlab.monitor import consolidate
-    from sessionlab.monitor.guard import check_project_dir, check_session_id
+    from sessionlab.monitor import consolidation
+    from sessionlab.monitor.home_guard import check_project_dir, check_session_id
 
     session_id = check_session_id(args.into)
     project = check_project_dir(args.project_dir, real_home=args.real_home)
     out = sys.stdout
-    the_plan = consolidate.plan(project, session_id)
+    the_plan = consolidation.plan(project, session_id)
     verb = "merging" if args.apply else "would merge"
     print(f"{verb} into {session_id}.jsonl in {project}", file=out)
     for info in the_plan.files:
@@ -66,7 +66,7 @@ def _consolidate(args: argparse.Namespace) -> int:
         print("dry run: nothing changed; add --apply to do it", file=out)
         return 0
     try:
-        stats = consolidate.apply(project, session_id, timeout=args.timeout)
+        stats = consolidation.apply(project, session_id, timeout=args.timeout)
     except (ValueError, OSError) as error:
         raise CourseError(str(error)) from None
     print(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from sessionlab import clis
+from sessionlab import claude_clis
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -19,7 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--cli",
         default="legacy",
-        choices=sorted(clis.PINNED),
+        choices=sorted(claude_clis.PINNED),
         help="which pinned CLI to run (default: legacy)",
     )
     parser.add_argument(
@@ -33,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from sessionlab.demo import run_demo
+    from sessionlab.core_story import run_demo
 
     report = run_demo(args.cli, live=args.live)
     report.render(sys.stdout)

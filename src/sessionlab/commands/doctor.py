@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from sessionlab import doctor
+from sessionlab import readiness
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -14,4 +14,4 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Check everything the course needs. For each missing part, print the "
         "command that fixes it. Exit status 1 when something is missing.",
     )
-    parser.set_defaults(func=lambda args: 0 if doctor.run() else 1)
+    parser.set_defaults(func=lambda args: 0 if readiness.run() else 1)

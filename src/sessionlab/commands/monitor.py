@@ -78,7 +78,7 @@ def final_report(stats: dict[str, Any], out: TextIO) -> None:
 
 def _monitor(args: argparse.Namespace) -> int:
     from sessionlab.monitor.engine import SessionMonitor
-    from sessionlab.monitor.guard import check_project_dir, check_session_id
+    from sessionlab.monitor.home_guard import check_project_dir, check_session_id
 
     session_id = check_session_id(args.session_id)
     project = check_project_dir(args.project_dir, real_home=args.real_home)

@@ -62,7 +62,7 @@ DEFAULT_UID = 61_000
 
 
 @dataclass
-class Limits:
+class JailLimits:
     """Every limit of one jailed run. Sizes in MiB, times in seconds; 0 means no limit."""
 
     wall_s: float = 600.0
@@ -91,7 +91,7 @@ class Limits:
         return json.dumps(asdict(self))
 
     @classmethod
-    def from_json(cls, text: str) -> Limits:
+    def from_json(cls, text: str) -> JailLimits:
         return cls(**json.loads(text))
 
 
@@ -151,7 +151,7 @@ def _loopback_up() -> None:
         fcntl.ioctl(sock, SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", flags | IFF_UP))
 
 
-def _setup_mounts(limits: Limits, extra_binds: dict[str, str]) -> None:
+def _setup_mounts(limits: JailLimits, extra_binds: dict[str, str]) -> None:
     """Private /tmp, hidden repository and course; must run in the new mount namespace.
 
     ``extra_binds`` maps a path outside the jail (e.g. the kernel's IPC socket folder) to where
@@ -219,7 +219,7 @@ def _under(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip("/") + "/")
 
 
-def _set_rlimits(limits: Limits) -> None:
+def _set_rlimits(limits: JailLimits) -> None:
     def cap(kind: int, value: int) -> None:
         if value > 0:
             resource.setrlimit(kind, (value, value))
@@ -270,7 +270,7 @@ def _write_owned(path: str, text: str, uid: int) -> None:
         os.chown(path, uid, uid)
 
 
-def _child_env(limits: Limits, home: str) -> dict[str, str]:
+def _child_env(limits: JailLimits, home: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not _secret(k)}
     env.update(
         HOME=home,
@@ -300,7 +300,7 @@ def _forward(target: int) -> None:
     signal.signal(signal.SIGHUP, handler)
 
 
-def run(limits: Limits, command: list[str]) -> int:
+def run(limits: JailLimits, command: list[str]) -> int:
     """Run ``command`` jailed; returns its exit status (128+signal when killed)."""
     isolate = limits.isolate and capabilities()["isolated"]
     # SIGINT reaches the kernel directly (jupyter_client signals the process group); the
@@ -346,7 +346,7 @@ def run(limits: Limits, command: list[str]) -> int:
     return _wait(init, limits.wall_s)
 
 
-def _init(limits: Limits, command: list[str], home: str) -> int:
+def _init(limits: JailLimits, command: list[str], home: str) -> int:
     """PID 1: start the command, reap orphans, exit with its status (which ends the rest)."""
     child = os.fork()
     if child == 0:
@@ -392,7 +392,7 @@ def _wait(pid: int, wall_s: float) -> int:
         time.sleep(0.05)
 
 
-def _run_plain(limits: Limits, command: list[str]) -> int:
+def _run_plain(limits: JailLimits, command: list[str]) -> int:
     child = os.fork()
     if child == 0:
         try:
@@ -415,7 +415,7 @@ def main(argv: list[str] | None = None) -> int:
             "usage: python -m sessionlab.grading.jail --config JSON -- COMMAND...", file=sys.stderr
         )
         return 2
-    return run(Limits.from_json(args[1]), args[3:])
+    return run(JailLimits.from_json(args[1]), args[3:])
 
 
 if __name__ == "__main__":

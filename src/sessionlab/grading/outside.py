@@ -32,7 +32,7 @@ from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
 from traitlets import Integer, List, Unicode
 
-from sessionlab.grading.jail import Limits
+from sessionlab.grading.jail import JailLimits
 from sessionlab.grading.notebook import (
     BEGIN_HIDDEN,
     _names,
@@ -106,7 +106,7 @@ class ExecuteOutside(Execute):  # type: ignore[misc]  # nbgrader is untyped
     """nbgrader's ``Execute``, with test cells graded by a separate grader process."""
 
     lessons = List(list(OUTSIDE_LESSONS), help="assignments graded from outside").tag(config=True)
-    tester_limits = Unicode("", help="jail Limits (JSON) for the grader process").tag(config=True)
+    tester_limits = Unicode("", help="jail JailLimits (JSON) for the grader process").tag(config=True)
     exchange_dir = Unicode("", help="folder the tester and the kernel share").tag(config=True)
     exchange_uid = Integer(-1, help="owner of the exchange folder (the jail uid)").tag(config=True)
 
@@ -144,7 +144,7 @@ class ExecuteOutside(Execute):  # type: ignore[misc]  # nbgrader is untyped
         its own but in the kernel's PID namespace (the lesson's writer processes must be
         visible to the student's ``open_for_writing``; the tester itself is not dumpable)."""
         assert self._outside is not None
-        limits = Limits.from_json(self.tester_limits) if self.tester_limits else None
+        limits = JailLimits.from_json(self.tester_limits) if self.tester_limits else None
         pid = getattr(getattr(self.km, "provisioner", None), "pid", None)
         if limits is not None and limits.isolate and isinstance(pid, int):
             limits.join_pid_ns = f"/proc/{pid}/ns/pid_for_children"
@@ -272,7 +272,7 @@ def describe(result: CellResult) -> str:
     return json.dumps({"passed": result.passed, "score": result.score, "error": result.error})
 
 
-def configure(config: Any, limits: Limits, exchange: Path) -> None:
+def configure(config: Any, limits: JailLimits, exchange: Path) -> None:
     """Set up ``sessionlab grade``'s batch: the kernel (whose kernel spec is written from
     ``limits`` afterwards) and the grader process share ``exchange``, and the grader process
     is jailed with the kernel's limits."""

@@ -3,7 +3,7 @@
 One run, one Python process with nbgrader imported once (its start-up costs 3-4 s per
 process): collect and name the submissions, skip the ones whose content did not change since
 the last run, autograde the rest one by one in a private copy of the course (each kernel in the
-jail, see :mod:`sessionlab.grading.sandbox`), measure each student's monitor for the latency
+jail, see :mod:`sessionlab.grading.jail_settings`), measure each student's monitor for the latency
 plot, write feedback without hidden tests, then the CSV, the class report and a summary.
 
 Outputs (under ``out``, by default the course's ``autograder/``, all ignored by git):
@@ -35,7 +35,13 @@ from sessionlab.errors import CourseError
 from sessionlab.grading import report as reports
 from sessionlab.grading.collect import Collection, Submission, collect, unpack
 from sessionlab.grading.jail import capabilities
-from sessionlab.grading.monitor import (
+from sessionlab.grading.jail_settings import (
+    KERNEL_NAME,
+    grading_limits,
+    prepare_runtime_dir,
+    write_kernelspec,
+)
+from sessionlab.grading.monitor_grader import (
     LATENCY_CHECKS,
     MonitorResult,
     monitor_source,
@@ -51,12 +57,6 @@ from sessionlab.grading.notebook import (
 )
 from sessionlab.grading.progress import Progress
 from sessionlab.grading.report import StudentRow
-from sessionlab.grading.sandbox import (
-    KERNEL_NAME,
-    grading_limits,
-    prepare_runtime_dir,
-    write_kernelspec,
-)
 from sessionlab.sandbox import patched_environ
 
 # Bump when a change here changes scores: every cached result is then regraded.

@@ -23,13 +23,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sessionlab.grading import wire
-from sessionlab.grading.jail import Limits
+from sessionlab.grading.jail import JailLimits
 
 StudentCall = Callable[[dict[str, object], float], dict[str, object]]
 CALL_TIMEOUT_S = 60.0
 
 
-def jailed_command(limits: Limits | None, module: str) -> list[str]:
+def jailed_command(limits: JailLimits | None, module: str) -> list[str]:
     """``python -m module``, through the jail when ``limits`` are given."""
     inner = [sys.executable, "-m", module]
     if limits is None:
@@ -102,7 +102,7 @@ class GraderProcess:
 
     def __init__(
         self,
-        limits: Limits | None,
+        limits: JailLimits | None,
         definitions: str,
         answers: list[str],
         exchange: Path,
@@ -201,7 +201,7 @@ class StandaloneStudent:
     """The student's definitions in a jailed child of their own (no kernel): the monitor
     grader's student side. Calls are answered concurrently, so one hang blocks nothing else."""
 
-    def __init__(self, limits: Limits | None, source: str, start_timeout: float = 30.0) -> None:
+    def __init__(self, limits: JailLimits | None, source: str, start_timeout: float = 30.0) -> None:
         self._process = subprocess.Popen(
             jailed_command(limits, "sessionlab.grading.student_side"),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sessionlab.grading.monitor import MonitorResult
+from sessionlab.grading.monitor_grader import MonitorResult
 
 KPI_MS = 200.0
 CSV_COLUMNS = (

@@ -11,11 +11,11 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
-from sessionlab.isolation.manager import SessionManager
+from sessionlab.isolation.temporary_sessions import TemporarySessionManager
 
 
 @dataclass
-class CleanupReport:
+class SweepReport:
     """What one pass removed."""
 
     expired: list[str] = field(default_factory=list)
@@ -26,17 +26,17 @@ class CleanupReport:
 class Cleaner:
     """Runs :meth:`run_once` now, or every ``interval`` seconds in a daemon thread."""
 
-    def __init__(self, manager: SessionManager) -> None:
+    def __init__(self, manager: TemporarySessionManager) -> None:
         self.manager = manager
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.passes = 0
         self.last_error: Exception | None = None
 
-    def run_once(self) -> CleanupReport:
+    def run_once(self) -> SweepReport:
         manager = self.manager
         now = manager.clock.now()
-        report = CleanupReport(expired=manager.store.purge_expired(now=now))
+        report = SweepReport(expired=manager.store.purge_expired(now=now))
         for session_id in report.expired:
             manager.folders.remove(session_id)
             report.cache_entries += manager.cache.drop(session_id)

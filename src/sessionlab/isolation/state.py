@@ -10,7 +10,7 @@ MB = 1024 * 1024
 
 
 @dataclass(frozen=True)
-class Limits:
+class IsolationLimits:
     """The service's limits (the seed's defaults: 60 min TTL, 5 per IP, 200 MB each)."""
 
     ttl_seconds: float = 60 * 60

@@ -5,7 +5,7 @@ management" and "permanent sessions", with their claims measured (docs/session-l
 
 * :mod:`~.config`: settings from ``SM_*``/``CP_*``/``OPT_*`` variables, validated;
   :func:`~.config.permanent_config` is the permanent profile;
-* :mod:`~.manager`: the registry (limit, activity, timeout, orphans, health, forced cleanup);
+* :mod:`~.registry`: the registry (limit, activity, timeout, orphans, health, forced cleanup);
 * :mod:`~.connection` and :mod:`~.pool`: live ``ClaudeSDKClient`` connections, one
   conversation each;
 * :mod:`~.metrics`: per-session messages, tokens, cost (``total_cost_usd`` is cumulative per
@@ -23,19 +23,19 @@ import logging
 from sessionlab.lifecycle.backup import BackupReport, backup_transcripts
 from sessionlab.lifecycle.clock import Clock, FakeClock, monotonic
 from sessionlab.lifecycle.config import (
-    ManagerSettings,
     PoolSettings,
+    RegistrySettings,
     SystemConfig,
     TimeoutSettings,
     permanent_config,
 )
 from sessionlab.lifecycle.connection import PoolConnectionError, PooledConnection
 from sessionlab.lifecycle.growth import GrowthMonitor
-from sessionlab.lifecycle.handler import MaintenanceReport, Reply, SessionHandler
-from sessionlab.lifecycle.manager import SessionLimitError, SessionManager
+from sessionlab.lifecycle.handler import MaintenanceReport, SessionHandler, TurnReply
 from sessionlab.lifecycle.metrics import CostTracker, MetricsBook, SessionMetrics, usage_tokens
 from sessionlab.lifecycle.orphans import Orphans, find_orphans
 from sessionlab.lifecycle.pool import ConnectionPool
+from sessionlab.lifecycle.registry import SessionLimitError, SessionRegistry
 from sessionlab.lifecycle.scheduler import MaintenanceScheduler
 
 # A library logs; the application decides where it goes (no "No handler" warnings on stderr).
@@ -50,19 +50,19 @@ __all__ = [
     "GrowthMonitor",
     "MaintenanceReport",
     "MaintenanceScheduler",
-    "ManagerSettings",
     "MetricsBook",
     "Orphans",
     "PoolConnectionError",
     "PoolSettings",
     "PooledConnection",
-    "Reply",
+    "RegistrySettings",
     "SessionHandler",
     "SessionLimitError",
-    "SessionManager",
     "SessionMetrics",
+    "SessionRegistry",
     "SystemConfig",
     "TimeoutSettings",
+    "TurnReply",
     "backup_transcripts",
     "find_orphans",
     "monotonic",

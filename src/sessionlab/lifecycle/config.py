@@ -1,4 +1,4 @@
-"""Settings for the session manager, the connection pool and the operation timeouts.
+"""Settings for the session registry, the connection pool and the operation timeouts.
 
 :meth:`SystemConfig.from_env` reads the variables the seed system documents (``SM_*``,
 ``CP_*``, ``OPT_*``). A bad value stops start-up with one :class:`~sessionlab.errors.CourseError`
@@ -17,7 +17,7 @@ from sessionlab.errors import CourseError
 
 
 @dataclass(frozen=True)
-class ManagerSettings:
+class RegistrySettings:
     """``timeout_minutes`` and ``cleanup_interval_minutes``: 0 means never / disabled."""
 
     max_sessions: int = 50
@@ -46,7 +46,7 @@ class TimeoutSettings:
 
 @dataclass(frozen=True)
 class SystemConfig:
-    manager: ManagerSettings = field(default_factory=ManagerSettings)
+    registry: RegistrySettings = field(default_factory=RegistrySettings)
     pool: PoolSettings = field(default_factory=PoolSettings)
     timeouts: TimeoutSettings = field(default_factory=TimeoutSettings)
 
@@ -57,14 +57,14 @@ class SystemConfig:
     def from_env(cls, env: Mapping[str, str] | None = None) -> SystemConfig:
         """Defaults overridden by any of the ``ENV_VARS`` present (empty counts as absent)."""
         env = os.environ if env is None else env
-        sections: dict[str, dict[str, float | int]] = {"manager": {}, "pool": {}, "timeouts": {}}
+        sections: dict[str, dict[str, float | int]] = {"registry": {}, "pool": {}, "timeouts": {}}
         for name, (section, attribute, kind, minimum, strict) in ENV_VARS.items():
             raw = env.get(name, "").strip()
             if raw:
                 sections[section][attribute] = _parse(name, raw, kind, minimum, strict)
         base = cls()
         return cls(
-            manager=replace(base.manager, **sections["manager"]),  # type: ignore[arg-type]
+            registry=replace(base.registry, **sections["registry"]),  # type: ignore[arg-type]
             pool=replace(base.pool, **sections["pool"]),  # type: ignore[arg-type]
             timeouts=replace(base.timeouts, **sections["timeouts"]),  # type: ignore[arg-type]
         )
@@ -81,9 +81,9 @@ class SystemConfig:
 
 # variable -> (section, attribute, type, minimum, minimum excluded?)
 ENV_VARS: dict[str, tuple[str, str, type, float, bool]] = {
-    "SM_MAX_SESSIONS": ("manager", "max_sessions", int, 1, False),
-    "SM_TIMEOUT_MINUTES": ("manager", "timeout_minutes", float, 0, False),
-    "SM_CLEANUP_INTERVAL": ("manager", "cleanup_interval_minutes", float, 0, False),
+    "SM_MAX_SESSIONS": ("registry", "max_sessions", int, 1, False),
+    "SM_TIMEOUT_MINUTES": ("registry", "timeout_minutes", float, 0, False),
+    "SM_CLEANUP_INTERVAL": ("registry", "cleanup_interval_minutes", float, 0, False),
     "CP_MAX_SIZE": ("pool", "max_size", int, 1, False),
     "CP_MIN_SIZE": ("pool", "min_size", int, 0, False),
     "CP_MAX_AGE_MINUTES": ("pool", "max_age_minutes", float, 0, False),
@@ -131,7 +131,7 @@ def _check(
 
 def validate(config: SystemConfig) -> None:
     """Check every setting (also ones set in code, not only from the environment)."""
-    for section in ("manager", "pool", "timeouts"):
+    for section in ("registry", "pool", "timeouts"):
         part = getattr(config, section)
         for f in fields(part):
             name = _VARIABLE[(section, f.name)]
@@ -150,7 +150,7 @@ def permanent_config(**overrides: object) -> SystemConfig:
     Timeout 0 and cleanup interval 0; up to 500 sessions and 50 pooled connections.
     """
     config = SystemConfig(
-        manager=ManagerSettings(max_sessions=500, timeout_minutes=0, cleanup_interval_minutes=0),
+        registry=RegistrySettings(max_sessions=500, timeout_minutes=0, cleanup_interval_minutes=0),
         pool=PoolSettings(max_size=50, min_size=2),
     )
     return replace(config, **overrides) if overrides else config  # type: ignore[arg-type]

@@ -1,4 +1,4 @@
-"""The seed's ``ClaudeHandler``, rebuilt: sessions go through the manager, turns through the pool.
+"""The seed's ``ClaudeHandler``, rebuilt: sessions go through the registry, turns through the pool.
 
 ``create_session`` registers first and connects second, so concurrent creations cannot
 overshoot the limit; ``send`` resumes a session whose connection was retired; every
@@ -17,17 +17,17 @@ from sessionlab.errors import CourseError
 from sessionlab.lifecycle.clock import Clock, monotonic
 from sessionlab.lifecycle.config import SystemConfig
 from sessionlab.lifecycle.connection import ClientFactory, PoolConnectionError
-from sessionlab.lifecycle.manager import CleanupReport, SessionLimitError, SessionManager
 from sessionlab.lifecycle.metrics import MetricsBook, TurnUsage
 from sessionlab.lifecycle.orphans import Orphans
-from sessionlab.lifecycle.pool import ConnectionPool, _sdk_client
+from sessionlab.lifecycle.pool import ConnectionPool, sdk_client
+from sessionlab.lifecycle.registry import ForcedCleanupReport, SessionLimitError, SessionRegistry
 from sessionlab.lifecycle.scheduler import MaintenanceScheduler, Sleep
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class Reply:
+class TurnReply:
     key: str
     prompt: str
     text: str
@@ -68,11 +68,11 @@ class SessionHandler:
         *,
         project_dir: Path | None = None,
         clock: Clock = monotonic,
-        client_factory: ClientFactory = _sdk_client,
+        client_factory: ClientFactory = sdk_client,
         scheduler_sleep: Sleep | None = None,
     ) -> None:
         self.config = config or SystemConfig()
-        self.manager = SessionManager(self.config.manager, project_dir=project_dir, clock=clock)
+        self.registry = SessionRegistry(self.config.registry, project_dir=project_dir, clock=clock)
         self.pool = ConnectionPool(
             options,
             self.config.pool,
@@ -83,7 +83,7 @@ class SessionHandler:
         self.metrics = MetricsBook(clock)
         self.scheduler = MaintenanceScheduler(
             self.maintenance,
-            self.config.manager.cleanup_interval_minutes * 60,
+            self.config.registry.cleanup_interval_minutes * 60,
             sleep=scheduler_sleep,
         )
 
@@ -106,9 +106,9 @@ class SessionHandler:
     # -- sessions -----------------------------------------------------------------------
     async def create_session(self, key: str, *, connect: bool = True) -> None:
         """Register ``key`` (atomically against the limit), then open its connection."""
-        if not self.manager.register(key):
+        if not self.registry.register(key):
             raise SessionLimitError(
-                f"session limit reached ({self.config.manager.max_sessions}, SM_MAX_SESSIONS): "
+                f"session limit reached ({self.config.registry.max_sessions}, SM_MAX_SESSIONS): "
                 f"{key} was not created"
             )
         if not connect:
@@ -116,22 +116,22 @@ class SessionHandler:
         try:
             conn = await self.pool.acquire(key)
         except BaseException:
-            self.manager.unregister(key)  # a failed connection must not hold a slot
+            self.registry.unregister(key)  # a failed connection must not hold a slot
             raise
         await self.pool.release(conn, used=False)
 
     async def destroy_session(self, key: str) -> bool:
         """Unregister ``key`` and close its connection; its transcript stays on disk."""
-        known = self.manager.unregister(key)
+        known = self.registry.unregister(key)
         await self.pool.discard(key)
         return known
 
-    async def send(self, key: str, prompt: str) -> Reply:
+    async def send(self, key: str, prompt: str) -> TurnReply:
         """One turn of ``key``'s conversation; raises :class:`CourseError` when it fails."""
-        record = self.manager.get(key)
+        record = self.registry.get(key)
         if record is None:
             raise CourseError(f"unknown session {key!r}: create_session() it first")
-        self.manager.touch(key)
+        self.registry.touch(key)
         started = time.monotonic()
         try:
             async with self.pool.lease(key, resume=record.transcript_id) as conn:
@@ -147,38 +147,38 @@ class SessionHandler:
                 f"the turn failed: {type(error).__name__}: {error}"
             ) from error
         usage = self.metrics.record_result(key, conn.id, result)
-        self.manager.bind(key, result.session_id)
-        self.manager.touch(key)
+        self.registry.bind(key, result.session_id)
+        self.registry.touch(key)
         if result.is_error:
             raise CourseError(f"the model could not answer: {result.result or text!r}")
-        return Reply(
+        return TurnReply(
             key, prompt, text, result.session_id, conn.id, usage, time.monotonic() - started
         )
 
     # -- maintenance --------------------------------------------------------------------
     async def maintenance(self) -> MaintenanceReport:
         """Expire idle sessions, close their connections, service the pool, find orphans."""
-        expired = self.manager.cleanup_inactive()
+        expired = self.registry.cleanup_inactive()
         for key in expired:
             await self.pool.discard(key)
         pool = await self.pool.maintain()
-        orphans = self.manager.orphans() if self.manager.project_dir is not None else None
+        orphans = self.registry.orphans() if self.registry.project_dir is not None else None
         if orphans is not None and orphans.count:
             log.warning("orphans: %s", orphans)
         return MaintenanceReport(expired, pool, orphans)
 
     async def force_cleanup(
         self, backup_root: Path, *, delete_transcripts: bool = False
-    ) -> CleanupReport:
+    ) -> ForcedCleanupReport:
         """Back up every transcript, then end every session and close its connection."""
-        report = self.manager.force_cleanup(backup_root, delete_transcripts=delete_transcripts)
+        report = self.registry.force_cleanup(backup_root, delete_transcripts=delete_transcripts)
         for key in report.removed:
             await self.pool.discard(key)
         await self.pool.settle()
         return report
 
     def health_report(self) -> dict[str, Any]:
-        report = self.manager.health_report()
+        report = self.registry.health_report()
         status = self.pool.status()
         report["pool"] = {k: v for k, v in status.items() if k != "connections"}
         report["totals"] = self.metrics.totals()

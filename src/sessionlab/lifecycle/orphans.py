@@ -1,6 +1,6 @@
 """Orphans: registrations without a transcript, and transcripts without a registration.
 
-The manager knows sessions by the transcript id the CLI reported (``ResultMessage.session_id``);
+The registry knows sessions by the transcript id the CLI reported (``ResultMessage.session_id``);
 Claude Code names the file ``<project dir>/<that id>.jsonl``. A registration whose file is gone
 points at a conversation nobody can resume; a file no registration names is a conversation the
 application lost track of (a crash before registering, or a legacy ``--resume`` fork).

@@ -33,7 +33,8 @@ from sessionlab.lifecycle.connection import ClientFactory, PooledConnection
 log = logging.getLogger(__name__)
 
 
-def _sdk_client(options: Any) -> Any:
+def sdk_client(options: Any) -> Any:
+    """The default client factory: a real ``ClaudeSDKClient`` (imported on first use)."""
     from claude_code_sdk import ClaudeSDKClient
 
     return ClaudeSDKClient(options)
@@ -61,7 +62,7 @@ class ConnectionPool:
         timeouts: TimeoutSettings | None = None,
         *,
         clock: Clock = monotonic,
-        client_factory: ClientFactory = _sdk_client,
+        client_factory: ClientFactory = sdk_client,
     ) -> None:
         self.options = options
         self.settings = settings or PoolSettings()

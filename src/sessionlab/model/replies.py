@@ -59,7 +59,7 @@ _LINE_NUMBER = re.compile(r"^\s*\d+(?:→|\t|$)")
 
 
 @dataclass(frozen=True)
-class Reply:
+class ModelReply:
     """The assistant message the model sends back (content blocks and why it stopped)."""
 
     content: list[dict[str, Any]]
@@ -129,45 +129,49 @@ def _tool_use(name: str, tool_input: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def answer_turn(conversation: Conversation) -> Reply:
+def answer_turn(conversation: Conversation) -> ModelReply:
     """The reply to a normal conversation turn (the grammar in the module docstring)."""
     outcome = conversation.tool_outcome
     if outcome is not None:
         target = outcome.input.get("file_path") or outcome.name
         if outcome.is_error:
             first = outcome.text.splitlines()[0] if outcome.text.strip() else "no details"
-            return Reply(_text(f"The {outcome.name} tool failed for {target}: {_quote(first)}"))
+            return ModelReply(
+                _text(f"The {outcome.name} tool failed for {target}: {_quote(first)}")
+            )
         lines = [_LINE_NUMBER.sub("", line).rstrip() for line in outcome.text.splitlines()]
         while lines and not lines[-1].strip():
             lines.pop()
         first = lines[0] if lines else ""
-        return Reply(
+        return ModelReply(
             _text(f'I read {target}: {len(lines)} lines; the first line is "{_quote(first)}".')
         )
     text = conversation.current
     earlier = conversation.earlier
     if text is None:
-        return Reply(_text("I received no message text. " + memory_sentence(earlier)))
+        return ModelReply(_text("I received no message text. " + memory_sentence(earlier)))
     read = _READ.match(text)
     if read:
         content = [_tool_use("Read", {"file_path": read.group("path")})]
         if read.group("two"):
             content.insert(0, {"type": "text", "text": f"Let me read {read.group('path')}."})
-        return Reply(content, stop_reason="tool_use")
+        return ModelReply(content, stop_reason="tool_use")
     if _RECALL.match(text):
-        return Reply(_text(memory_sentence(earlier)))
+        return ModelReply(_text(memory_sentence(earlier)))
     stated = _statement(text)
     if stated:
-        return Reply(_text(f"Got it: your {stated[0]} is {stated[1]}."))
+        return ModelReply(_text(f"Got it: your {stated[0]} is {stated[1]}."))
     asked = _ASK.match(text)
     if asked:
         key = _normalize_key(asked.group("key"))
         for older in reversed(earlier):
             fact = _statement(older)
             if fact and fact[0] == key:
-                return Reply(_text(f"Your {key} is {fact[1]}."))
-        return Reply(_text(f"I don't know your {key}: nothing in this conversation mentions it."))
-    return Reply(_text(f'You said: "{_quote(text)}". {memory_sentence(earlier)}'))
+                return ModelReply(_text(f"Your {key} is {fact[1]}."))
+        return ModelReply(
+            _text(f"I don't know your {key}: nothing in this conversation mentions it.")
+        )
+    return ModelReply(_text(f'You said: "{_quote(text)}". {memory_sentence(earlier)}'))
 
 
 def _system_text(body: dict[str, Any]) -> str:
@@ -214,11 +218,11 @@ def _wants_json(body: dict[str, Any]) -> bool:
     return isinstance(config, dict) and "format" in config
 
 
-def answer(body: dict[str, Any], kind: str) -> Reply:
+def answer(body: dict[str, Any], kind: str) -> ModelReply:
     """The reply for any ``/v1/messages`` body, given its :func:`classify` kind."""
     conversation = read_conversation(body.get("messages") or [])
     if kind == "quota":
-        return Reply(_text("ok"), stop_reason="max_tokens", kind=kind)
+        return ModelReply(_text("ok"), stop_reason="max_tokens", kind=kind)
     if kind == "title":
         system = _system_text(body)
         if "isNewTopic" in system:
@@ -227,8 +231,8 @@ def answer(body: dict[str, Any], kind: str) -> Reply:
             text = json.dumps({"title": make_title(conversation)})
         else:
             text = make_title(conversation)
-        return Reply(_text(text), kind=kind)
+        return ModelReply(_text(text), kind=kind)
     if kind == "other":
-        return Reply(_text("Ready."), kind=kind)
+        return ModelReply(_text("Ready."), kind=kind)
     reply = answer_turn(conversation)
-    return Reply(reply.content, reply.stop_reason, kind)
+    return ModelReply(reply.content, reply.stop_reason, kind)

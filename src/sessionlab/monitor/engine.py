@@ -36,15 +36,15 @@ from watchdog.events import (
 from watchdog.observers import Observer
 
 from sessionlab.monitor import failpoints
-from sessionlab.monitor.backup import IncrementalBackup
+from sessionlab.monitor.baseline import MonitorState, load_state, save_state
 from sessionlab.monitor.fixedfile import AppendFailed, FixedFile
 from sessionlab.monitor.follower import Follower
+from sessionlab.monitor.incremental_backup import IncrementalBackup
 from sessionlab.monitor.lease import Lease, lease_intact, release, try_read_lease
 from sessionlab.monitor.lock import DirectoryLock
 from sessionlab.monitor.merge import LineRewriter, RewriterMark
 from sessionlab.monitor.quarantine import Quarantine
 from sessionlab.monitor.safety import UnsafeFile, fsync_dir, make_private_dir, open_stray
-from sessionlab.monitor.state import MonitorState, load_state, save_state
 from sessionlab.transcripts import is_session_id, is_sidechain_file
 
 log = logging.getLogger(__name__)

@@ -35,7 +35,7 @@ _DECODER = json.JSONDecoder()
 _SCAN = _DECODER.scan_once
 
 
-class BadLine(ValueError):
+class LineParseError(ValueError):
     """The line is not a JSON object; it goes to quarantine, never to the bin."""
 
 
@@ -79,7 +79,7 @@ def _parse_exact(raw: bytes) -> Any:
         if end != len(text) and text[end:].strip(" \t\r\n"):
             raise ValueError("extra data after the JSON value")
     except (ValueError, UnicodeDecodeError, RecursionError) as error:
-        raise BadLine(str(error)) from None
+        raise LineParseError(str(error)) from None
     return value
 
 
@@ -101,10 +101,10 @@ _parse = _parse_exact if _orjson_loads is None else _parse_fast
 
 
 def parse_line(raw: bytes) -> dict[str, Any]:
-    """Parse one line; raise :class:`BadLine` for anything but a JSON object."""
+    """Parse one line; raise :class:`LineParseError` for anything but a JSON object."""
     value = _parse(raw)
     if type(value) is not dict:
-        raise BadLine(f"expected a JSON object, got {type(value).__name__}")
+        raise LineParseError(f"expected a JSON object, got {type(value).__name__}")
     return value
 
 
@@ -119,7 +119,7 @@ def splice_top_level(text: str, replacements: dict[str, Any]) -> str:
     wanted = dict(replacements)
     idx = _WS.match(text, 0).end()  # type: ignore[union-attr]
     if text[idx : idx + 1] != "{":
-        raise BadLine("not an object")
+        raise LineParseError("not an object")
     idx += 1
     while wanted:
         idx = _WS.match(text, idx).end()  # type: ignore[union-attr]
@@ -128,7 +128,7 @@ def splice_top_level(text: str, replacements: dict[str, Any]) -> str:
         key, idx = scanstring(text, idx + 1)
         idx = _WS.match(text, idx).end()  # type: ignore[union-attr]
         if text[idx : idx + 1] != ":":
-            raise BadLine("expected ':'")
+            raise LineParseError("expected ':'")
         idx = _WS.match(text, idx + 1).end()  # type: ignore[union-attr]
         start = idx
         _, idx = _DECODER.raw_decode(text, idx)
@@ -235,7 +235,7 @@ class LineRewriter:
         """Learn a line already in the fixed file (start-up, or someone else's append)."""
         try:
             entry = parse_line(raw)
-        except BadLine:
+        except LineParseError:
             return
         uid = entry.get("uuid")
         if isinstance(uid, str):
@@ -247,7 +247,7 @@ class LineRewriter:
 
     # -- merging ---------------------------------------------------------------------------
     def rewrite(self, raw: bytes, entry: dict[str, Any] | None = None) -> Outcome:
-        """Decide one stray line (without its newline). Raises :class:`BadLine`."""
+        """Decide one stray line (without its newline). Raises :class:`LineParseError`."""
         if entry is None:
             entry = parse_line(raw)
         line, relinked = self._decide(raw, entry)
@@ -368,13 +368,13 @@ class LineRewriter:
             try:
                 entry = parse(raw) if entry is None else entry
                 if type(entry) is not dict:
-                    raise BadLine("not a JSON object")
-            except (BadLine, UnicodeDecodeError):
+                    raise LineParseError("not a JSON object")
+            except (LineParseError, UnicodeDecodeError):
                 result.bad.append(raw)
                 return None, False, False
         try:
             line, relinked = self._decide(raw, entry)
-        except (BadLine, UnicodeDecodeError):
+        except (LineParseError, UnicodeDecodeError):
             result.bad.append(raw)
             return None, False, False
         if line is None:

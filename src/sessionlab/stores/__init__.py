@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sessionlab.stores.file_store import JsonlFileStore
+from sessionlab.stores.jsonl_store import JsonlSessionStore
 from sessionlab.stores.keys import InvalidSessionKey
 from sessionlab.stores.sqlite_store import SQLiteSessionStore
 
 if TYPE_CHECKING:  # pragma: no cover
     from sessionlab.stores.redis_store import RedisSessionStore
 
-__all__ = ["InvalidSessionKey", "JsonlFileStore", "RedisSessionStore", "SQLiteSessionStore"]
+__all__ = ["InvalidSessionKey", "JsonlSessionStore", "RedisSessionStore", "SQLiteSessionStore"]
 
 
 def __getattr__(name: str) -> Any:

@@ -14,9 +14,9 @@ from typing import Any
 
 import orjson
 
-from sessionlab.monitor.merge import BadLine, parse_line, uuid_key
+from sessionlab.monitor.merge import LineParseError, parse_line, uuid_key
 
-__all__ = ["BadLine", "encode_entry", "entry_uuid", "new_entries", "parse_line", "uuid_key"]
+__all__ = ["LineParseError", "encode_entry", "entry_uuid", "new_entries", "parse_line", "uuid_key"]
 
 
 def encode_entry(entry: Any) -> bytes:

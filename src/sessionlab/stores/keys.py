@@ -1,6 +1,6 @@
 """One validation for every store, so a key that works in one store works in all of them.
 
-A :class:`~claude_agent_sdk.types.SessionKey` names a file in :class:`JsonlFileStore`, so a
+A :class:`~claude_agent_sdk.types.SessionKey` names a file in :class:`JsonlSessionStore`, so a
 session id such as ``../../etc/passwd`` would otherwise be a path traversal. The same rules
 apply to the SQLite and Redis stores (where they are not a security need) so that a session
 can be copied between stores without a key becoming invalid on the way.

@@ -8,7 +8,7 @@ entry a no-op (``ON CONFLICT DO NOTHING``) while uuid-less entries are always ap
 return ``[]`` rather than ``None``) with its ``mtime_ms``; ``summaries`` the SDK's folded
 summary per main transcript, stamped with that same ``mtime_ms``.
 
-An append is one ``BEGIN IMMEDIATE`` transaction (:class:`~sessionlab.sqlite_db.SqliteDatabase`):
+An append is one ``BEGIN IMMEDIATE`` transaction (:class:`~sessionlab.sqlite_db.SQLiteDatabase`):
 the write lock is taken before the summary is read, so the read-fold-write of the summary
 cannot race another appender. The main transcript's subpath is stored as ``''`` (a
 ``NULL`` would not take part in the primary keys).
@@ -34,7 +34,7 @@ from claude_agent_sdk.types import (
 )
 
 from sessionlab.monitor.safety import open_private
-from sessionlab.sqlite_db import SqliteDatabase
+from sessionlab.sqlite_db import SQLiteDatabase
 from sessionlab.stores.blocking import BlockingStore
 from sessionlab.stores.codec import encode_entry, entry_uuid, parse_line
 from sessionlab.stores.keys import Key, check_component, parse_key
@@ -87,10 +87,10 @@ class SQLiteSessionStore(BlockingStore):
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self._db: SqliteDatabase | None = None
+        self._db: SQLiteDatabase | None = None
         self._init_lock = threading.Lock()
 
-    def _database(self) -> SqliteDatabase:
+    def _database(self) -> SQLiteDatabase:
         """Create the file (0600: transcripts are private) and the schema on first use.
 
         Runs in a worker thread, so constructing the store never does I/O on the event loop.
@@ -99,7 +99,7 @@ class SQLiteSessionStore(BlockingStore):
             if self._db is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 os.close(open_private(self.path, os.O_RDWR))
-                db = SqliteDatabase(self.path)
+                db = SQLiteDatabase(self.path)
                 db.connection().executescript(SCHEMA)
                 self._db = db
             return self._db

@@ -14,10 +14,10 @@ separate processes, and every monitor call has a time limit.
 from __future__ import annotations
 
 from sessionlab.monitor.harness.checks import CHECKS
-from sessionlab.monitor.harness.config import HarnessConfig
 from sessionlab.monitor.harness.factory import FactorySpec
-from sessionlab.monitor.harness.report import CheckResult, HarnessReport, percentile
+from sessionlab.monitor.harness.results import CheckResult, HarnessReport, percentile
 from sessionlab.monitor.harness.runner import run_harness
+from sessionlab.monitor.harness.settings import HarnessConfig
 
 __all__ = [
     "CHECKS",

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sessionlab.monitor.harness.config import HarnessConfig
 from sessionlab.monitor.harness.factory import Factory
-from sessionlab.monitor.harness.guard import MonitorFailure, MonitorHandle
+from sessionlab.monitor.harness.monitor_handle import MonitorFailure, MonitorHandle
 from sessionlab.monitor.harness.observe import FixedFileTail, strays_in
+from sessionlab.monitor.harness.settings import HarnessConfig
 from sessionlab.monitor.harness.tally import Tally, tally_fixed
 
 

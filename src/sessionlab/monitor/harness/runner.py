@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from sessionlab.monitor.harness.checks import CHECKS
-from sessionlab.monitor.harness.config import HarnessConfig
 from sessionlab.monitor.harness.context import CheckContext
 from sessionlab.monitor.harness.factory import Factory, as_factory
-from sessionlab.monitor.harness.guard import MonitorFailure
-from sessionlab.monitor.harness.report import CheckResult, HarnessReport
+from sessionlab.monitor.harness.monitor_handle import MonitorFailure
+from sessionlab.monitor.harness.results import CheckResult, HarnessReport
+from sessionlab.monitor.harness.settings import HarnessConfig
 
 
 def select_checks(checks: Iterable[str] | None) -> list[str]:

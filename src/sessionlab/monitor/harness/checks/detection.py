@@ -18,7 +18,7 @@ from pathlib import Path
 from sessionlab.monitor.harness.context import CheckContext
 from sessionlab.monitor.harness.lines import line_uuid, make_line
 from sessionlab.monitor.harness.observe import FixedFileTail
-from sessionlab.monitor.harness.report import CheckResult, latency_numbers
+from sessionlab.monitor.harness.results import CheckResult, latency_numbers
 
 OBSERVER_TICK_S = 0.0005
 

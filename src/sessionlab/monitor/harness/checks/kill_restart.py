@@ -15,7 +15,7 @@ import time
 from sessionlab.monitor.harness.child import ChildMonitor
 from sessionlab.monitor.harness.context import CheckContext
 from sessionlab.monitor.harness.lines import make_line
-from sessionlab.monitor.harness.report import CheckResult
+from sessionlab.monitor.harness.results import CheckResult
 
 
 def check_kill_restart(ctx: CheckContext) -> CheckResult:

@@ -13,7 +13,7 @@ from typing import Any
 
 from sessionlab.monitor.harness.context import CheckContext
 from sessionlab.monitor.harness.lines import make_line
-from sessionlab.monitor.harness.report import CheckResult
+from sessionlab.monitor.harness.results import CheckResult
 
 
 def _run(ctx: CheckContext, check: str, plans: list[dict[str, Any]]) -> CheckResult:

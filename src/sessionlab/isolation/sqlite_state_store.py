@@ -1,13 +1,13 @@
 """The embedded session store: one SQLite file, no server, safe across threads and processes.
 
-Why it is atomic: :meth:`SqliteSessionStore.create` counts the IP's live sessions and inserts
+Why it is atomic: :meth:`SQLiteStateStore.create` counts the IP's live sessions and inserts
 the new one inside one ``BEGIN IMMEDIATE`` transaction. ``IMMEDIATE`` takes SQLite's write
 lock *before* the count, so two creators can never both read "4 of 5" and both insert; the
 second waits (``busy_timeout``) and then sees 5. A plain ``BEGIN`` would only take the lock at
 the ``INSERT``, after both had counted.
 
 Each thread gets its own connection (SQLite connections must not be shared across threads),
-in autocommit mode so transactions are explicit: :class:`~sessionlab.sqlite_db.SqliteDatabase`.
+in autocommit mode so transactions are explicit: :class:`~sessionlab.sqlite_db.SQLiteDatabase`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 from sessionlab.isolation.errors import SessionLimitExceeded
 from sessionlab.isolation.ids import validate_session_id
 from sessionlab.isolation.state import SessionState
-from sessionlab.sqlite_db import SqliteDatabase
+from sessionlab.sqlite_db import SQLiteDatabase
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
@@ -42,11 +42,11 @@ CREATE TABLE IF NOT EXISTS counters (
 """
 
 
-class SqliteSessionStore:
-    """:class:`~sessionlab.isolation.store.SessionStore` on one SQLite file (WAL mode)."""
+class SQLiteStateStore:
+    """:class:`~sessionlab.isolation.state_store.StateStore` on one SQLite file (WAL mode)."""
 
     def __init__(self, path: str | Path) -> None:
-        self._db = SqliteDatabase(path)
+        self._db = SQLiteDatabase(path)
         self.path = self._db.path
         self._db.connection().executescript(SCHEMA)  # idempotent; executescript commits itself
 

@@ -22,7 +22,7 @@ from typing import Any
 import nbformat
 
 from sessionlab.grading import wire
-from sessionlab.grading.jail import Limits
+from sessionlab.grading.jail import JailLimits
 from sessionlab.grading.notebook import extract_definitions
 from sessionlab.grading.relay import GraderProcess, StandaloneStudent, fresh_exchange
 
@@ -125,7 +125,7 @@ def run_monitor_checks(
     label: str,
     checks: tuple[str, ...] = GRADED_CHECKS,
     class_name: str = "StudentMonitor",
-    limits: Limits | None = None,
+    limits: JailLimits | None = None,
     timeout_s: float = 180.0,
 ) -> MonitorResult:
     """Run the harness on ``class_name`` from ``source``; never raises.
@@ -136,7 +136,7 @@ def run_monitor_checks(
     did to the files (lines merged, strays left, timings). Nothing the student's process
     prints or reports is read: a forged report line is just output nobody looks at.
     """
-    limits = replace(limits or Limits())
+    limits = replace(limits or JailLimits())
     limits.wall_s = min(limits.wall_s or timeout_s, timeout_s) + 30
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="sessionlab-monitor-") as tmp:

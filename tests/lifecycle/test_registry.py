@@ -5,15 +5,15 @@ from __future__ import annotations
 import pytest
 
 from sessionlab.errors import CourseError
-from sessionlab.lifecycle import ManagerSettings, SessionManager, find_orphans
+from sessionlab.lifecycle import RegistrySettings, SessionRegistry, find_orphans
 
 
-def manager(clock, tmp_path=None, **settings) -> SessionManager:
-    return SessionManager(ManagerSettings(**settings), project_dir=tmp_path, clock=clock)
+def registry(clock, tmp_path=None, **settings) -> SessionRegistry:
+    return SessionRegistry(RegistrySettings(**settings), project_dir=tmp_path, clock=clock)
 
 
 def test_register_stops_at_the_limit_and_a_slot_frees_on_unregister(clock):
-    m = manager(clock, max_sessions=2)
+    m = registry(clock, max_sessions=2)
     assert m.register("a") and m.register("b")
     assert not m.register("c")
     assert m.rejected == 1
@@ -25,7 +25,7 @@ def test_register_stops_at_the_limit_and_a_slot_frees_on_unregister(clock):
 
 
 def test_timeout_expires_exactly_the_sessions_idle_for_at_least_the_timeout(clock):
-    m = manager(clock, timeout_minutes=30)
+    m = registry(clock, timeout_minutes=30)
     for key in ("old", "edge", "fresh"):
         m.register(key)
     clock.advance(minutes=10)
@@ -42,14 +42,14 @@ def test_timeout_expires_exactly_the_sessions_idle_for_at_least_the_timeout(cloc
 
 
 def test_activity_on_an_unknown_key_is_ignored(clock):
-    m = manager(clock)
+    m = registry(clock)
     m.touch("ghost")
     m.bind("ghost", "x")
     assert "ghost" not in m
 
 
 def test_timeout_zero_never_expires_anything(clock):
-    m = manager(clock, max_sessions=500, timeout_minutes=0, cleanup_interval_minutes=0)
+    m = registry(clock, max_sessions=500, timeout_minutes=0, cleanup_interval_minutes=0)
     for n in range(500):
         m.register(f"s{n}")
     clock.advance(minutes=60 * 24 * 365 * 10)  # ten years idle
@@ -76,7 +76,7 @@ def test_orphans_both_ways_and_pending_sessions_are_not_orphans(clock, tmp_path)
     write(project, "t-stray")
     write(project, "agent-123")  # a sub-agent sidechain: not a session
     (project / "t-folder.jsonl").mkdir()
-    m = manager(clock, project)
+    m = registry(clock, project)
     m.register("kept", "t-kept")
     m.register("lost")
     m.bind("lost", "t-deleted")
@@ -90,7 +90,7 @@ def test_orphans_both_ways_and_pending_sessions_are_not_orphans(clock, tmp_path)
 
 def test_a_transcript_the_cli_has_not_written_yet_is_not_missing_during_the_grace(clock, tmp_path):
     """The CLI reports a session id before it first writes ``<id>.jsonl`` (measured)."""
-    m = manager(clock, tmp_path)
+    m = registry(clock, tmp_path)
     m.register("fresh")
     m.bind("fresh", "t-fresh")
     assert m.orphans().count == 0, "the first write is still pending"
@@ -109,11 +109,11 @@ def test_a_transcript_the_cli_has_not_written_yet_is_not_missing_during_the_grac
 def test_orphans_in_a_folder_the_cli_has_not_created_yet(clock, tmp_path):
     assert find_orphans(["a"], tmp_path / "missing").missing_transcripts == ["a"]
     with pytest.raises(CourseError, match="project_dir"):
-        manager(clock).orphans()
+        registry(clock).orphans()
 
 
 def test_health_report_counts_recent_idle_and_expiring(clock, tmp_path):
-    m = manager(clock, tmp_path, max_sessions=5, timeout_minutes=30)
+    m = registry(clock, tmp_path, max_sessions=5, timeout_minutes=30)
     m.register("a")
     clock.advance(minutes=31)
     m.register("b")
@@ -134,7 +134,7 @@ def test_force_cleanup_backs_up_verified_copies_before_unregistering(clock, tmp_
     project = tmp_path / "project"
     one = write(project, "t1", '{"a": 1}\n')
     two = write(project, "t2", '{"b": 2}\n' * 100)
-    m = manager(clock, project)
+    m = registry(clock, project)
     m.register("k1", "t1")
     m.register("k2", "t2")
     report = m.force_cleanup(tmp_path / "backups")
@@ -149,7 +149,7 @@ def test_force_cleanup_backs_up_verified_copies_before_unregistering(clock, tmp_
 def test_force_cleanup_can_delete_only_what_it_backed_up(clock, tmp_path):
     project = tmp_path / "project"
     write(project, "t1")
-    m = manager(clock, project)
+    m = registry(clock, project)
     m.register("k1", "t1")
     report = m.force_cleanup(tmp_path / "backups", delete_transcripts=True)
     assert [p.name for p in report.deleted_files] == ["t1.jsonl"]
@@ -162,7 +162,7 @@ def test_force_cleanup_can_delete_only_what_it_backed_up(clock, tmp_path):
 def test_force_cleanup_refuses_when_a_backup_fails(clock, tmp_path, monkeypatch):
     project = tmp_path / "project"
     write(project, "t1")
-    m = manager(clock, project)
+    m = registry(clock, project)
     m.register("k1", "t1")
 
     def broken_copy(src, dst):
@@ -186,7 +186,7 @@ def test_files_of_ended_expired_or_forked_sessions_are_history_not_orphans(clock
     project = tmp_path / "project"
     for stem in ("t-ended", "t-expired", "t-fork-1", "t-fork-2", "t-stray"):
         write(project, stem)
-    m = manager(clock, project, timeout_minutes=30)
+    m = registry(clock, project, timeout_minutes=30)
     for key, transcript in [("ended", "t-ended"), ("expired", "t-expired"), ("fork", "t-fork-1")]:
         m.register(key, transcript)
     m.unregister("ended")

@@ -10,24 +10,24 @@ import pytest
 from sessionlab.isolation import (
     Cleaner,
     InvalidSessionId,
-    Limits,
+    IsolationLimits,
     ManualClock,
-    SessionManager,
     SessionNotFound,
     SessionTooLarge,
+    TemporarySessionManager,
     new_session_id,
 )
 from sessionlab.isolation.folders import SUBFOLDERS
-from sessionlab.isolation.store import SessionStore
+from sessionlab.isolation.state_store import StateStore
 
 
 @pytest.fixture
-def manager(store: SessionStore, clock: ManualClock, tmp_path: Path) -> SessionManager:
-    limits = Limits(ttl_seconds=600, max_per_ip=3, max_bytes=10_000)
-    return SessionManager(store, tmp_path / "root", limits=limits, clock=clock)
+def manager(store: StateStore, clock: ManualClock, tmp_path: Path) -> TemporarySessionManager:
+    limits = IsolationLimits(ttl_seconds=600, max_per_ip=3, max_bytes=10_000)
+    return TemporarySessionManager(store, tmp_path / "root", limits=limits, clock=clock)
 
 
-def test_each_session_gets_its_own_folders(manager: SessionManager) -> None:
+def test_each_session_gets_its_own_folders(manager: TemporarySessionManager) -> None:
     one, two = manager.create("10.0.0.1"), manager.create("10.0.0.1")
     for state in (one, two):
         folder = manager.folders.folder(state.session_id)
@@ -39,13 +39,13 @@ def test_each_session_gets_its_own_folders(manager: SessionManager) -> None:
 
 
 @pytest.mark.parametrize("name", ["../x.csv", "/etc/passwd", "..", ".hidden", "a/b.csv", ""])
-def test_upload_names_cannot_escape(manager: SessionManager, name: str) -> None:
+def test_upload_names_cannot_escape(manager: TemporarySessionManager, name: str) -> None:
     session_id = manager.create("10.0.0.1").session_id
     with pytest.raises(ValueError):
         manager.save_upload(session_id, name, b"x")
 
 
-def test_traversal_session_ids_are_refused(manager: SessionManager) -> None:
+def test_traversal_session_ids_are_refused(manager: TemporarySessionManager) -> None:
     for bad in ("../../etc", "../" + new_session_id()):
         with pytest.raises(InvalidSessionId):
             manager.folders.folder(bad)
@@ -53,7 +53,7 @@ def test_traversal_session_ids_are_refused(manager: SessionManager) -> None:
             manager.use(bad)
 
 
-def test_size_cap_refuses_the_write_that_would_exceed_it(manager: SessionManager) -> None:
+def test_size_cap_refuses_the_write_that_would_exceed_it(manager: TemporarySessionManager) -> None:
     session_id = manager.create("10.0.0.1").session_id
     used = manager.folders.size(session_id)  # the session's own SQLite db
     manager.save_upload(session_id, "a.bin", b"x" * (10_000 - used - 100))
@@ -64,7 +64,7 @@ def test_size_cap_refuses_the_write_that_would_exceed_it(manager: SessionManager
     assert manager.folders.size(session_id) <= 10_000
 
 
-def test_cache_is_per_session_and_per_config_version(manager: SessionManager) -> None:
+def test_cache_is_per_session_and_per_config_version(manager: TemporarySessionManager) -> None:
     one, two = manager.create("10.0.0.1"), manager.create("10.0.0.2")
     built: list[str] = []
 
@@ -84,7 +84,7 @@ def test_cache_is_per_session_and_per_config_version(manager: SessionManager) ->
 
 
 def test_use_renews_and_expired_sessions_are_not_found(
-    manager: SessionManager, clock: ManualClock
+    manager: TemporarySessionManager, clock: ManualClock
 ) -> None:
     session_id = manager.create("10.0.0.1").session_id
     clock.advance(500)
@@ -97,7 +97,7 @@ def test_use_renews_and_expired_sessions_are_not_found(
 
 
 def test_cleanup_removes_expired_sessions_and_orphan_folders(
-    manager: SessionManager, clock: ManualClock
+    manager: TemporarySessionManager, clock: ManualClock
 ) -> None:
     old = manager.create("10.0.0.1").session_id
     manager.cached(old, "agent", object)
@@ -117,7 +117,7 @@ def test_cleanup_removes_expired_sessions_and_orphan_folders(
 
 
 def test_periodic_cleanup_runs_in_the_background(
-    manager: SessionManager, clock: ManualClock
+    manager: TemporarySessionManager, clock: ManualClock
 ) -> None:
     session_id = manager.create("10.0.0.1").session_id
     clock.advance(601)

@@ -49,7 +49,7 @@ from sessionlab.monitor.fixedfile import FixedFile
 from sessionlab.monitor.safety import UnsafeFile, open_private
 from sessionlab.stores.blocking import BlockingStore
 from sessionlab.stores.codec import (
-    BadLine,
+    LineParseError,
     encode_entry,
     entry_uuid,
     new_entries,
@@ -80,7 +80,7 @@ class _Seen:
     """The uuids of one transcript up to ``offset``, valid while the inode is the same.
 
     An inode number reused by a deleted-and-recreated file that already grew past ``offset``
-    would fool this check; our own :meth:`JsonlFileStore.delete` drops the entry instead.
+    would fool this check; our own :meth:`JsonlSessionStore.delete` drops the entry instead.
     """
 
     ident: tuple[int, int]
@@ -88,7 +88,7 @@ class _Seen:
     uuids: set[bytes] = field(default_factory=set)
 
 
-class JsonlFileStore(BlockingStore):
+class JsonlSessionStore(BlockingStore):
     """Claude Code's on-disk transcript layout under ``root`` (see the module docstring).
 
     ``append`` adds the entries whose uuid the file does not hold yet, as whole lines;
@@ -179,7 +179,7 @@ class JsonlFileStore(BlockingStore):
         with self._cache_lock:
             self._cache.clear()
 
-    async def __aenter__(self) -> JsonlFileStore:
+    async def __aenter__(self) -> JsonlSessionStore:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -422,7 +422,7 @@ def _uuid_of(raw: bytes) -> str | None:
     """The uuid of a raw line, or ``None`` for a uuid-less or malformed line."""
     try:
         return entry_uuid(parse_line(raw))
-    except BadLine:
+    except LineParseError:
         return None
 
 
@@ -439,7 +439,7 @@ def _read_entries(name: str, dir_fd: int) -> tuple[list[Any], list[int]]:
     for end, raw in fixed.iter_lines():
         try:
             entries.append(parse_line(raw))
-        except BadLine:
+        except LineParseError:
             bad.append(end - len(raw) - 1)
         start = end
     size = fixed.size()
@@ -457,7 +457,7 @@ def _read_entries(name: str, dir_fd: int) -> tuple[list[Any], list[int]]:
         if tail.strip():
             try:
                 entries.append(parse_line(tail))
-            except BadLine:
+            except LineParseError:
                 bad.append(start + cut + 1)
     return entries, bad
 

@@ -1,4 +1,4 @@
-""":class:`SessionManager`: the one object a web app talks to about isolated sessions.
+""":class:`TemporarySessionManager`: the one object a web app talks to about isolated sessions.
 
 It ties a store (records, TTL, per-IP limit), the folders (files, size cap) and the cache
 (live objects) together, with one clock for every decision. Every call that *uses* a session
@@ -16,8 +16,8 @@ from sessionlab.isolation.clock import Clock, SystemClock
 from sessionlab.isolation.errors import SessionNotFound
 from sessionlab.isolation.folders import SessionFolders
 from sessionlab.isolation.ids import new_session_id, validate_session_id
-from sessionlab.isolation.state import Limits, SessionState
-from sessionlab.isolation.store import SessionStore
+from sessionlab.isolation.state import IsolationLimits, SessionState
+from sessionlab.isolation.state_store import StateStore
 from sessionlab.paths import course_home
 
 DEFAULT_CONFIG: dict[str, Any] = {"model": "course-model", "top_k": 10, "advanced_mode": False}
@@ -28,20 +28,20 @@ def default_root() -> Path:
     return course_home() / "isolation" / "sessions"
 
 
-class SessionManager:
+class TemporarySessionManager:
     """Create, use, reconfigure and end isolated temporary sessions."""
 
     def __init__(
         self,
-        store: SessionStore,
+        store: StateStore,
         root: str | Path | None = None,
         *,
-        limits: Limits | None = None,
+        limits: IsolationLimits | None = None,
         clock: Clock | None = None,
         cache: SessionCache | None = None,
     ) -> None:
         self.store = store
-        self.limits = limits or Limits()
+        self.limits = limits or IsolationLimits()
         self.clock = clock or SystemClock()
         self.folders = SessionFolders(root or default_root(), max_bytes=self.limits.max_bytes)
         self.cache = cache or SessionCache()

@@ -17,7 +17,7 @@ from typing import Any
 
 from sessionlab.monitor.engine import SessionMonitor
 from sessionlab.monitor.fixedfile import FixedFile
-from sessionlab.monitor.merge import BadLine, LineRewriter
+from sessionlab.monitor.merge import LineParseError, LineRewriter
 from sessionlab.transcripts import conversation_chain, is_sidechain_file, iter_lines
 
 
@@ -103,7 +103,7 @@ def plan(project_dir: str | os.PathLike[str], session_id: str) -> Plan:
         for _, raw in iter_lines(path):
             try:
                 outcome = rewriter.rewrite(raw)
-            except (BadLine, UnicodeDecodeError):
+            except (LineParseError, UnicodeDecodeError):
                 info.bad_lines += 1
                 continue
             info.lines += 1

@@ -18,7 +18,7 @@ from typing import Any
 from sessionlab.errors import CourseError
 from sessionlab.lifecycle.backup import BackupReport, backup_transcripts, sha256
 from sessionlab.lifecycle.clock import Clock, monotonic
-from sessionlab.lifecycle.config import ManagerSettings
+from sessionlab.lifecycle.config import RegistrySettings
 from sessionlab.lifecycle.orphans import Orphans, find_orphans, transcript_ids
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ first turn would otherwise report a live, healthy session as having lost its tra
 
 
 class SessionLimitError(CourseError):
-    """The manager is full: raised by callers that cannot simply be told ``False``."""
+    """The registry is full: raised by callers that cannot simply be told ``False``."""
 
 
 @dataclass
@@ -48,20 +48,20 @@ class SessionRecord:
     transcript_id: str | None = None
     """The CLI's session id once the first turn reported it; ``None`` before that."""
     bound_at: float | None = None
-    """When :meth:`SessionManager.bind` learned ``transcript_id`` (``None``: given at register).
+    """When :meth:`SessionRegistry.bind` learned ``transcript_id`` (``None``: given at register).
 
     Its file may not exist yet for :data:`TRANSCRIPT_GRACE_SECONDS` after that (see there).
     """
 
 
 @dataclass
-class CleanupReport:
+class ForcedCleanupReport:
     removed: list[str]
     backup: BackupReport | None
     deleted_files: list[Path]
 
 
-class SessionManager:
+class SessionRegistry:
     """Which sessions exist, when each was last used, and which of them should go.
 
     ``project_dir`` (where the CLI writes transcripts, :attr:`CourseLab.project_dir`) enables
@@ -71,13 +71,13 @@ class SessionManager:
 
     def __init__(
         self,
-        settings: ManagerSettings | None = None,
+        settings: RegistrySettings | None = None,
         *,
         project_dir: Path | None = None,
         clock: Clock = monotonic,
         transcript_grace: float = TRANSCRIPT_GRACE_SECONDS,
     ) -> None:
-        self.settings = settings or ManagerSettings()
+        self.settings = settings or RegistrySettings()
         self.transcript_grace = transcript_grace
         """Seconds a just-bound transcript may be absent before it is reported missing."""
         self.project_dir = Path(project_dir) if project_dir is not None else None
@@ -111,7 +111,7 @@ class SessionManager:
         return self._sessions.get(key)
 
     def register(self, key: str, transcript_id: str | None = None) -> bool:
-        """Add ``key`` unless the manager is full; ``True`` if it is registered afterwards.
+        """Add ``key`` unless the registry is full; ``True`` if it is registered afterwards.
 
         Registering a key twice is not a second session: it only counts as activity.
         """
@@ -172,12 +172,12 @@ class SessionManager:
 
     # -- orphans ----------------------------------------------------------------------
     def known_transcripts(self) -> set[str]:
-        """Transcript ids of live sessions and of sessions that ended in this manager."""
+        """Transcript ids of live sessions and of sessions that ended in this registry."""
         live = {r.transcript_id for r in self._sessions.values() if r.transcript_id}
         return live | self._ended
 
     def orphans(self) -> Orphans:
-        """Live sessions whose transcript is missing, and transcripts this manager never knew.
+        """Live sessions whose transcript is missing, and transcripts this registry never knew.
 
         A session that has not reported a transcript id yet is neither (its first turn has
         not happened); the file of a session that ended or expired is history, not an orphan.
@@ -228,7 +228,7 @@ class SessionManager:
     # -- emergency --------------------------------------------------------------------
     def force_cleanup(
         self, backup_root: Path, *, delete_transcripts: bool = False
-    ) -> CleanupReport:
+    ) -> ForcedCleanupReport:
         """Back up every transcript, then unregister every session.
 
         With ``delete_transcripts`` the files are deleted too, but only those whose backup
@@ -263,4 +263,4 @@ class SessionManager:
             len(files),
             backup.folder if backup else "-",
         )
-        return CleanupReport(removed, backup, deleted)
+        return ForcedCleanupReport(removed, backup, deleted)

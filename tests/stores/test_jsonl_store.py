@@ -1,4 +1,4 @@
-"""JsonlFileStore: Claude Code's layout, private files, whole lines, damage tolerated.
+"""JsonlSessionStore: Claude Code's layout, private files, whole lines, damage tolerated.
 
 Plus the two server-less details of the other stores that are about files too: the SQLite
 database is private and in WAL mode.
@@ -18,7 +18,7 @@ import pytest
 from claude_agent_sdk.types import SessionKey
 
 from sessionlab.monitor.safety import UnsafeFile
-from sessionlab.stores import JsonlFileStore, SQLiteSessionStore
+from sessionlab.stores import JsonlSessionStore, SQLiteSessionStore
 
 pytestmark = pytest.mark.anyio
 
@@ -53,7 +53,7 @@ def permissive_umask() -> Iterator[None]:
 
 async def test_layout_is_claude_codes_own(tmp_path: Path):
     root = tmp_path / "projects"
-    store = JsonlFileStore(root)
+    store = JsonlSessionStore(root)
     await store.append(KEY, [entry("u1", 1), entry(None, 2)])
     await store.append(SUB, [entry("s1", 1)])
     main = root / "-work-proj" / "sess-1.jsonl"
@@ -68,7 +68,7 @@ async def test_layout_is_claude_codes_own(tmp_path: Path):
 
 async def test_files_are_0600_and_folders_0700(tmp_path: Path, permissive_umask: None):
     root = tmp_path / "projects"
-    store = JsonlFileStore(root)
+    store = JsonlSessionStore(root)
     await store.append(KEY, [entry("u1", 1)])
     await store.append(SUB, [entry("s1", 1)])
     project = root / "-work-proj"
@@ -83,12 +83,12 @@ async def test_files_are_0600_and_folders_0700(tmp_path: Path, permissive_umask:
 async def test_torn_and_malformed_lines_are_skipped_with_a_warning(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ):
-    store = JsonlFileStore(tmp_path)
+    store = JsonlSessionStore(tmp_path)
     await store.append(KEY, [entry("u1", 1), entry("u2", 2)])
     path = store.path_of(KEY)
     with path.open("ab") as handle:  # someone else: a junk line, then a crash mid-line
         handle.write(b"this is not json\n" + line(entry("u3", 3)) + b'{"type":"user","uuid":"u4')
-    with caplog.at_level(logging.WARNING, logger="sessionlab.stores.file_store"):
+    with caplog.at_level(logging.WARNING, logger="sessionlab.stores.jsonl_store"):
         loaded = await store.load(KEY)
     assert loaded == [entry("u1", 1), entry("u2", 2), entry("u3", 3)]
     assert "skipped 2 malformed line(s)" in caplog.text
@@ -101,7 +101,7 @@ async def test_torn_and_malformed_lines_are_skipped_with_a_warning(
 
 async def test_a_complete_last_line_without_newline_is_kept(tmp_path: Path):
     """The SDK's own reader accepts it, so the store does too, and never duplicates it."""
-    store = JsonlFileStore(tmp_path)
+    store = JsonlSessionStore(tmp_path)
     path = store.path_of(KEY)
     path.parent.mkdir(parents=True)
     path.write_bytes(line(entry("u1", 1)) + line(entry("u2", 2))[:-1])
@@ -112,7 +112,7 @@ async def test_a_complete_last_line_without_newline_is_kept(tmp_path: Path):
 
 async def test_lines_written_by_someone_else_count_for_idempotency(tmp_path: Path):
     """E.g. the CLI resumed on the mirrored file: its uuids are not appended a second time."""
-    store = JsonlFileStore(tmp_path)
+    store = JsonlSessionStore(tmp_path)
     await store.append(KEY, [entry("u1", 1)])  # now the store has cached the file's uuids
     with store.path_of(KEY).open("ab") as handle:
         handle.write(line(entry("u2", 2)))
@@ -122,7 +122,7 @@ async def test_lines_written_by_someone_else_count_for_idempotency(tmp_path: Pat
 
 async def test_summary_of_a_file_written_by_the_cli_is_rebuilt_not_guessed(tmp_path: Path):
     """No sidecar for an existing transcript: the first append folds the whole file."""
-    store = JsonlFileStore(tmp_path)
+    store = JsonlSessionStore(tmp_path)
     path = store.path_of(KEY)
     path.parent.mkdir(parents=True)
     first = {"type": "user", "uuid": "u1", "message": {"role": "user", "content": "hello there"}}
@@ -146,7 +146,7 @@ async def test_a_symlink_inside_root_is_never_followed(tmp_path: Path):
     root.mkdir()
     outside.mkdir()
     (root / "-work-proj").symlink_to(outside)
-    store = JsonlFileStore(root)
+    store = JsonlSessionStore(root)
     with pytest.raises(UnsafeFile, match="not a plain directory"):
         await store.append(KEY, [entry("u1", 1)])
     with pytest.raises(UnsafeFile):
@@ -157,7 +157,7 @@ async def test_a_symlink_inside_root_is_never_followed(tmp_path: Path):
 
 
 async def test_deleting_a_subpath_prunes_its_empty_folders(tmp_path: Path):
-    store = JsonlFileStore(tmp_path)
+    store = JsonlSessionStore(tmp_path)
     await store.append(KEY, [entry("u1", 1)])
     await store.append(SUB, [entry("s1", 1)])
     await store.delete(SUB)

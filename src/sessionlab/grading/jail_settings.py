@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import sessionlab
-from sessionlab.grading.jail import DEFAULT_UID, Limits
+from sessionlab.grading.jail import DEFAULT_UID, JailLimits
 from sessionlab.paths import course_home, repo_root
 
 KERNEL_NAME = "sessionlab-jail"
@@ -38,8 +38,8 @@ def grading_limits(
     nproc: int = 256,
     uid: int = DEFAULT_UID,
     isolate: bool = True,
-) -> Limits:
-    """Limits that hide everything but what a lesson needs to import and run."""
+) -> JailLimits:
+    """Jail limits that hide everything but what a lesson needs to import and run."""
     src = Path(sessionlab.__file__).resolve().parents[1]
     root = repo_root() or src.parent
     cli = course_home() / "cli"
@@ -49,7 +49,7 @@ def grading_limits(
     if home != Path("/") and any(_under(k, home) for k in keep):
         cover.append(home)  # e.g. a pyenv Python under /root: hide the rest of the home
     env = {"SESSIONLAB_HOME": "/tmp/home/.course"}
-    return Limits(
+    return JailLimits(
         wall_s=wall_s,
         # The wall-clock limit is the one a student sees explained; the CPU limit only backs it
         # up. Equal values raced (a single busy thread reaches both at once) and the kernel's
@@ -68,7 +68,7 @@ def grading_limits(
     )
 
 
-def write_kernelspec(jupyter_dir: Path, limits: Limits) -> Path:
+def write_kernelspec(jupyter_dir: Path, limits: JailLimits) -> Path:
     """``<jupyter_dir>/kernels/sessionlab-jail/kernel.json``: ipykernel started by the jail.
 
     Put ``jupyter_dir`` on ``JUPYTER_PATH`` and select it with ``Execute.kernel_name``.

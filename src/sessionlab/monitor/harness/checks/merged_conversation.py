@@ -26,7 +26,7 @@ from sessionlab.monitor.harness.fragments import (
     to_bytes,
     tool_fragment,
 )
-from sessionlab.monitor.harness.report import CheckResult
+from sessionlab.monitor.harness.results import CheckResult
 from sessionlab.monitor.harness.tally import read_fixed
 
 
