@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from sessionlab.grading import wire
+from sessionlab.grading import plain_data as wire
 from sessionlab.grading.jail import capabilities
-from sessionlab.grading.relay import GraderProcess, StandaloneStudent, fresh_exchange
 from sessionlab.grading.jail_settings import grading_limits
+from sessionlab.grading.relay import GraderProcess, StandaloneStudent, fresh_exchange
 
 STUDENT = """
 import os

@@ -314,10 +314,10 @@ def run(limits: JailLimits, command: list[str]) -> int:
         return _run_plain(limits, command)
     libc = _libc()
     if limits.join_pid_ns:
-        target = os.open(limits.join_pid_ns, os.O_RDONLY)
+        namespace = os.open(limits.join_pid_ns, os.O_RDONLY)
         _check(libc.unshare(CLONE_NEWNS | CLONE_NEWNET), "unshare")
-        _check(libc.setns(target, CLONE_NEWPID), "setns")
-        os.close(target)
+        _check(libc.setns(namespace, CLONE_NEWPID), "setns")
+        os.close(namespace)
     else:
         _check(libc.unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID), "unshare")
     home = "/tmp/home"

@@ -21,7 +21,7 @@ from typing import Any
 
 import nbformat
 
-from sessionlab.grading import wire
+from sessionlab.grading import plain_data as wire
 from sessionlab.grading.jail import JailLimits
 from sessionlab.grading.notebook import extract_definitions
 from sessionlab.grading.relay import GraderProcess, StandaloneStudent, fresh_exchange

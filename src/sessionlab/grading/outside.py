@@ -35,12 +35,12 @@ from traitlets import Integer, List, Unicode
 from sessionlab.grading.jail import JailLimits
 from sessionlab.grading.notebook import (
     BEGIN_HIDDEN,
-    _names,
-    _without_imports,
     is_test_cell,
     nbgrader_meta,
     prune_imports,
     python_source,
+    source_names,
+    without_imports,
 )
 from sessionlab.grading.relay import CellResult, GraderProcess, fresh_exchange
 
@@ -70,9 +70,9 @@ def _definition_nodes(source: str) -> Iterator[ast.stmt]:
         tree = ast.parse(python_source(source))
     except SyntaxError:
         return
-    from sessionlab.grading.notebook import _is_definition
+    from sessionlab.grading.notebook import is_definition
 
-    yield from (node for node in tree.body if _is_definition(node))
+    yield from (node for node in tree.body if is_definition(node))
 
 
 def outside_plan(source_nb: NotebookNode) -> OutsidePlan:
@@ -84,21 +84,21 @@ def outside_plan(source_nb: NotebookNode) -> OutsidePlan:
             continue
         meta = nbgrader_meta(cell)
         if meta.get("solution"):
-            answers |= _names(cell.source)[0]
+            answers |= source_names(cell.source)[0]
         elif meta.get("grade"):
-            test_reads |= _names(cell.source)[1]
+            test_reads |= source_names(cell.source)[1]
     kept: list[str] = []
     for cell in source_nb.cells:
         meta = nbgrader_meta(cell)
         if cell.cell_type != "code" or meta.get("solution") or meta.get("grade"):
             continue
         for node in _definition_nodes(cell.source):
-            bound = _names(ast.unparse(node))[0]
+            bound = source_names(ast.unparse(node))[0]
             if isinstance(node, ast.Import | ast.ImportFrom) or not bound & answers:
                 kept.append(ast.unparse(node))
     code = "\n\n".join(kept)
     if code:
-        code = prune_imports(code, _names(_without_imports(code))[1] | test_reads)
+        code = prune_imports(code, source_names(without_imports(code))[1] | test_reads)
     return OutsidePlan(code + "\n", sorted(answers))
 
 
@@ -106,7 +106,9 @@ class ExecuteOutside(Execute):  # type: ignore[misc]  # nbgrader is untyped
     """nbgrader's ``Execute``, with test cells graded by a separate grader process."""
 
     lessons = List(list(OUTSIDE_LESSONS), help="assignments graded from outside").tag(config=True)
-    tester_limits = Unicode("", help="jail JailLimits (JSON) for the grader process").tag(config=True)
+    tester_limits = Unicode("", help="jail JailLimits (JSON) for the grader process").tag(
+        config=True
+    )
     exchange_dir = Unicode("", help="folder the tester and the kernel share").tag(config=True)
     exchange_uid = Integer(-1, help="owner of the exchange folder (the jail uid)").tag(config=True)
 
@@ -188,7 +190,7 @@ class ExecuteOutside(Execute):  # type: ignore[misc]  # nbgrader is untyped
         return run_sync(self._async_call)(request, timeout)  # type: ignore[no-any-return]
 
     async def _async_call(self, request: dict[str, object], timeout: float) -> dict[str, object]:
-        from sessionlab.grading import wire
+        from sessionlab.grading import plain_data as wire
 
         nonce = secrets.token_hex(8)  # a stale or replayed reply is not this call's answer
         frame = wire.dumps({**request, "id": nonce}).decode().strip()

@@ -3,7 +3,7 @@
 The parent (``sessionlab grade``'s process, or the monitor grader's) holds both ends and is the
 only one that can reach both: the tester (:mod:`sessionlab.grading.tester`) and the student's
 process (a Jupyter kernel, or :mod:`sessionlab.grading.student_side` run stand-alone) never see
-each other. Every reply is checked as a :mod:`sessionlab.grading.wire` frame on the way; a
+each other. Every reply is checked as a :mod:`sessionlab.grading.plain_data` frame on the way; a
 call that does not return in time is answered ``GraderTimeout`` (and the student's process
 interrupted), a test cell that overruns is ended by killing the tester.
 """
@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sessionlab.grading import wire
+from sessionlab.grading import plain_data as wire
 from sessionlab.grading.jail import JailLimits
 
 StudentCall = Callable[[dict[str, object], float], dict[str, object]]
@@ -111,8 +111,10 @@ class GraderProcess:
         submitted: list[str] | None = None,
     ) -> None:
         self._command = jailed_command(limits, "sessionlab.grading.tester")
-        self._setup = {"op": "setup", "definitions": definitions, "answers": answers,
-                       "exchange": str(exchange), "submitted": submitted or []}  # fmt: skip
+        self._setup: dict[str, object] = {
+            "op": "setup", "definitions": definitions, "answers": answers,
+            "exchange": str(exchange), "submitted": submitted or [],
+        }  # fmt: skip
         self._student = student
         self._process: subprocess.Popen[bytes] | None = None
         self._lines: _Lines | None = None
@@ -217,8 +219,9 @@ class StandaloneStudent:
             first = None
         if first is None or first.get("ready") is not True:
             kind = ""
-            if first and isinstance(first.get("error"), dict):
-                kind = str(first["error"].get("type", ""))[:60]  # type: ignore[union-attr]
+            error = first.get("error") if first else None
+            if isinstance(error, dict):
+                kind = str(error.get("type", ""))[:60]
             self.close()
             raise RuntimeError(f"loading your definitions failed{': ' + kind if kind else ''}")
         threading.Thread(target=self._dispatch, daemon=True).start()
@@ -233,8 +236,8 @@ class StandaloneStudent:
         while True:
             frame = self._lines.get(3600)
             if frame is None:
-                for box in list(self._pending.values()):
-                    box.put({"error": {"type": "ProcessDied"}})
+                for waiting in list(self._pending.values()):
+                    waiting.put({"error": {"type": "ProcessDied"}})
                 return
             number = frame.get("id")
             if frame.get("op") == "garbage" and len(self._pending) == 1:

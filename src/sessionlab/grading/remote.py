@@ -2,7 +2,7 @@
 
 A test cell that runs in the grader process calls ``is_stray(path, ...)`` as usual; the name is
 a :class:`Remote`, and the call crosses to the student's jailed process as a request frame.
-What comes back is plain data (decoded by :mod:`sessionlab.grading.wire`, never unpickled or
+What comes back is plain data (decoded by :mod:`sessionlab.grading.plain_data`, never unpickled or
 evaluated) or another :class:`Remote`. A proxy has no behaviour the student can choose:
 
 * ``==`` and ``hash`` are identity (an object whose ``__eq__`` always says True compares
@@ -26,7 +26,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from sessionlab.grading import wire
+from sessionlab.grading import plain_data as wire
 
 Transport = Callable[[dict[str, object]], dict[str, object]]
 TAINT_MIN = 4  # shorter returned strings carry too little to be worth scrubbing
@@ -192,9 +192,8 @@ class Remote:
     def __enter__(self) -> Any:
         return self._method("__enter__")
 
-    def __exit__(self, *exc: object) -> bool:
-        self._method("__exit__", None, None, None)
-        return False
+    def __exit__(self, *exc: object) -> None:
+        self._method("__exit__", None, None, None)  # never allowed to swallow a test's error
 
     def __repr__(self) -> str:
         return f"<object #{self._number} of your code>"

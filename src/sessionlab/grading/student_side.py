@@ -1,8 +1,8 @@
 """The student's side of a grading call: runs in the jailed process, serves data-only requests.
 
 A grader (a separate process) asks for the student's names, calls them, reads attributes of
-what they return; the answers are :mod:`sessionlab.grading.wire` data, and anything that is not
-plain data stays here under a number (a *handle*) that the grader can call methods on.
+what they return; the answers are :mod:`sessionlab.grading.plain_data` frames, and anything
+that is not plain data stays here under a number (a *handle*) that the grader can call methods on.
 
 Two transports: the Jupyter kernel (the grader's parent sends ``serve(...)`` as a silent
 execute request and reads :data:`LAST` back as a user expression), and a stand-alone child
@@ -28,7 +28,7 @@ import types
 from collections.abc import Callable
 from typing import Any
 
-from sessionlab.grading import wire
+from sessionlab.grading import plain_data as wire
 
 # Bound at import (the grader loads this module before any student code runs): a student's
 # later ``builtins.float = ...`` or ``builtins.isinstance = ...`` does not reach this module.
@@ -169,8 +169,8 @@ def serve(frame: str) -> None:
         if len(LAST) > wire.MAX_FRAME // 2:  # its repr travels back: keep it under the cap
             raise ValueError("too big")
     except (ValueError, TypeError):
-        error = {"type": "WireError", "builtin": False}
-        LAST = wire.dumps({"error": error, "id": reply.get("id")}).decode()
+        failure = {"type": "WireError", "builtin": False}
+        LAST = wire.dumps({"error": failure, "id": reply.get("id")}).decode()
 
 
 def main() -> int:

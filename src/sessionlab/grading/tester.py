@@ -32,7 +32,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
-from sessionlab.grading import wire
+from sessionlab.grading import plain_data as wire
 from sessionlab.grading.remote import Channel
 
 CELL_FILE = "<test cell>"
@@ -41,7 +41,8 @@ MAX_OUTPUT = 20_000
 
 def names_in(tree: ast.AST) -> tuple[set[str], set[str]]:
     """(names bound, names read) anywhere in ``tree``."""
-    bound, read = set(), set()
+    bound: set[str] = set()
+    read: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Name):
             (bound if isinstance(node.ctx, ast.Store | ast.Del) else read).add(node.id)
@@ -111,7 +112,8 @@ class Tester:
             tree = ast.parse(source, CELL_FILE)
             last = None
             if tree.body and isinstance(tree.body[-1], ast.Expr):
-                last = ast.Expression(tree.body.pop().value)
+                last = ast.Expression(tree.body[-1].value)
+                tree.body.pop()
             with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
                 self._fetch(ast.Module([*tree.body, *([ast.Expr(last.body)] if last else [])], []))
                 flags = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
