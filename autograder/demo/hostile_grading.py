@@ -94,9 +94,11 @@ _ip.events.register("post_run_cell", lambda result: _cell_hook(result=result))
 def _pump():
     import time as _time
 
-    while True:
-        _time.sleep(0.05)
-        if _seen:
+    printed = 0
+    while True:  # prints whatever is new, while the tests run (not a CPU hog: its own
+        _time.sleep(0.05)  # monitor runs in this process and is timed)
+        if len(_seen) > printed:
+            printed = len(_seen)
             _spill()
 
 
