@@ -18,6 +18,7 @@ anyway; the grader decides pass or fail from the data.
 from __future__ import annotations
 
 import asyncio
+import base64
 import builtins
 import builtins as _builtins
 import inspect
@@ -45,7 +46,10 @@ globals().update(
     }
 )  # fmt: skip
 
-LAST = ""  # the kernel transport's reply, read back as a user expression
+# The kernel transport's reply, read back as a user expression: base64 of the JSON frame, so
+# that its repr is one quoted run of [A-Za-z0-9+/=] the grader checks by pattern (never parses
+# as Python).
+LAST = ""
 MAX_ITER = 100_000
 
 
@@ -156,7 +160,7 @@ def _await(awaitable: Any) -> object:
 
 
 def serve(frame: str) -> None:
-    """Kernel transport: answer one request; the reply goes to :data:`LAST` as JSON."""
+    """Kernel transport: answer one request; the reply goes to :data:`LAST`."""
     global LAST
     try:
         request = wire.loads(frame)
@@ -165,12 +169,13 @@ def serve(frame: str) -> None:
     except BaseException as error:
         reply = {"error": {"type": type(error).__name__[:60], "builtin": False}}
     try:
-        LAST = wire.dumps(reply).decode()
-        if len(LAST) > wire.MAX_FRAME // 2:  # its repr travels back: keep it under the cap
+        data = wire.dumps(reply)
+        if len(data) > wire.MAX_FRAME:
             raise ValueError("too big")
+        LAST = base64.b64encode(data).decode()
     except (ValueError, TypeError):
         failure = {"type": "WireError", "builtin": False}
-        LAST = wire.dumps({"error": failure, "id": reply.get("id")}).decode()
+        LAST = base64.b64encode(wire.dumps({"error": failure, "id": reply.get("id")})).decode()
 
 
 def main() -> int:
