@@ -19,6 +19,7 @@ import contextlib
 import csv
 import html
 import io
+import os
 import re
 import sys
 import zlib
@@ -28,7 +29,13 @@ import nbformat
 import pytest
 
 from sessionlab.grading.jail import capabilities
-from sessionlab.grading.notebook import BEGIN_HIDDEN, END_HIDDEN, hidden_lines, leaked_lines
+from sessionlab.grading.notebook import (
+    BEGIN_HIDDEN,
+    END_HIDDEN,
+    hidden_lines,
+    is_test_cell,
+    leaked_lines,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCE = ROOT / "solutions" / "03-monitor" / "03-monitor.ipynb"
@@ -93,6 +100,9 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     from sessionlab.grading.pipeline import GradeOptions, run_cli
 
+    given = os.environ.get("SESSIONLAB_HOSTILE_RESULTS")  # reuse a graded folder
+    if given:
+        return Path(given)
     tmp = tmp_path_factory.mktemp("hostile")
     everyone = tmp / "all"
     generate.build(everyone, subset=True)
@@ -145,8 +155,13 @@ def test_no_feedback_carries_hidden_tests_in_any_encoding(graded: Path) -> None:
     assert len(files) == len(hostile_grading.STUDENTS) + 1, "feedback for everyone"
     for path in files:
         text = path.read_text()
+        # What the student wrote themselves is no leak (the forger prints "not json").
+        submitted = graded / "autograded" / path.parts[-3] / "03-monitor" / "03-monitor.ipynb"
+        cells = nbformat.read(submitted, as_version=4).cells
+        own = "\n".join(c.source for c in cells if not is_test_cell(c))
+        theirs = {s for s in secrets if s not in own}
         assert leaked_lines(text, hidden_lines(source)) == [], path
-        assert found(secrets, text) == set(), path
+        assert found(theirs, text) == set(), path
     # Positive control: the exfiltrator's kernel did capture hidden data (kept in the
     # instructor's record), and the decoder reads it back from its encodings.
     record = graded / "autograded" / "hook-exfil-1031" / "03-monitor" / "03-monitor.ipynb"
@@ -164,4 +179,5 @@ def test_feedback_shows_the_graders_decisions(graded: Path) -> None:
     text = html.unescape(re.sub(r"<[^>]+>", " ", feedback.read_text()))
     assert "grader: failed in the visible tests" in text  # is_stray's lying object
     assert "grader: passed" in text
-    assert "what your code printed after a test ran is not shown" in text
+    exfiltrator = graded / "feedback" / "hook-exfil-1031" / "03-monitor" / "03-monitor.html"
+    assert "what your code printed after a test ran is not shown" in exfiltrator.read_text()
