@@ -18,6 +18,7 @@ from __future__ import annotations
 import ast
 import base64
 import json
+import os
 import re
 import secrets
 import shutil
@@ -47,7 +48,7 @@ from sessionlab.grading.notebook import (
 from sessionlab.grading.relay import CellResult, GraderProcess, fresh_exchange
 
 # Lessons whose tests are graded from outside the kernel (verified by the round trip).
-OUTSIDE_LESSONS = ("01-fragmentation", "03-monitor")
+OUTSIDE_LESSONS = ("01-fragmentation", "02-failed-fixes", "03-monitor")
 SERVE = "__import__('sessionlab.grading.student_side').grading.student_side"
 _QUOTED_BASE64 = re.compile(r"'([A-Za-z0-9+/]*={0,2})'")
 
@@ -114,6 +115,7 @@ class ExecuteOutside(Execute):  # type: ignore[misc]  # nbgrader is untyped
     )
     exchange_dir = Unicode("", help="folder the tester and the kernel share").tag(config=True)
     exchange_uid = Integer(-1, help="owner of the exchange folder (the jail uid)").tag(config=True)
+    course_links = Unicode("", help="links to make in <exchange>/.course (JSON)").tag(config=True)
 
     _tester: GraderProcess | None = None
     _outside: dict[str, Any] | None = None
@@ -129,7 +131,7 @@ class ExecuteOutside(Execute):  # type: ignore[misc]  # nbgrader is untyped
         own = not self.exchange_dir
         exchange = Path(self.exchange_dir or tempfile.mkdtemp(prefix="sessionlab-exchange-"))
         uid = self.exchange_uid if self.exchange_uid >= 0 else None
-        fresh_exchange(exchange, uid)
+        self._fill_exchange(exchange, uid)
         submitted = [c.source for c in nb.cells if c.cell_type == "code" and not is_test_cell(c)]
         self._outside = {"plan": plan, "exchange": exchange, "submitted": submitted}
         try:
@@ -142,7 +144,19 @@ class ExecuteOutside(Execute):  # type: ignore[misc]  # nbgrader is untyped
             if own:
                 shutil.rmtree(exchange, ignore_errors=True)
             else:
-                fresh_exchange(exchange, uid)
+                self._fill_exchange(exchange, uid)
+
+    def _fill_exchange(self, exchange: Path, uid: int | None) -> None:
+        """A fresh exchange folder, with the kernel's course folder and its links (the CLIs)."""
+        fresh_exchange(exchange, uid)
+        links = json.loads(self.course_links) if self.course_links else {}
+        if links:
+            course = exchange / ".course"
+            course.mkdir()
+            for name, target in links.items():
+                (course / name).symlink_to(target)
+            if uid is not None and os.geteuid() == 0:
+                os.chown(course, uid, uid)
 
     def _start_tester(self) -> GraderProcess:
         """The grader process, started once the kernel runs: as the kernel's uid, in a jail of
@@ -284,6 +298,14 @@ def configure(config: Any, limits: JailLimits, exchange: Path) -> None:
     ``limits`` afterwards) and the grader process share ``exchange``, and the grader process
     is jailed with the kernel's limits."""
     limits.shared = [*limits.shared, str(exchange)]
+    # The kernel's course folder (lesson sandboxes: transcripts real chats wrote) lives in the
+    # exchange folder too, so that a test reads them at the same paths (lesson 2).
+    course = exchange / ".course"
+    limits.env = {**limits.env, "SESSIONLAB_HOME": str(course)}
+    config.ExecuteOutside.course_links = json.dumps(
+        {name.removeprefix(".course/"): target for name, target in limits.links.items()
+         if name.startswith(".course/")}
+    )  # fmt: skip
     config.ExecuteOutside.tester_limits = limits.to_json()
     config.ExecuteOutside.exchange_dir = str(exchange)
     config.ExecuteOutside.exchange_uid = limits.uid if limits.isolate else -1
