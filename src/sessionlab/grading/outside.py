@@ -124,16 +124,20 @@ class ExecuteOutside(Execute):  # type: ignore[misc]  # nbgrader is untyped
         self, nb: NotebookNode, resources: Any = None, km: Any = None
     ) -> tuple[NotebookNode, Any]:
         assignment = (resources or {}).get("nbgrader", {}).get("assignment")
-        if assignment not in self.lessons:
+        outside = assignment in self.lessons
+        own = not self.exchange_dir
+        if own and not outside:  # plain nbgrader, classic lesson: nothing to share
             self._outside = None
             return super().preprocess(nb, resources, km)  # type: ignore[no-any-return]
-        plan = outside_plan(self._source_notebook(resources))
-        own = not self.exchange_dir
         exchange = Path(self.exchange_dir or tempfile.mkdtemp(prefix="sessionlab-exchange-"))
         uid = self.exchange_uid if self.exchange_uid >= 0 else None
+        # Every lesson's kernel keeps its course folder there under ``sessionlab grade``.
         self._fill_exchange(exchange, uid)
-        submitted = [c.source for c in nb.cells if c.cell_type == "code" and not is_test_cell(c)]
-        self._outside = {"plan": plan, "exchange": exchange, "submitted": submitted}
+        self._outside = None
+        if outside:
+            plan = outside_plan(self._source_notebook(resources))
+            cells = [c.source for c in nb.cells if c.cell_type == "code" and not is_test_cell(c)]
+            self._outside = {"plan": plan, "exchange": exchange, "submitted": cells}
         try:
             return super().preprocess(nb, resources, km)  # type: ignore[no-any-return]
         finally:
