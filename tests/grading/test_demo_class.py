@@ -1,6 +1,6 @@
 """The synthetic class of lesson 03, graded end to end; every score checked (slow).
 
-By default: generate one student per kind (19 notebooks: correct, naive, slow poller, a merge
+By default: generate one student per kind (24 notebooks: correct, naive, slow poller, a merge
 that loses the chain, crashes, a loop, a memory hog, a cheat, a vandal, a fork bomb, a disk
 filler, ...) and grade them with ``sessionlab grade`` (about 3 minutes on 2 cores).
 ``make grade-demo`` grades all 30 and then runs this test on its results
