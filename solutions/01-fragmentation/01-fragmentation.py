@@ -331,7 +331,7 @@ with tempfile.TemporaryDirectory() as tmp:
         if got == expected:
             passed += 1
         else:
-            print(f"hidden case {name!r}: expected {expected}, got {got}")
+            print(f"hidden case {name!r}: not the chain the CLI would resume")
 float(1 + 2 * passed / len(hidden_cases))  # partial credit: visible 1 + hidden 2
 ### END HIDDEN TESTS
 

@@ -653,11 +653,17 @@ with tempfile.TemporaryDirectory() as tmp:
     path = Path(tmp) / "rw.jsonl"
     path.write_text("")
     info = os.stat(path)
-    fd = os.open(path, os.O_RDWR)
+    # another process holds it O_RDWR (the grader's own process is not inspectable)
+    code = "import os, sys, time; os.open(sys.argv[1], os.O_RDWR); print('open', flush=True); time.sleep(30)"
+    rw = subprocess.Popen(
+        [sys.executable, "-c", code, str(path)], stdout=subprocess.PIPE, text=True
+    )
     try:
+        assert rw.stdout.readline().strip() == "open"
         assert open_for_writing(info.st_dev, info.st_ino), "O_RDWR is a writer too"
     finally:
-        os.close(fd)
+        rw.kill()
+        rw.wait()
     assert not open_for_writing(info.st_dev, info.st_ino)
     assert not open_for_writing(info.st_dev, 1), "an inode nobody has open"
 ### END HIDDEN TESTS
@@ -849,8 +855,10 @@ class StudentMonitor:
 # The basics (1 point): one stray is folded into the fixed file and removed; the stats keep the
 # lesson's three counters. The next cell grades the rules with the course harness.
 ### BEGIN HIDDEN TESTS
-# Defined first: the rules cell uses this check even when the basics below fail.
-import inspect  # noqa: E402
+# Defined first: the rules cell uses this check even when the basics below fail. It reads
+# the notebook's code as submitted (SUBMITTED_CELLS, given by the grader), never the
+# student's running process: no patch of inspect or sys.modules there can hide a wrapper.
+import ast  # noqa: E402
 
 FORBIDDEN_NAMES = (
     "SessionMonitor",
@@ -860,42 +868,62 @@ FORBIDDEN_NAMES = (
     "sessionlab.monitor.multi",
     "sessionlab.monitor.follower",
     "sessionlab.monitor.merge",
+    "sessionlab.monitor.discovery",
+    "sessionlab.monitor.merge_pipeline",
+    "sessionlab.monitor.stray_finisher",
+    "sessionlab.monitor.ordering",
+    "sessionlab.monitor.options",
+    "sessionlab.monitor.counters",
+    "sessionlab.monitor.lease",
+    "sessionlab.monitor.baseline",
     "sessionlab.durable.appends",
     "import_module",
     "__import__",
+    "importlib",
+    "sys.modules",
+    "__builtins__",
 )
-FORBIDDEN_MODULES = [
-    m
-    for m in sys.modules
-    if m == "sessionlab.durable.appends"
-    or (
-        m.startswith("sessionlab.monitor.")
-        and m.split(".")[2] in ("engine", "multi", "follower", "merge", "lease", "baseline")
-    )
-]
+# ... and, inside the monitor's own classes, no code built from strings.
+FORBIDDEN_IN_CLASSES = ("exec(", "eval(", "compile(", "globals(")
 
 
-def _own_work_problems(cls):
-    problems = []
-    if cls.__module__ != "__main__":
-        problems.append(f"StudentMonitor comes from {cls.__module__}, not from this notebook")
-    for base in inspect.getmro(cls)[1:]:
-        if base is not object and base.__module__ not in ("__main__", "sessionlab.monitor.naive"):
-            problems.append(f"it inherits from {base.__module__}.{base.__qualname__}")
-    helpers = [cls] + [globals().get(n) for n in ("LineFollower", "ChainMerger")]
-    for owner in helpers:
-        for member in vars(owner).values() if isinstance(owner, type) else ():
-            func = getattr(member, "__func__", member)
-            if not inspect.isfunction(func):
-                continue
-            try:
-                text = inspect.getsource(func)
-            except (OSError, TypeError):
-                problems.append(f"the source of {func.__qualname__} is not available")
-                continue
-            problems += [f"{func.__qualname__} names {n}" for n in FORBIDDEN_NAMES if n in text]
-    if FORBIDDEN_MODULES:
-        problems.append(f"the notebook imported {', '.join(FORBIDDEN_MODULES)}")
+def _submitted_cells():
+    """The grader's copy of the notebook's code; in a plain kernel (the lesson's own run),
+    what ran so far, without these test cells."""
+    try:
+        return SUBMITTED_CELLS
+    except NameError:
+        return [c for c in In if "FORBIDDEN_NAMES" not in c]  # noqa: F821  (IPython's)
+
+
+def _own_work_problems(cells):
+    code = "\n".join(cells)
+    problems = [f"your notebook names {name}" for name in FORBIDDEN_NAMES if name in code]
+    classes, bases, assigned = set(), [], False
+    for cell in cells:
+        try:
+            tree = ast.parse(cell)
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef):
+                classes.add(node.name)
+                if node.name == "StudentMonitor":
+                    bases += [ast.unparse(b) for b in node.bases]
+                if node.name in ("StudentMonitor", "LineFollower", "ChainMerger"):
+                    body = ast.unparse(node)
+                    problems += [
+                        f"{node.name} uses {name}" for name in FORBIDDEN_IN_CLASSES if name in body
+                    ]
+            elif isinstance(node, ast.Assign | ast.AnnAssign | ast.AugAssign):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                assigned |= any(ast.unparse(t) == "StudentMonitor" for t in targets)
+    if assigned:
+        problems.append("StudentMonitor is assigned, not written as a class")
+    if "StudentMonitor" not in classes:
+        problems.append("no class StudentMonitor in the notebook")
+    allowed = {"object", "NaivePollingMonitor"} | (classes - {"StudentMonitor"})
+    problems += [f"it inherits from {base}" for base in bases if base not in allowed]
     return problems
 
 
@@ -920,7 +948,7 @@ with tempfile.TemporaryDirectory() as tmp:
     assert stats["corrections"] == 1, stats
 print("visible tests passed")
 ### BEGIN HIDDEN TESTS
-problems = _own_work_problems(StudentMonitor)
+problems = _own_work_problems(_submitted_cells())
 assert not problems, f"StudentMonitor must be your own code: {'; '.join(problems)}"
 ### END HIDDEN TESTS
 
@@ -931,7 +959,7 @@ assert not problems, f"StudentMonitor must be your own code: {'; '.join(problems
 # from a resume copy, and old sessions left alone.
 print("graded by the course harness (see section 4 for the same run)")
 ### BEGIN HIDDEN TESTS
-problems = _own_work_problems(StudentMonitor)
+problems = _own_work_problems(_submitted_cells())
 if problems:
     print("StudentMonitor must be your own code; it scores 0 because:")
     for problem in problems:
