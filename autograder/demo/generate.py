@@ -31,8 +31,8 @@ sys.path.insert(0, str(ROOT / "autograder"))
 import course_cycle  # noqa: E402
 
 sys.path.insert(0, str(HERE))
-import hostile_jail  # noqa: E402
 import hostile_grading  # noqa: E402
+import hostile_jail  # noqa: E402
 
 ASSIGNMENT = "03-monitor"
 EXPECTED = HERE / "expected_scores.csv"

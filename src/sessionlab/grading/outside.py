@@ -106,7 +106,7 @@ def outside_plan(source_nb: NotebookNode) -> OutsidePlan:
     return OutsidePlan(code + "\n", sorted(answers))
 
 
-class ExecuteOutside(Execute):  # type: ignore[misc]  # nbgrader is untyped
+class ExecuteOutside(Execute):
     """nbgrader's ``Execute``, with test cells graded by a separate grader process."""
 
     lessons = List(list(OUTSIDE_LESSONS), help="assignments graded from outside").tag(config=True)
@@ -128,7 +128,7 @@ class ExecuteOutside(Execute):  # type: ignore[misc]  # nbgrader is untyped
         own = not self.exchange_dir
         if own and not outside:  # plain nbgrader, classic lesson: nothing to share
             self._outside = None
-            return super().preprocess(nb, resources, km)  # type: ignore[no-any-return]
+            return super().preprocess(nb, resources, km)
         exchange = Path(self.exchange_dir or tempfile.mkdtemp(prefix="sessionlab-exchange-"))
         uid = self.exchange_uid if self.exchange_uid >= 0 else None
         # Every lesson's kernel keeps its course folder there under ``sessionlab grade``.
@@ -139,7 +139,7 @@ class ExecuteOutside(Execute):  # type: ignore[misc]  # nbgrader is untyped
             cells = [c.source for c in nb.cells if c.cell_type == "code" and not is_test_cell(c)]
             self._outside = {"plan": plan, "exchange": exchange, "submitted": cells}
         try:
-            return super().preprocess(nb, resources, km)  # type: ignore[no-any-return]
+            return super().preprocess(nb, resources, km)
         finally:
             if self._tester is not None:
                 self._tester.close()
@@ -197,7 +197,7 @@ class ExecuteOutside(Execute):  # type: ignore[misc]  # nbgrader is untyped
             self._outside["primed"] = True
             self._call({"op": "get", "names": []}, 60.0)
         if self._outside is None or not is_test_cell(cell):
-            return super().preprocess_cell(cell, resources, index)  # type: ignore[no-any-return]
+            return super().preprocess_cell(cell, resources, index)
         if self._tester is None:
             self._tester = self._start_tester()
         timeout = float(self.timeout or 120)
@@ -208,7 +208,7 @@ class ExecuteOutside(Execute):  # type: ignore[misc]  # nbgrader is untyped
 
     # -- the student's side, through the kernel ---------------------------------------------
     def _call(self, request: dict[str, object], timeout: float) -> dict[str, object]:
-        return run_sync(self._async_call)(request, timeout)  # type: ignore[no-any-return]
+        return run_sync(self._async_call)(request, timeout)
 
     async def _async_call(self, request: dict[str, object], timeout: float) -> dict[str, object]:
         from sessionlab.grading import plain_data as wire
@@ -257,7 +257,7 @@ class ExecuteOutside(Execute):  # type: ignore[misc]  # nbgrader is untyped
                     return {"content": {"status": "dead"}}
                 continue
             if msg.get("parent_header", {}).get("msg_id") == msg_id:
-                return msg  # type: ignore[no-any-return]
+                return msg
         return None
 
 

@@ -21,6 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 
+from sessionlab.errors import SessionLabError
+
 # Bound at import (the grader loads this module before any student code runs): a student's
 # later ``builtins.float = ...`` or ``builtins.isinstance = ...`` does not reach this module.
 globals().update(
@@ -43,7 +45,7 @@ MAX_ITEMS = 200_000
 Value = object  # what a decoded frame may hold: plain data, Path, Handle
 
 
-class WireError(ValueError):
+class WireError(SessionLabError, ValueError):
     """A frame that is not valid data (too big, too deep, an unknown tag, not JSON)."""
 
 

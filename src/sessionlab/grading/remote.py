@@ -26,13 +26,14 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from sessionlab.errors import SessionLabError
 from sessionlab.grading import plain_data as wire
 
 Transport = Callable[[dict[str, object]], dict[str, object]]
 TAINT_MIN = 4  # shorter returned strings carry too little to be worth scrubbing
 
 
-class StudentCodeError(Exception):
+class StudentCodeError(SessionLabError):
     """The student's code raised an exception of a class of its own."""
 
 
@@ -129,11 +130,10 @@ def _error(error: object) -> Exception:
     if (
         error.get("builtin") is True
         and isinstance(found, type)
-        and issubclass(found, Exception)
-        and found not in (SystemExit,)
+        and issubclass(found, Exception)  # never SystemExit or KeyboardInterrupt
     ):
         try:
-            return found(f"raised by your code ({kind})")  # type: ignore[no-any-return]
+            return found(f"raised by your code ({kind})")
         except TypeError:  # an exception class with required arguments (UnicodeDecodeError)
             return StudentCodeError(f"your code raised {kind}")
     return StudentCodeError("your code raised an exception of a class of its own")

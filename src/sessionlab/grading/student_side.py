@@ -84,7 +84,7 @@ def _namespace() -> dict[str, Any]:
     except ImportError:
         shell = None
     if shell is not None:
-        return shell.user_ns  # type: ignore[no-any-return]
+        return shell.user_ns
     return vars(sys.modules["__main__"])
 
 
