@@ -3,9 +3,10 @@
 A :class:`GraderWorkspace` is built once per worker (a local worker process, a Celery pool
 child, or the coordinator itself with ``--workers 1``): a 0700 temporary folder holding a copy
 of the assignment's source and the course config, nbgrader's API with the source generated
-into the workspace's own gradebook, a kernel spec that starts every kernel in the jail (each
-jail claims a uid no other running jail holds, from the jail's uid pool), and an IPC socket
-folder. :meth:`GraderWorkspace.grade` then turns a
+into the workspace's own gradebook, a kernel spec that starts every kernel in the jail (as a
+uid of the jail's pool the workspace holds for its lifetime: no other running jail gets it,
+and the grader process that runs a kernel's test cells runs as it too), an exchange folder
+the two share, and an IPC socket folder. :meth:`GraderWorkspace.grade` then turns a
 :class:`~sessionlab.grading.unit.GradingTask` into a
 :class:`~sessionlab.grading.unit.GradingResult`: prepare the notebook, autograde it (the one
 swappable step, :mod:`sessionlab.grading.autograde`), read its grades, measure the student's
