@@ -113,7 +113,7 @@ grade: setup
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade ASSIGNMENT=03-monitor SUBMISSIONS=path/to/folder-or.zip"; exit 2; }
 	$(BIN)/sessionlab grade $(ASSIGNMENT) --submissions $(SUBMISSIONS)
 
-# The synthetic class (30 notebooks of lesson 03) graded into a temporary folder
+# The synthetic class (42 notebooks of lesson 03) graded into a temporary folder
 # (GRADE_ARGS="--workers 8" or "--broker redis://127.0.0.1:6379/0" to choose the workers).
 GRADE_ARGS ?=
 grade-demo: setup

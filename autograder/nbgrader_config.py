@@ -11,10 +11,12 @@ are ignored by git.
 from pathlib import Path
 
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
-from nbgrader.preprocessors import GetGrades
+from nbgrader.converters import Autograde
+from nbgrader.preprocessors import Execute, GetGrades
 
 from sessionlab.classroom.exchange import COURSE_ID, exchange_root
 from sessionlab.grading.feedback import HideHiddenTests
+from sessionlab.grading.outside import ExecuteOutside
 
 c = get_config()  # type: ignore[name-defined]  # noqa: F821  (injected by traitlets)
 
@@ -43,6 +45,14 @@ c.IgnorePattern.enabled = True
 # watchdog logs "InotifyEmitter.queue_events() called when the thread is inactive" to stderr
 # when an observer stops while events are in flight: noise, not a failed test.
 c.IgnorePattern.pattern = r"(?:Warning|warn\(|called when the thread is inactive)"
+
+# Test cells run in a grader process, never in the student's kernel: the grader calls the
+# student's definitions over a data-only channel and decides pass/fail itself (lessons in
+# ExecuteOutside.lessons; the others still run their tests in the kernel).
+c.Autograde.autograde_preprocessors = [
+    ExecuteOutside if pp is Execute else pp
+    for pp in Autograde.class_traits()["autograde_preprocessors"].default()
+]
 
 # Transcript dumps can be long; keep feedback readable.
 c.LimitOutput.max_lines = 200

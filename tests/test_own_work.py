@@ -38,9 +38,9 @@ def _monitor_problems(student_code: str) -> list[str]:
     definitions = re.search(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", test, re.S)
     assert definitions is not None
     namespace: dict[str, Any] = {"__name__": "__main__"}
-    _run(student_code, namespace, "student-cell")
     _run(definitions.group(1), namespace, "hidden-definitions")
-    problems: list[str] = namespace["_own_work_problems"](namespace["StudentMonitor"])
+    # The check reads the notebook's code as submitted (the grader's copy), not the kernel.
+    problems: list[str] = namespace["_own_work_problems"]([student_code])
     return problems
 
 
@@ -72,8 +72,12 @@ def test_importing_the_reference_to_read_it_costs_nothing() -> None:
         "class StudentMonitor:\n    def start(self):\n"
         "        return getattr(e, 'Session' + 'Monitor')\n",
         "from sessionlab.monitor.engine import SessionMonitor as StudentMonitor\n",
+        "from sessionlab.monitor.engine import SessionMonitor as R\n"
+        "def make(d, s):\n    return R(d, s)\n"
+        "class StudentMonitor:\n    def __init__(self, d, s):\n        self.inner = make(d, s)\n",
+        "import importlib\nE = importlib.import_module('sessionlab.monitor.engine')\n" + OWN,
     ],
-    ids=["subclass", "alias-in-a-method", "module-alias", "re-export"],
+    ids=["subclass", "alias-in-a-method", "module-alias", "re-export", "helper", "dynamic"],
 )
 def test_reusing_the_reference_monitor_is_caught(student: str) -> None:
     assert _monitor_problems(student) != []

@@ -1,7 +1,7 @@
 """Build a synthetic class of lesson 03 submissions, named as an LMS would name them.
 
 ``python autograder/demo/generate.py OUT [--subset]`` releases 03-monitor from ``solutions/``
-into a temporary folder, then writes about 30 notebooks into ``OUT``: the release with answer
+into a temporary folder, then writes 42 notebooks into ``OUT``: the release with answer
 cells filled in by kind (correct, naive monitor, slow poller, a merge that loses the chain,
 crashes, a loop, a memory hog, a cheat that looks for the hidden tests, a vandal that deletes
 files, a bounded fork bomb, a disk filler, ...), under Canvas, Moodle and nbgrader names.
@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT / "autograder"))
 import course_cycle  # noqa: E402
 
 sys.path.insert(0, str(HERE))
+import hostile_grading  # noqa: E402
 import hostile_jail  # noqa: E402
 
 ASSIGNMENT = "03-monitor"
@@ -273,6 +274,10 @@ CLASS = [
     Student(f"ito_ken_1030_5030_{A}.ipynb", correct, "ito-ken-1030"),
 ]
 CLASS += [Student(f, kind, sid) for f, kind, sid in hostile_jail.STUDENTS]
+# Students who attack the grading itself (hostile_grading.py): every one is in the subset.
+CLASS += [
+    Student(file, hostile_grading.KINDS[kind], sid) for file, kind, sid in hostile_grading.STUDENTS
+]
 # Not graded: one name no LMS produces, and an older submission of garcia_ana.
 EXTRAS = {"my_homework.ipynb": untouched, f"garcia_ana_1001_4001_{A}.ipynb": untouched}
 # One student per kind: the test grades these (every kind, about half the class).
@@ -282,6 +287,7 @@ SUBSET = {
     "vega-noa-1017", "wong-ivy-1018", "xu-lin-1019", "yilmaz-ece-1020", "zeller-max-1021",
     "baker-tom-1023", "diaz-eva-1025", "evans-sam-1026", "fox-jay-1027",
 }  # fmt: skip
+SUBSET |= {sid for _, _, sid in hostile_grading.STUDENTS}
 
 
 def reference_answers(source: Path) -> Answers:

@@ -658,11 +658,17 @@ with tempfile.TemporaryDirectory() as tmp:
     path = Path(tmp) / "rw.jsonl"
     path.write_text("")
     info = os.stat(path)
-    fd = os.open(path, os.O_RDWR)
+    # another process holds it O_RDWR (the grader's own process is not inspectable)
+    code = "import os, sys, time; os.open(sys.argv[1], os.O_RDWR); print('open', flush=True); time.sleep(30)"
+    rw = subprocess.Popen(
+        [sys.executable, "-c", code, str(path)], stdout=subprocess.PIPE, text=True
+    )
     try:
+        assert rw.stdout.readline().strip() == "open"
         assert open_for_writing(info.st_dev, info.st_ino), "O_RDWR is a writer too"
     finally:
-        os.close(fd)
+        rw.kill()
+        rw.wait()
     assert not open_for_writing(info.st_dev, info.st_ino)
     assert not open_for_writing(info.st_dev, 1), "an inode nobody has open"
 ### END HIDDEN TESTS
@@ -854,8 +860,10 @@ class StudentMonitor:
 # The basics (1 point): one stray is folded into the fixed file and removed; the stats keep the
 # lesson's three counters. The next cell grades the rules with the course harness.
 ### BEGIN HIDDEN TESTS
-# Defined first: the rules cell uses this check even when the basics below fail.
-import inspect  # noqa: E402
+# Defined first: the rules cell uses this check even when the basics below fail. It reads
+# the notebook's code as submitted (SUBMITTED_CELLS, given by the grader), never the
+# student's running process: no patch of inspect or sys.modules there can hide a wrapper.
+import ast  # noqa: E402
 
 FORBIDDEN_NAMES = (
     "SessionMonitor",
@@ -865,63 +873,87 @@ FORBIDDEN_NAMES = (
     "sessionlab.monitor.multi",
     "sessionlab.monitor.follower",
     "sessionlab.monitor.merge",
+    "sessionlab.monitor.discovery",
+    "sessionlab.monitor.merge_pipeline",
+    "sessionlab.monitor.stray_finisher",
+    "sessionlab.monitor.ordering",
+    "sessionlab.monitor.options",
+    "sessionlab.monitor.counters",
+    "sessionlab.monitor.lease",
+    "sessionlab.monitor.baseline",
     "sessionlab.durable.appends",
-    "import_module",
-    "__import__",
 )
-FORBIDDEN_MODULES = (
-    *(
-        f"sessionlab.monitor.{m}"
-        for m in (
-            *("engine", "multi", "follower", "merge", "discovery", "stray_finisher"),
-            *("ordering", "counters", "options", "lease", "baseline"),
-        )
-    ),
-    "sessionlab.durable.",
-)
+# The reference's modules: importing one to read it is allowed, using it in your code is not.
+FORBIDDEN_MODULES = tuple(n for n in FORBIDDEN_NAMES if n.startswith("sessionlab."))
+# Dynamic imports and code built from strings hide what is used: not anywhere in the notebook...
+FORBIDDEN_ANYWHERE = ("import_module", "__import__", "importlib", "sys.modules", "__builtins__")
+# ... and, inside the monitor's own classes, no code built from strings either.
+FORBIDDEN_IN_CODE = ("exec(", "eval(", "compile(", "globals(")
 
 
-def _names_used(code):
-    """Every global name a function's code (nested functions included) looks up."""
-    names = set(code.co_names)
-    for const in code.co_consts:
-        if inspect.iscode(const):
-            names |= _names_used(const)
-    return names
+def _submitted_cells():
+    """The grader's copy of the notebook's code; in a plain kernel (the lesson's own run),
+    what ran so far, without these test cells."""
+    try:
+        return SUBMITTED_CELLS
+    except NameError:
+        return [c for c in In if "FORBIDDEN_NAMES" not in c]  # noqa: F821  (IPython's)
 
 
-def _from_reference(value):
-    """True when ``value`` (or its class) is defined in one of the reference's modules."""
-    if inspect.ismodule(value):
-        return value.__name__.startswith(FORBIDDEN_MODULES)
-    owner = value if isinstance(value, type) or callable(value) else type(value)
-    return str(getattr(owner, "__module__", "")).startswith(FORBIDDEN_MODULES)
+def _reference_aliases(tree):
+    """Names an import binds to the reference (``import ... as R``, ``from ... import engine``)."""
+    aliases = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            for name in node.names:
+                full = f"{node.module}.{name.name}"
+                if full.startswith(FORBIDDEN_MODULES) or node.module.startswith(FORBIDDEN_MODULES):
+                    aliases.add(name.asname or name.name)
+        elif isinstance(node, ast.Import):
+            for name in node.names:
+                if name.name.startswith(FORBIDDEN_MODULES) and name.asname:
+                    aliases.add(name.asname)
+    return aliases
 
 
-def _own_work_problems(cls):
-    problems = []
-    if cls.__module__ != "__main__":
-        problems.append(f"StudentMonitor comes from {cls.__module__}, not from this notebook")
-    for base in inspect.getmro(cls)[1:]:
-        if base is not object and base.__module__ not in ("__main__", "sessionlab.monitor.naive"):
-            problems.append(f"it inherits from {base.__module__}.{base.__qualname__}")
-    helpers = [cls] + [globals().get(n) for n in ("LineFollower", "ChainMerger")]
-    for owner in helpers:
-        for member in vars(owner).values() if isinstance(owner, type) else ():
-            func = getattr(member, "__func__", member)
-            if not inspect.isfunction(func):
-                continue
-            try:
-                text = inspect.getsource(func)
-            except (OSError, TypeError):
-                problems.append(f"the source of {func.__qualname__} is not available")
-                continue
-            problems += [f"{func.__qualname__} names {n}" for n in FORBIDDEN_NAMES if n in text]
-            # Importing the reference to read it is allowed; calling it (under any alias) is not.
-            for name in sorted(_names_used(func.__code__)):
-                if name in func.__globals__ and _from_reference(func.__globals__[name]):
-                    problems.append(f"{func.__qualname__} uses {name} from the reference")
-    return problems
+def _own_work_problems(cells):
+    code = "\n".join(cells)
+    problems = [f"your notebook uses {name}" for name in FORBIDDEN_ANYWHERE if name in code]
+    trees = []
+    for cell in cells:
+        try:
+            trees.append(ast.parse(cell))
+        except SyntaxError:
+            continue
+    aliases = set().union(*(_reference_aliases(tree) for tree in trees))
+    classes, bases = set(), []
+    for tree in trees:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef):
+                classes.add(node.name)
+                if node.name == "StudentMonitor":
+                    bases += [ast.unparse(b) for b in node.bases]
+            if isinstance(node, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+                body = ast.unparse(node)
+                used = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)} & aliases
+                problems += [f"{node.name} uses {name} from the reference" for name in sorted(used)]
+                problems += [
+                    f"{node.name} names {name}" for name in FORBIDDEN_NAMES if name in body
+                ]
+                if node.name in ("StudentMonitor", "LineFollower", "ChainMerger"):
+                    strings = [name for name in FORBIDDEN_IN_CODE if name in body]
+                    problems += [f"{node.name} uses {name}" for name in strings]
+            elif isinstance(node, ast.Assign | ast.AnnAssign | ast.AugAssign):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                if any(ast.unparse(t) == "StudentMonitor" for t in targets):
+                    problems.append("StudentMonitor is assigned, not written as a class")
+    if "StudentMonitor" in aliases:
+        problems.append("StudentMonitor is imported from the reference, not written")
+    if "StudentMonitor" not in classes:
+        problems.append("no class StudentMonitor in the notebook")
+    allowed = {"object", "NaivePollingMonitor"} | (classes - {"StudentMonitor"})
+    problems += [f"it inherits from {base}" for base in bases if base not in allowed]
+    return sorted(set(problems))
 
 
 ### END HIDDEN TESTS
@@ -945,7 +977,7 @@ with tempfile.TemporaryDirectory() as tmp:
     assert stats["corrections"] == 1, stats
 print("visible tests passed")
 ### BEGIN HIDDEN TESTS
-problems = _own_work_problems(StudentMonitor)
+problems = _own_work_problems(_submitted_cells())
 assert not problems, f"StudentMonitor must be your own code: {'; '.join(problems)}"
 ### END HIDDEN TESTS
 
@@ -956,7 +988,7 @@ assert not problems, f"StudentMonitor must be your own code: {'; '.join(problems
 # from a resume copy, and old sessions left alone.
 print("graded by the course harness (see section 4 for the same run)")
 ### BEGIN HIDDEN TESTS
-problems = _own_work_problems(StudentMonitor)
+problems = _own_work_problems(_submitted_cells())
 if problems:
     print("StudentMonitor must be your own code; it scores 0 because:")
     for problem in problems:

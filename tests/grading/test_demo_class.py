@@ -1,11 +1,11 @@
 """The synthetic class of lesson 03, graded end to end; every score checked (slow).
 
-By default: generate one student per kind (19 notebooks: correct, naive, slow poller, a merge
+By default: generate one student per kind (24 notebooks: correct, naive, slow poller, a merge
 that loses the chain, crashes, a loop, a memory hog, a cheat, a vandal, a fork bomb, a disk
 filler, ...) and grade them with ``sessionlab grade --workers 3`` (three local worker
 processes, each kernel in its own jail with its own uid: the fork bomb and the memory hog run
 beside correct students and must not cost them a point; about 2 minutes on 2 cores).
-``make grade-demo`` grades all 30 and then runs this test on its results
+``make grade-demo`` grades all 42 and then runs this test on its results
 (``SESSIONLAB_DEMO_RESULTS=<out>``).
 """
 

@@ -7,11 +7,12 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
 
-from sessionlab.grading.jail import JailLimits, capabilities
+from sessionlab.grading.jail import JailLimits, capabilities, uid_held
 from sessionlab.grading.jail_settings import grading_limits
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -191,3 +192,67 @@ def test_a_worker_running_from_its_own_copy_grades_with_that_copy(tmp_path: Path
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == str(copy / "sessionlab" / "__init__.py")
+
+
+@isolated
+def test_a_claimed_uid_is_used_only_while_its_caller_holds_it(tmp_path: Path) -> None:
+    """A student's jail and its grader's run as one uid the caller holds (``uid_held``); a
+    jail refuses a "claimed" uid nobody holds (the pool could hand it to anyone meanwhile)
+    and one outside the pool (never root, never a host account)."""
+    probe = "import os; print('uid', os.getuid())"
+    limits = grading_limits(hide=[tmp_path], wall_s=20)
+    with uid_held(limits) as uid:
+        limits.claimed_uid = uid
+        done = jailed(probe, tmp_path, limits)
+        assert done.returncode == 0, done.stderr
+        assert f"uid {uid}" in done.stdout
+    released = jailed(probe, tmp_path, limits)
+    assert released.returncode == 125 and "not held by the caller" in released.stderr
+    limits.claimed_uid = 0
+    as_root = jailed(probe, tmp_path, limits)
+    assert as_root.returncode == 125 and "not in the pool" in as_root.stderr
+
+
+@isolated
+def test_shared_folder_and_joined_pid_namespace(tmp_path: Path) -> None:
+    """The exchange folder is the same files, writable, in two jails; a jail that joins
+    another's PID namespace sees that jail's processes (lesson 03's writers)."""
+    exchange = tmp_path / "exchange"
+    exchange.mkdir(mode=0o700)
+    limits = grading_limits(hide=[tmp_path], wall_s=30)
+    limits.shared = [str(exchange)]
+    with uid_held(limits) as uid:
+        limits.claimed_uid = uid
+        os.chown(exchange, uid, uid)
+        config = limits.to_json()
+        student = subprocess.Popen(
+            [sys.executable, "-m", "sessionlab.grading.jail", "--config", config, "--",
+             sys.executable, "-c",
+             f"import pathlib, time; pathlib.Path({str(exchange)!r}, 'student.txt')"
+             ".write_text('from the student'); time.sleep(20)"],
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 20
+            while not (exchange / "student.txt").exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            limits.join_pid_ns = f"/proc/{student.pid}/ns/pid_for_children"
+            done = jailed(
+                f"""
+                import os, pathlib
+                print(pathlib.Path({str(exchange)!r}, "student.txt").read_text())
+                pathlib.Path({str(exchange)!r}, "grader.txt").write_text("ok")
+                cmdlines = [open(f"/proc/{{p}}/cmdline", "rb").read()
+                            for p in os.listdir("/proc") if p.isdigit()]
+                print("sees the student", any(b"student.txt" in c for c in cmdlines))
+                print("uid", os.getuid())
+                """,
+                tmp_path,
+                limits,
+            )
+        finally:
+            student.kill()
+            student.wait()
+    assert done.returncode == 0, done.stderr
+    assert "from the student" in done.stdout and f"uid {uid}" in done.stdout
+    assert "sees the student True" in done.stdout
+    assert (exchange / "grader.txt").read_text() == "ok"

@@ -9,8 +9,11 @@ kernel spec, the gradebook at ``workspace.db_url``). An :data:`Autograder` then 
 
 and say whether it succeeded. Everything before (collection, preparation) and after (reading
 the grades, the latency plot, feedback, the coordinator's gradebook and reports) is the same
-whatever runs this step, so a different way of executing test cells (a grader process talking
-to the jailed kernel, for instance) replaces only :func:`nbgrader_autograde`.
+whatever runs this step, so a different way of executing test cells replaces only
+:func:`nbgrader_autograde`. Today's lessons keep nbgrader's autograde: the course config swaps
+its ``Execute`` for :class:`~sessionlab.grading.outside.ExecuteOutside`, which runs each test
+cell in a grader process that calls the jailed kernel over a data-only channel (the workspace
+configures it: :func:`sessionlab.grading.outside.configure`).
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from pathlib import Path
 import sessionlab
 
 # Bump when a change in the pipeline changes scores: every cached result is then regraded.
-GRADER_VERSION = "2"
+GRADER_VERSION = "3"
 
 
 def lesson_key(source_notebook: Path, course_config: Path) -> str:

@@ -7,19 +7,25 @@ spec and the monitor grader start. As root on Linux it:
   ``flock`` on ``/run/sessionlab-jail/uid-<n>.lock``, held until every process of the run is
   gone, so two jails running at once (two ``sessionlab grade`` runs, parallel workers) never
   share a uid, hence never share ``RLIMIT_NPROC``; a uid some other process still uses is
-  skipped;
+  skipped. The one exception is deliberate: a student's process and the grader process that
+  tests it run as one uid the *caller* claimed (``JailLimits.claimed_uid``, see
+  :func:`uid_held`);
 * enters new **mount, network, PID and IPC namespaces**: the network namespace has only a
   loopback interface (brought up: the course model and the harness use 127.0.0.1); SysV
   shared memory, message queues and semaphores die with the run and no other run sees them
   (their sizes are capped); when the jail's first process exits, the kernel kills every
-  process left in the PID namespace;
+  process left in the PID namespace. A grader process instead joins the PID namespace of the
+  student's jail it tests (``JailLimits.join_pid_ns``): lesson 03's tests start writer
+  processes the student's code must see in ``/proc``;
 * builds a **root by allowlist** and ``pivot_root``\\ s into it: the system directories
   (``/usr``, ``/bin``, ``/lib*``; read-only), a handful of ``/etc`` files the loader and the
   standard library read (``passwd``, ``group`` and ``hosts`` are written for the jail, not
   copied), ``/dev/{null,zero,full,random,urandom}``, a fresh ``/proc``, a size-limited private
   ``/tmp`` (``HOME``, ``TMPDIR`` and the working folder live there) and ``/dev/shm``, and the
   paths in ``JailLimits.keep`` (the Python installation, the virtualenv, ``src/``, the pinned
-  CLIs), read-only at their own paths. Nothing else of the host exists inside: no checkout,
+  CLIs), read-only at their own paths, and the folders in ``JailLimits.shared`` (the exchange
+  folder of a student's process and its grader process), read-write at their own paths.
+  Nothing else of the host exists inside: no checkout,
   no home, no ``/run`` (its lock folder, the UNIX sockets of host services), no ``/var``;
 * gives a kernel its **own runtime folder**: the kernel's IPC sockets are created in the
   jail's private ``/tmp/.ipc`` (root's, group of the jail uid, mode 0770: the student can
@@ -54,7 +60,7 @@ import stat
 import struct
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -129,6 +135,14 @@ class JailLimits:
     hide: list[str] = field(default_factory=list)  # covered with an empty tmpfs inside `keep`
     links: dict[str, str] = field(default_factory=dict)  # name under the jail's HOME -> target
     env: dict[str, str] = field(default_factory=dict)  # set for the command, on top
+    # Folders bound read-write at their own path: the exchange folder a grader process and the
+    # student's process both see (tests prepare files there for the student's code).
+    shared: list[str] = field(default_factory=list)
+    # A PID namespace to join instead of a new one (``/proc/<pid>/ns/pid_for_children`` of
+    # the student's jail wrapper): a grader whose writer processes the student's code must see.
+    join_pid_ns: str = ""
+    # A uid of the pool the *caller* holds (:func:`uid_held`): run as it, claim none. -1: claim.
+    claimed_uid: int = -1
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -214,6 +228,62 @@ def claim_uid(limits: JailLimits, lock_dir: str = LOCK_DIR) -> tuple[int, int]:
             print("sessionlab jail: every jail uid is busy; waiting", file=sys.stderr)
             told = True
         time.sleep(0.1)
+
+
+@contextlib.contextmanager
+def uid_held(limits: JailLimits, lock_dir: str = LOCK_DIR) -> Iterator[int]:
+    """Claim a uid of the pool for a student's process *and* the grader process that tests it;
+    pass it to both as ``JailLimits.claimed_uid``. Yields -1 (nothing claimed) where jails do
+    not isolate.
+
+    Why one uid for two jails, when the pool exists so that jails never share one: the two
+    work on the same files. Tests prepare folders and transcripts in the exchange folder
+    (0700) that the student's code must read, write and rename, and the student's code leaves
+    files there the tests then inspect; lesson 03's tests start writer processes whose files
+    the student's ``open_for_writing`` must find through ``/proc/<pid>/fd``, which only the
+    same uid may read. The grader process guards itself instead: it is not dumpable (no
+    ptrace, no ``/proc/<pid>/mem`` for the student), it holds no secret but test source the
+    student sees anyway once graded, and its decision leaves through a pipe the student
+    cannot reach. The uid is still the pair's own: the caller's lock keeps every other jail
+    off it until both runs are over.
+    """
+    if not (limits.isolate and capabilities()["isolated"]):
+        yield -1
+        return
+    uid, lock = claim_uid(limits, lock_dir)
+    try:
+        yield uid
+    finally:
+        os.close(lock)
+
+
+def _held_by_someone(uid: int, lock_dir: str = LOCK_DIR) -> bool:
+    """Whether a process holds ``uid``'s pool lock (a jail asked to run as a claimed uid
+    refuses one nobody holds: the pool would hand it to another jail meanwhile)."""
+    try:
+        fd = os.open(os.path.join(_lock_folder(lock_dir), f"uid-{uid}.lock"),
+                     os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)  # fmt: skip
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # also releases the lock when we got it
+    return False
+
+
+def _run_uid(limits: JailLimits) -> tuple[int, int]:
+    """``(uid, lock fd or -1)``: the caller's claimed uid (checked), else one from the pool."""
+    if limits.claimed_uid < 0:
+        return claim_uid(limits)
+    uid = limits.claimed_uid
+    if not limits.uid <= uid < limits.uid + max(1, limits.uids):
+        raise OSError(f"claimed uid {uid} is not in the pool {limits.uid}..")
+    if not _held_by_someone(uid):
+        raise OSError(f"claimed uid {uid} is not held by the caller (see uid_held)")
+    return uid, -1
 
 
 def _lock_folder(path: str) -> str:
@@ -305,6 +375,9 @@ def _build_root(limits: JailLimits, uid: int) -> None:
     kept, aliases = kept_paths(limits)
     for path in kept:
         source(path)
+    shared = [os.path.realpath(p) for p in limits.shared]
+    for path in shared:
+        source(path)
 
     root = "/tmp"  # a staging mount point every host has; covered in this namespace only
     _mount("tmpfs", root, "tmpfs", secure, "size=1m,mode=755")
@@ -351,6 +424,11 @@ def _build_root(limits: JailLimits, uid: int) -> None:
     os.symlink("/tmp", f"{root}/var/tmp")
     for path in kept:  # a checkout under /tmp lands on top of the private /tmp, read-only
         bind(path, path)
+    for path in shared:  # the exchange folder: the same files, read-write, for both jails
+        fd = sources.get(path)
+        if fd is not None and os.path.isdir(f"/proc/self/fd/{fd}"):  # a folder, never a file
+            bind(path, path, writable=True)
+            _mount("none", root + path, "", MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV)
     for given, resolved in aliases.items():
         if not os.path.lexists(root + given):
             _makedirs(os.path.dirname(root + given))
@@ -574,12 +652,20 @@ def run(limits: JailLimits, command: list[str]) -> int:
                 "sessionlab jail: no namespaces here; rlimits and time limits only", file=sys.stderr
             )
         return _run_plain(limits, command)
-    uid, lock = claim_uid(limits)
+    uid, lock = _run_uid(limits)
     kernel: _Kernel | None = None
     try:
         command, kernel = _prepare_connection_file(command)
         libc = _libc()
-        _check(libc.unshare(NAMESPACES), "unshare")
+        if limits.join_pid_ns:  # opened before the host's /proc disappears
+            namespace = os.open(limits.join_pid_ns, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                _check(libc.unshare(NAMESPACES & ~CLONE_NEWPID), "unshare")
+                _check(libc.setns(namespace, CLONE_NEWPID), "setns")
+            finally:
+                os.close(namespace)
+        else:
+            _check(libc.unshare(NAMESPACES), "unshare")
         _build_root(limits, uid)
         _loopback_up()
         for name, target in limits.links.items():
@@ -591,7 +677,7 @@ def run(limits: JailLimits, command: list[str]) -> int:
             _write_owned(KERNEL_FILE, json.dumps(kernel.info), uid)
             kernel.link_sockets()
         init = os.fork()
-        if init == 0:  # pid 1 of the new PID namespace
+        if init == 0:  # pid 1 of the new PID namespace (a joined one: just a process in it)
             try:
                 libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
                 _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
@@ -605,7 +691,8 @@ def run(limits: JailLimits, command: list[str]) -> int:
     finally:
         if kernel:
             kernel.close()
-        os.close(lock)  # every process of the uid is gone: PID 1's exit waited for them
+        if lock != -1:
+            os.close(lock)  # every process of the uid is gone: PID 1's exit waited for them
 
 
 def _init(limits: JailLimits, command: list[str], uid: int) -> int:

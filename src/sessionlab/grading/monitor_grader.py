@@ -2,29 +2,30 @@
 
 The notebook is never run: :func:`monitor_source` keeps its definitions (imports, helper
 functions, the answer classes) and drops every statement that would do something. A child
-process, started through :mod:`sessionlab.grading.jail`, executes that source and runs the
-course harness (:func:`sessionlab.monitor.harness.run_harness`) on the class; it prints the
-harness report as JSON, which is all the parent trusts. A class that crashes on import, hangs,
-eats memory or forks harms only its own result.
-
-The child is :mod:`sessionlab.grading.monitor_grader_child`; it reads the source on stdin.
+process, started through :mod:`sessionlab.grading.jail`, executes that source and serves
+data-only calls; a second jailed process, the grader, runs the course harness
+(:func:`sessionlab.monitor.harness.run_harness`) on the class through those calls and measures
+the effects on the files. A class that crashes on import, hangs, eats memory, forks or prints
+forged reports harms only its own result.
 """
 
 from __future__ import annotations
 
 import ast
+import contextlib
 import json
-import subprocess
-import sys
+import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import nbformat
 
-from sessionlab.grading.jail import JailLimits
-from sessionlab.grading.monitor_grader_child import MARKER
+from sessionlab.grading import plain_data as wire
+from sessionlab.grading.jail import JailLimits, uid_held
 from sessionlab.grading.notebook import extract_definitions
+from sessionlab.grading.relay import GraderProcess, StandaloneStudent, fresh_exchange
 
 # What the lesson grades (03-monitor, section 3), in the harness's quick mode.
 GRADED_CHECKS = (
@@ -128,31 +129,62 @@ def run_monitor_checks(
     limits: JailLimits | None = None,
     timeout_s: float = 180.0,
 ) -> MonitorResult:
-    """Run the harness on ``class_name`` from ``source`` in a jailed child; never raises."""
-    limits = limits or JailLimits()
-    limits.wall_s = min(limits.wall_s or timeout_s, timeout_s)
-    command = [
-        sys.executable, "-m", "sessionlab.grading.jail", "--config", limits.to_json(), "--",
-        sys.executable, "-m", "sessionlab.grading.monitor_grader_child",
-        "--class", class_name, "--checks", ",".join(checks),
-    ]  # fmt: skip
+    """Run the harness on ``class_name`` from ``source``; never raises.
+
+    The class lives in a jailed child of its own (:mod:`sessionlab.grading.student_side`);
+    the harness runs in a second jailed process, the grader (:mod:`sessionlab.grading.tester`),
+    which builds, starts and stops the monitor through data-only calls and measures what it
+    did to the files (lines merged, strays left, timings). Nothing the student's process
+    prints or reports is read: a forged report line is just output nobody looks at.
+    """
+    limits = replace(limits or JailLimits())
+    limits.wall_s = min(limits.wall_s or timeout_s, timeout_s) + 30
     started = time.monotonic()
-    try:
-        done = subprocess.run(
-            command, input=source, capture_output=True, text=True, timeout=timeout_s + 15
-        )
-    except subprocess.TimeoutExpired:
-        return MonitorResult(label, error=f"no result within {timeout_s:g} s", seconds=timeout_s)
+    with contextlib.ExitStack() as stack:
+        if limits.claimed_uid < 0:  # the student's jail and the grader's run as one uid
+            try:
+                limits.claimed_uid = stack.enter_context(uid_held(limits))
+            except OSError as error:  # every uid of the pool busy for wall_s
+                return MonitorResult(label, error=str(error), seconds=time.monotonic() - started)
+        uid = limits.claimed_uid if limits.claimed_uid >= 0 else None
+        tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="sessionlab-monitor-"))
+        exchange = fresh_exchange(Path(tmp) / "exchange", uid)
+        limits.shared = [*limits.shared, str(exchange)]
+        try:
+            student = StandaloneStudent(limits, source, start_timeout=60)
+        except RuntimeError as error:
+            message = f"loading {class_name} failed: {error}"
+            return MonitorResult(label, error=message, seconds=time.monotonic() - started)
+        grader = replace(limits)
+        if grader.isolate:
+            grader.join_pid_ns = f"/proc/{student.pid}/ns/pid_for_children"
+        tester = GraderProcess(
+            grader, "from sessionlab.monitor.harness import run_harness\n", [class_name],
+            exchange, student,
+        )  # fmt: skip
+        try:
+            cell = f"run_harness({class_name}, quick=True, checks={list(checks)!r}).to_dict()"
+            result = tester.run_cell(cell, None, timeout_s)
+        finally:
+            tester.close()
+            student.close()
     seconds = time.monotonic() - started
-    for line in reversed(done.stdout.splitlines()):
-        if line.startswith(MARKER):
-            data = json.loads(line[len(MARKER) :])
-            if data.get("error"):
-                return MonitorResult(label, error=data["error"], seconds=seconds)
-            return MonitorResult(label, data["checks"], seconds=seconds)
-    tail = (done.stderr.strip().splitlines() or ["no output"])[-1][:300]
-    reason = {137: "killed (time or memory limit)", -9: "killed"}.get(done.returncode, "")
-    return MonitorResult(
-        label, error=f"the monitor's process ended with status {done.returncode} "
-        f"{reason}before reporting: {tail}", seconds=seconds,
-    )  # fmt: skip
+    if not result.passed:
+        reason = f"{result.error.get('type')}: {result.error.get('message')}"
+        return MonitorResult(label, error=f"the harness could not run: {reason}", seconds=seconds)
+    try:
+        report = wire.decode(result.value)
+        found = report["checks"] if isinstance(report, dict) else None
+        if not isinstance(found, list) or not all(
+            isinstance(c, dict) and isinstance(c.get("name"), str) and type(c.get("passed")) is bool
+            for c in found
+        ):
+            raise ValueError("no checks")
+    except (wire.WireError, ValueError, KeyError, TypeError):
+        return MonitorResult(label, error="the harness gave no report", seconds=seconds)
+    return MonitorResult(label, [_plain(c) for c in found], seconds=seconds)
+
+
+def _plain(check: dict[object, object]) -> dict[str, Any]:
+    """A check from the grader's report as JSON-ready data (state.json keeps it)."""
+    return json.loads(json.dumps({str(k): v for k, v in check.items()}, default=str))

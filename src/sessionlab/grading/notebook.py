@@ -40,6 +40,12 @@ def is_graded_cell(cell: NotebookNode) -> bool:
     return bool(meta.get("solution") or meta.get("grade") or meta.get("task"))
 
 
+def is_test_cell(cell: NotebookNode) -> bool:
+    """An autograded test cell (code, graded, not an answer): visible and hidden tests."""
+    meta = nbgrader_meta(cell)
+    return cell.cell_type == "code" and bool(meta.get("grade")) and not meta.get("solution")
+
+
 def python_source(source: str) -> str:
     """Cell source as plain Python (IPython magics and ``!`` lines translated)."""
     try:
@@ -50,7 +56,7 @@ def python_source(source: str) -> str:
         return source
 
 
-def _is_definition(node: ast.stmt) -> bool:
+def is_definition(node: ast.stmt) -> bool:
     """Imports, functions, classes and assignments of plain literals (``CHECKS = [...]``)."""
     if isinstance(node, ast.Import | ast.ImportFrom | ast.FunctionDef | ast.AsyncFunctionDef):
         return True
@@ -77,7 +83,7 @@ def split_definitions(source: str) -> tuple[str, set[str], set[str]] | None:
     dropped_binds: set[str] = set()
     dropped_loads: set[str] = set()
     for node in tree.body:
-        if _is_definition(node):
+        if is_definition(node):
             kept.append(ast.get_source_segment(code, node) or "")
         else:
             for sub in ast.walk(node):
@@ -86,7 +92,7 @@ def split_definitions(source: str) -> tuple[str, set[str], set[str]] | None:
     return "\n\n".join(k for k in kept if k), dropped_binds, dropped_loads
 
 
-def _names(source: str) -> tuple[set[str], set[str]]:
+def source_names(source: str) -> tuple[set[str], set[str]]:
     """(names bound, names read) anywhere in ``source``; empty sets if it does not parse."""
     try:
         tree = ast.parse(python_source(source))
@@ -134,7 +140,7 @@ def grading_plan(source_nb: NotebookNode) -> GradingPlan:
         if cell.cell_type != "code":
             continue
         if is_graded_cell(cell):
-            bound, read = _names(cell.source)
+            bound, read = source_names(cell.source)
             kept_bound |= bound
             reads |= read
             continue
@@ -143,7 +149,7 @@ def grading_plan(source_nb: NotebookNode) -> GradingPlan:
             return GradingPlan(True, "a demonstration cell does not parse")
         kept, binds, _ = split
         demo[cell.source.strip()] = kept
-        bound, read = _names(kept)
+        bound, read = source_names(kept)
         kept_bound |= bound
         reads |= read
         dropped_binds |= binds
@@ -168,18 +174,18 @@ def reduce_for_grading(submission: NotebookNode, plan: GradingPlan) -> NotebookN
             continue
         reduced = None if is_graded_cell(cell) else plan.demo_sources.get(cell.source.strip())
         if reduced is None:
-            reads |= _names(cell.source)[1]
+            reads |= source_names(cell.source)[1]
         else:
             reduced_cells.append(cell)
             cell.source = reduced
-            reads |= _names(_without_imports(reduced))[1]
+            reads |= source_names(without_imports(reduced))[1]
     for cell in reduced_cells:
         cell.source = prune_imports(cell.source, reads)
     out.cells = [c for c in out.cells if c.cell_type != "code" or c.source.strip()]
     return out
 
 
-def _without_imports(code: str) -> str:
+def without_imports(code: str) -> str:
     tree = ast.parse(code)
     tree.body = [n for n in tree.body if not isinstance(n, ast.Import | ast.ImportFrom)]
     return ast.unparse(tree)
@@ -225,7 +231,7 @@ def extract_definitions(nb: NotebookNode, *, skip_tests: bool = True) -> str:
     code = "\n\n\n".join(parts)
     if not code:
         return "\n"
-    return prune_imports(code, _names(_without_imports(code))[1]) + "\n"
+    return prune_imports(code, source_names(without_imports(code))[1]) + "\n"
 
 
 def hidden_lines(source_nb: NotebookNode) -> list[str]:

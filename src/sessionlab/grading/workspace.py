@@ -3,9 +3,10 @@
 A :class:`GraderWorkspace` is built once per worker (a local worker process, a Celery pool
 child, or the coordinator itself with ``--workers 1``): a 0700 temporary folder holding a copy
 of the assignment's source and the course config, nbgrader's API with the source generated
-into the workspace's own gradebook, a kernel spec that starts every kernel in the jail (each
-jail claims a uid no other running jail holds, from the jail's uid pool), and an IPC socket
-folder. :meth:`GraderWorkspace.grade` then turns a
+into the workspace's own gradebook, a kernel spec that starts every kernel in the jail (as a
+uid of the jail's pool the workspace holds for its lifetime: no other running jail gets it,
+and the grader process that runs a kernel's test cells runs as it too), an exchange folder
+the two share, and an IPC socket folder. :meth:`GraderWorkspace.grade` then turns a
 :class:`~sessionlab.grading.unit.GradingTask` into a
 :class:`~sessionlab.grading.unit.GradingResult`: prepare the notebook, autograde it (the one
 swappable step, :mod:`sessionlab.grading.autograde`), read its grades, measure the student's
@@ -16,6 +17,7 @@ result goes back whole.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
@@ -32,7 +34,7 @@ from sessionlab.errors import CourseError
 from sessionlab.grading import report as reports
 from sessionlab.grading.autograde import Autograder, nbgrader_autograde
 from sessionlab.grading.fingerprint import grader_key, lesson_key
-from sessionlab.grading.jail import JailLimits, capabilities
+from sessionlab.grading.jail import JailLimits, capabilities, uid_held
 from sessionlab.grading.jail_settings import (
     KERNEL_NAME,
     grading_limits,
@@ -191,6 +193,7 @@ class GraderWorkspace:
         from nbgrader.preprocessors import GetGrades
 
         from sessionlab.grading.feedback import HideHiddenTests
+        from sessionlab.grading.outside import configure as configure_outside
 
         quiet_nbgrader()
         self.lesson = Lesson.load(course, assignment, full_notebook=limits.full_notebook)
@@ -205,16 +208,23 @@ class GraderWorkspace:
         self.root = self.work / "course"
         self.db_url = f"sqlite:///{self.work / 'gradebook.db'}"
         self._reference: MonitorResult | None = None
+        self._held = contextlib.ExitStack()  # the claimed uid, released by close()
         try:
             self.jail = grading_limits(
                 hide=[*hide, self.lesson.course], wall_s=limits.submission_timeout,
                 memory_mb=limits.memory_mb, tmp_mb=limits.tmp_mb, nproc=limits.nproc,
                 isolate=isolation_available(limits),
             )  # fmt: skip
+            # The kernel and the grader process that runs its test cells share one uid, the
+            # workspace's own for its lifetime (see jail.uid_held for why).
+            self.jail.claimed_uid = self._held.enter_context(uid_held(self.jail))
             copy_course(self.lesson.course, self.lesson.source_path, self.root)
+            config = load_course_config(self.lesson.course)
+            # Test cells run in a grader process (the course config's ExecuteOutside) that
+            # shares the exchange folder with the kernel: set before the kernel spec is written.
+            configure_outside(config, self.jail, self.work / "exchange")
             write_kernelspec(self.work / "jupyter", self.jail)
             runtime = prepare_runtime_dir(self.work / "rt")
-            config = load_course_config(self.lesson.course)
             config.CourseDirectory.root = str(self.root)
             config.CourseDirectory.source_directory = "source"
             config.CourseDirectory.release_directory = "release"
@@ -250,6 +260,7 @@ class GraderWorkspace:
 
     def close(self) -> None:
         shutil.rmtree(self.work, ignore_errors=True)
+        self._held.close()
 
     def __enter__(self) -> GraderWorkspace:
         return self
