@@ -30,7 +30,7 @@ SOLUTION = """def count_session_files(project_dir):
 LESSON = "01-fragmentation/01-fragmentation.ipynb"
 # Code cells of the released lesson 01, found by how their code starts.
 EXERCISE = "def count_session_files"
-TEST = "assert count_session_files(lab.project_dir) == 4"
+TEST = "# On copies of the lesson's transcripts in a temporary folder"
 TURNS = re.compile(r"^print_model_turns\(lab\.model\.records\)$")
 FIRST = "import json"
 
