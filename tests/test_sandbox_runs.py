@@ -23,7 +23,7 @@ import pytest
 from sessionlab import claude_clis as clis
 from sessionlab.model import CourseModel
 from sessionlab.model_runs import ModelRun
-from sessionlab.remote_model import MODEL_URL_ENV, RemoteCourseModel
+from sessionlab.remote_model import MODEL_TOKEN_ENV, MODEL_URL_ENV, RemoteCourseModel
 from sessionlab.sandbox import (
     OWNER_FILE,
     course_env,
@@ -132,7 +132,7 @@ def test_each_run_sees_only_its_own_model_records() -> None:
         assert {r.path for r in model.records} == {"/v1/messages?beta=true"}
         assert [r.run for r in model.records] == ["run-a", "run-b", "run-b", None]
         # A remote client (a make-lab kernel) asks the model for one run's records.
-        remote = ModelRun(RemoteCourseModel(model.url), "run-b")
+        remote = ModelRun(RemoteCourseModel(model.url, model.operator_token), "run-b")
         assert [r.last_user_text for r in remote.records] == [
             "my name is Bruno",
             "what do you remember?",
@@ -174,6 +174,7 @@ def test_validate_while_the_lesson_is_open_disturbs_nothing(name: str) -> None:
 
     with CourseModel() as shared:
         os.environ[MODEL_URL_ENV] = shared.url
+        os.environ[MODEL_TOKEN_ENV] = shared.operator_token
         try:
             with course_env("legacy", name=name) as live:
                 anyio.run(one_connection, live, ["my name is Ana"])
@@ -181,7 +182,8 @@ def test_validate_while_the_lesson_is_open_disturbs_nothing(name: str) -> None:
                 validate = subprocess.run(
                     [sys.executable, "-c", VALIDATE_RUN.format(tests=str(TESTS), name=name)],
                     capture_output=True, text=True, timeout=300,
-                    env={**os.environ, MODEL_URL_ENV: shared.url},
+                    env={**os.environ, MODEL_URL_ENV: shared.url,
+                         MODEL_TOKEN_ENV: shared.operator_token},
                 )  # fmt: skip
                 assert validate.returncode == 0, validate.stderr[-2000:]
                 assert validate.stdout.split() == ["1", "3"]
@@ -196,4 +198,5 @@ def test_validate_while_the_lesson_is_open_disturbs_nothing(name: str) -> None:
                 assert len(live.transcripts()) == 2
         finally:
             del os.environ[MODEL_URL_ENV]
+            os.environ.pop(MODEL_TOKEN_ENV, None)
         assert len({r.run for r in shared.records if r.kind == "turn"}) == 2
