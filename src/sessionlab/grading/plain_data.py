@@ -25,18 +25,15 @@ from sessionlab.errors import SessionLabError
 
 # Bound at import (the grader loads this module before any student code runs): a student's
 # later ``builtins.float = ...`` or ``builtins.isinstance = ...`` does not reach this module.
-globals().update(
-    {
-        name: getattr(_builtins, name)
-        for name in (
-            "bool", "int", "float", "str", "bytes", "bytearray", "list", "tuple", "set",
-            "frozenset", "dict", "isinstance", "type", "id", "len", "repr", "hash", "getattr",
-            "setattr", "iter", "sorted", "object", "ValueError", "TypeError", "KeyError",
-            "LookupError", "OverflowError", "BaseException", "Exception", "RecursionError",
-            "MemoryError",
-        )
-    }
+#: The builtins both sides of the channel pin (student_side.py binds the same names).
+PINNED_BUILTINS = (
+    "bool", "int", "float", "str", "bytes", "bytearray", "list", "tuple", "set",
+    "frozenset", "dict", "isinstance", "type", "id", "len", "repr", "hash", "getattr",
+    "setattr", "iter", "sorted", "object", "ValueError", "TypeError", "KeyError",
+    "LookupError", "OverflowError", "BaseException", "Exception", "RecursionError",
+    "MemoryError",
 )  # fmt: skip
+globals().update({name: getattr(_builtins, name) for name in PINNED_BUILTINS})
 
 MAX_FRAME = 32 << 20  # bytes of one JSON frame
 MAX_DEPTH = 64

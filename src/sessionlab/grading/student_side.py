@@ -33,18 +33,7 @@ from sessionlab.grading import plain_data as wire
 
 # Bound at import (the grader loads this module before any student code runs): a student's
 # later ``builtins.float = ...`` or ``builtins.isinstance = ...`` does not reach this module.
-globals().update(
-    {
-        name: getattr(_builtins, name)
-        for name in (
-            "bool", "int", "float", "str", "bytes", "bytearray", "list", "tuple", "set",
-            "frozenset", "dict", "isinstance", "type", "id", "len", "repr", "hash", "getattr",
-            "setattr", "iter", "sorted", "object", "ValueError", "TypeError", "KeyError",
-            "LookupError", "OverflowError", "BaseException", "Exception", "RecursionError",
-            "MemoryError",
-        )
-    }
-)  # fmt: skip
+globals().update({name: getattr(_builtins, name) for name in wire.PINNED_BUILTINS})
 
 # The kernel transport's reply, read back as a user expression: base64 of the JSON frame, so
 # that its repr is one quoted run of [A-Za-z0-9+/=] the grader checks by pattern (never parses
