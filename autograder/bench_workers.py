@@ -1,7 +1,7 @@
 """Seconds per notebook and speed-up with grading workers, in one run (``make bench-grade``).
 
 ``python autograder/bench_workers.py [--workers 1,2,4,8] [--celery 2] [--subset]`` writes the
-synthetic class of lesson 03 (30 notebooks, every hostile kind included) once, then grades
+synthetic class of lesson 03 (42 notebooks, every hostile kind included) once, then grades
 the same notebooks with ``sessionlab grade --workers N`` for each N, and with N Celery workers
 (``sessionlab grade-worker`` from separate copies of the course, a private ``redis-server``),
 one configuration after the other. For each: wall-clock seconds of grading, seconds per
