@@ -303,12 +303,27 @@ def follow_chain(path: str | Path) -> list[dict]:
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_follow_chain", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} tags=["raises-exception"]
-shared_file = files[-1]  # the one connection with three turns
-chain = follow_chain(shared_file)
-assert [e["type"] for e in chain] == ["user", "assistant"] * 3, [e["type"] for e in chain]
-assert chain[0]["parentUuid"] is None, "the chain starts at the root"
-assert all(b["parentUuid"] == a["uuid"] for a, b in pairwise(chain)), "linked in order"
-assert [len(follow_chain(p)) for p in files[:3]] == [2, 2, 2], "one turn per separate file"
+# On copies of the lesson's transcripts, as in exercise 1: three files of one turn each and
+# the one connection with three turns, whatever cells ran since.
+import shutil  # noqa: E402
+import tempfile  # noqa: E402
+
+with tempfile.TemporaryDirectory() as scratch:
+    folder = Path(scratch)
+    for path in lab.project_dir.glob("*.jsonl"):
+        shutil.copy2(path, folder / path.name)
+    chains = [follow_chain(path) for path in sorted(folder.glob("*.jsonl"))]
+    assert chains, "no transcripts yet: run the cells of sections 2-4 first"
+    for chain in chains:
+        kinds = [e["type"] for e in chain]
+        assert kinds and kinds == ["user", "assistant"] * (len(kinds) // 2), kinds
+        assert chain[0]["parentUuid"] is None, "the chain starts at the root"
+        assert all(b["parentUuid"] == a["uuid"] for a, b in pairwise(chain)), "linked in order"
+    lengths = {len(chain) for chain in chains}
+    assert 6 in lengths, f"the connection with three turns has 6 entries; got {sorted(lengths)}"
+    assert lengths <= {2, 6}, "one turn (2 entries) per separate connection, 6 for the three"
+    (folder / "empty.jsonl").write_text("")
+    assert follow_chain(folder / "empty.jsonl") == [], "an empty file gives []"
 print("visible tests passed")
 ### BEGIN HIDDEN TESTS
 import tempfile  # noqa: E402
