@@ -323,9 +323,9 @@ KINDS: dict[str, Callable[[Answers], Answers]] = {
 }
 # (LMS file name, student id) per kind, appended to the synthetic class.
 STUDENTS = (
-    ("hook_exfil_1031_5031_03-monitor.ipynb", "exfiltrator", "hook-exfil-1031"),
-    ("tran_sformer_1032_5032_03-monitor.ipynb", "transformer", "tran-sformer-1032"),
-    ("pat_cher_1033_5033_03-monitor.ipynb", "patcher", "pat-cher-1033"),
-    ("for_ger_1034_5034_03-monitor.ipynb", "forger", "for-ger-1034"),
-    ("li_ar_1035_5035_03-monitor.ipynb", "liar", "li-ar-1035"),
+    ("hook_exfil_1038_5038_03-monitor.ipynb", "exfiltrator", "hook-exfil-1038"),
+    ("tran_sformer_1039_5039_03-monitor.ipynb", "transformer", "tran-sformer-1039"),
+    ("pat_cher_1040_5040_03-monitor.ipynb", "patcher", "pat-cher-1040"),
+    ("for_ger_1041_5041_03-monitor.ipynb", "forger", "for-ger-1041"),
+    ("li_ar_1042_5042_03-monitor.ipynb", "liar", "li-ar-1042"),
 )

@@ -205,3 +205,17 @@ def test_a_line_the_student_wrote_is_not_a_leak() -> None:
     submission = nbformat.v4.new_notebook()
     submission.cells = [nbformat.v4.new_code_cell("try:\n    pass\nexcept Exception as error:\n")]
     assert known_to_student(secrets, submission) == ["assert merged == expected_lines, merged"]
+
+
+def test_every_demo_student_has_a_number_of_their_own() -> None:
+    """The demo class joins three sets of students (honest, jail attacks, grading attacks): an
+    LMS file name's numbers identify a student, so a number used twice would merge two."""
+    import csv
+    import re
+
+    rows = list(csv.DictReader((ROOT / "autograder/demo/expected_scores.csv").open()))
+    ids = [row["student_id"] for row in rows]
+    assert len(ids) == len(set(ids))
+    numbers = [m.group(1) for i in ids if (m := re.search(r"-(\d+)$", i))]
+    assert len(numbers) > 30
+    assert len(numbers) == len(set(numbers)), sorted(n for n in numbers if numbers.count(n) > 1)

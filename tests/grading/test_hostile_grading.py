@@ -164,7 +164,7 @@ def test_no_feedback_carries_hidden_tests_in_any_encoding(graded: Path) -> None:
         assert found(theirs, text) == set(), path
     # Positive control: the exfiltrator's kernel did capture hidden data (kept in the
     # instructor's record), and the decoder reads it back from its encodings.
-    record = graded / "autograded" / "hook-exfil-1031" / "03-monitor" / "03-monitor.ipynb"
+    record = graded / "autograded" / "hook-exfil-1038" / "03-monitor" / "03-monitor.ipynb"
     nb = nbformat.read(record, as_version=4)
     printed = "\n".join(
         o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
@@ -175,9 +175,9 @@ def test_no_feedback_carries_hidden_tests_in_any_encoding(graded: Path) -> None:
 
 
 def test_feedback_shows_the_graders_decisions(graded: Path) -> None:
-    feedback = graded / "feedback" / "li-ar-1035" / "03-monitor" / "03-monitor.html"
+    feedback = graded / "feedback" / "li-ar-1042" / "03-monitor" / "03-monitor.html"
     text = html.unescape(re.sub(r"<[^>]+>", " ", feedback.read_text()))
     assert "grader: failed in the visible tests" in text  # is_stray's lying object
     assert "grader: passed" in text
-    exfiltrator = graded / "feedback" / "hook-exfil-1031" / "03-monitor" / "03-monitor.html"
+    exfiltrator = graded / "feedback" / "hook-exfil-1038" / "03-monitor" / "03-monitor.html"
     assert "what your code printed after a test ran is not shown" in exfiltrator.read_text()
