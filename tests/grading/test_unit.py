@@ -21,6 +21,8 @@ from sessionlab.grading.unit import (
     check_keys,
 )
 
+ROOT = Path(__file__).resolve().parents[2]
+
 
 def _task(**changes: object) -> GradingTask:
     fields: dict[str, object] = dict(
@@ -81,3 +83,22 @@ def test_a_dead_workers_workspace_is_swept_a_live_ones_is_not(tmp_path: Path) ->
     assert sweep_dead_workspaces(tmp_path) == [folders["dead"]]
     assert not folders["dead"].exists()
     assert folders["alive"].exists() and folders["foreign"].exists()
+
+
+def test_grading_logs_nothing_critical_without_an_exchange(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Grading never uses nbgrader's exchange; a course home without one (every fresh clone)
+    must not make nbgrader log CRITICAL "Unwritable directory" to the instructor."""
+    import logging
+
+    from sessionlab.grading.class_gradebook import ClassGradebook
+    from sessionlab.grading.workspace import Lesson
+
+    monkeypatch.setenv("SESSIONLAB_EXCHANGE", str(tmp_path / "no-exchange-here"))
+    lesson = Lesson.load(ROOT / "autograder", "01-fragmentation")
+    with caplog.at_level(logging.INFO):
+        book = ClassGradebook(lesson, tmp_path / "out")
+    assert book.max_score > 0
+    critical = [r.getMessage() for r in caplog.records if r.levelno >= logging.CRITICAL]
+    assert critical == []

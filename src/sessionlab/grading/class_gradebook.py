@@ -18,7 +18,13 @@ from pathlib import Path
 
 from sessionlab.errors import CourseError
 from sessionlab.grading.unit import GradingResult
-from sessionlab.grading.workspace import Lesson, copy_course, quiet_nbgrader, venv_first_path
+from sessionlab.grading.workspace import (
+    Lesson,
+    copy_course,
+    quiet_nbgrader,
+    venv_first_path,
+    without_exchange,
+)
 from sessionlab.sandbox import patched_environ
 
 
@@ -42,6 +48,7 @@ class ClassGradebook:
             config.CourseDirectory.source_directory = "source"
             config.CourseDirectory.release_directory = "release"
             config.CourseDirectory.db_url = self.db_url
+            without_exchange(config, work)
             with patched_environ({"PATH": venv_first_path()}):
                 api = NbGraderAPI(config=config)
                 result = api.generate_assignment(lesson.assignment, force=True)

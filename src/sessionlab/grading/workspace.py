@@ -104,6 +104,15 @@ def load_course_config(course: Path) -> Any:
     return PyFileConfigLoader(path.name, path=str(course)).load_config()
 
 
+def without_exchange(config: Any, work: Path) -> None:
+    """Point nbgrader's exchange at an empty folder of ``work``: grading never uses the exchange,
+    but ``NbGraderAPI`` lists it when it starts and logs CRITICAL "Unwritable directory" when
+    the course's (``<course home>/exchange``) does not exist, which reads like a failure."""
+    exchange = work / "nbgrader-exchange"
+    exchange.mkdir(exist_ok=True)
+    config.Exchange.root = str(exchange)
+
+
 def source_notebook(course: Path, config: Any, assignment: str) -> Path:
     source_dir = config.CourseDirectory.get("source_directory", "source")
     folder = (course / str(source_dir) / assignment).resolve()
@@ -245,6 +254,7 @@ class GraderWorkspace:
                 "JUPYTER_RUNTIME_DIR": str(runtime),
                 "PATH": venv_first_path(),
             }
+            without_exchange(config, self.work)
             with patched_environ(self.env):
                 self.api = NbGraderAPI(config=config)
                 result = self.api.generate_assignment(assignment, force=True)
