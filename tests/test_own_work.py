@@ -196,8 +196,16 @@ def test_the_isolation_reference_answers_are_own_work() -> None:
         ),
         ("class Other:\n    pass\n", "SessionClients"),
     ],
-    ids=["subclass", "alias-in-a-method", "package-alias", "re-export", "dynamic", "module-alias",
-         "helper", "missing"],
+    ids=[
+        "subclass",
+        "alias-in-a-method",
+        "package-alias",
+        "re-export",
+        "dynamic",
+        "module-alias",
+        "helper",
+        "missing",
+    ],
 )
 def test_wrapping_the_isolation_reference_is_caught(student: str, name: str) -> None:
     assert _isolation_problems(student, name) != []

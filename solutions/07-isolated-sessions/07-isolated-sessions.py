@@ -716,6 +716,7 @@ print("400 ms later    :", r.get("session:demo"), "| exists:", r.exists("session
 # and its `send(text)` appends one turn to it, chained by `parentUuid` as Claude Code does.
 # Here is the obvious worker code, which builds a client for every turn:
 
+
 # %%
 class NoCache:
     """A new client for every turn: what a worker without a per-session cache does."""
@@ -872,7 +873,12 @@ OWN_WORK_FORBIDDEN = (
 )
 OWN_WORK_ANYWHERE = ("import_module", "__import__", "importlib", "sys.modules", "__builtins__")
 OWN_WORK_PACKAGE = "sessionlab.isolation"
-OWN_WORK_ALLOWED = {"TranscriptClient", "TurnError", "TurnWorkers", "send_turn"}  # the lesson's parts
+OWN_WORK_ALLOWED = {
+    "TranscriptClient",
+    "TurnError",
+    "TurnWorkers",
+    "send_turn",
+}  # the lesson's parts
 
 
 def _submitted_cells():
@@ -890,7 +896,9 @@ def _reference_aliases(trees):
     aliases = set()
     for tree in trees:
         for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(OWN_WORK_PACKAGE):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+                OWN_WORK_PACKAGE
+            ):
                 aliases |= {alias.asname or alias.name for alias in node.names}
             elif isinstance(node, ast.ImportFrom) and node.module == "sessionlab":
                 aliases |= {a.asname or a.name for a in node.names if a.name == "isolation"}
@@ -942,9 +950,10 @@ def _own_work_problems(cells, name):
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target]
                 if any(ast.unparse(target) == name for target in targets):
                     problems.append(f"{name} is assigned, not written as a class")
-            elif isinstance(node, ast.ImportFrom | ast.Import):
-                if any((alias.asname or alias.name) == name for alias in node.names):
-                    problems.append(f"{name} is imported, not written")
+            elif isinstance(node, ast.ImportFrom | ast.Import) and any(
+                (alias.asname or alias.name) == name for alias in node.names
+            ):
+                problems.append(f"{name} is imported, not written")
     if not found:
         problems.append(f"no class {name} in the notebook")
     return sorted(set(problems))
@@ -994,9 +1003,9 @@ if score:
             ip = f"10.1.0.{index % 3}"
             config = {"model": f"m-{uuid.uuid4().hex[:8]}", "top_k": index}
             session_id = (first, second)[index % 2].create(ip, config)
-            made[session_id] = (ip, config)
+            made[session_id] = config
         isolated = None not in made and len(made) == 6
-        for session_id, (ip, config) in made.items() if isolated else []:
+        for session_id, config in made.items() if isolated else []:
             got = second.config(session_id) if session_id else None
             isolated = isolated and got == config
             if isolated:
@@ -1014,7 +1023,13 @@ if score:
         else:
             print("hidden: an IP at its limit gets None, also through another store object")
         refused = 0
-        for crafted in (None, 42, "", str(uuid.uuid4()) + "\n", "6ba7b810-9dad-11d1-80b4-00c04fd430c8"):
+        for crafted in (
+            None,
+            42,
+            "",
+            str(uuid.uuid4()) + "\n",
+            "6ba7b810-9dad-11d1-80b4-00c04fd430c8",
+        ):
             try:
                 first.folder(crafted)
             except ValueError:
@@ -1065,12 +1080,16 @@ if score:
         again = [sessions.create("10.2.0.1", {}) for _ in range(3)]
         limit_ok = None not in again[:2] and again[2] is None  # the expired two do not count
         swept = sessions.sweep()
-        sweep_ok = swept == sorted(quiet) and all((root / s).is_dir() for s in again[:2] + [renewed])
+        sweep_ok = swept == sorted(quiet) and all(
+            (root / s).is_dir() for s in [*again[:2], renewed]
+        )
         if alive and limit_ok and sweep_ok:
             score += 0.5
         else:
-            print("hidden: every use renews the TTL; expired sessions free their IP's places "
-                  "and only their folders are swept")
+            print(
+                "hidden: every use renews the TTL; expired sessions free their IP's places "
+                "and only their folders are swept"
+            )
 float(score)  # partial credit out of 2
 ### END HIDDEN TESTS
 
@@ -1173,7 +1192,9 @@ if score:
         if got == {s: [texts] for s, texts in expected.items()}:
             score += 1
         else:
-            print("hidden: with four sessions' turns mixed, each must keep one transcript of its own")
+            print(
+                "hidden: with four sessions' turns mixed, each must keep one transcript of its own"
+            )
         written = [p for p in root.rglob("*.jsonl") if "let me in" in p.read_text()]
         if refused == 3 and not written and not (root / stranger).exists():
             score += 1

@@ -72,7 +72,7 @@ def private_redis(
     folder.mkdir(parents=True, exist_ok=True)
     sock = folder.resolve() / SOCKET_NAME
     if unix_socket and len(str(sock)) > MAX_SOCKET_PATH:
-        raise CourseError(f"socket path too long for a UNIX socket ({len(str(sock))} bytes): {sock}")
+        raise CourseError(f"too long for a UNIX socket ({len(str(sock))} bytes): {sock}")
     port = 0 if unix_socket else (port or free_port())
     listen = ["--unixsocket", str(sock), "--unixsocketperm", "700"] if unix_socket else []
     process = subprocess.Popen(

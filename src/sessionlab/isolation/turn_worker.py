@@ -78,7 +78,7 @@ class TranscriptClient:
 
     def send(self, text: str) -> dict[str, Any]:
         """Append one turn; what a reply says: which transcript, which turn, which process."""
-        entry = {
+        entry: dict[str, Any] = {
             "uuid": str(uuid.uuid4()),
             "parentUuid": self._last_uuid,
             "type": "user",
@@ -235,7 +235,7 @@ class TurnWorkers:
             try:
                 _serve(clients_class, sessions, url, parent, lifetime, log)
                 code = 0
-            except BaseException:  # noqa: S110 - the child must reach os._exit whatever happens
+            except BaseException:  # the child must reach os._exit whatever happens
                 pass
             finally:
                 os._exit(code)
