@@ -164,10 +164,19 @@ class MyChatSystem:
 }
 # Lesson 7's Redis exercises half right: a store that keeps users apart and holds the per-IP
 # limit but ignores time (no Redis TTL: nothing ever expires), and a worker cache that reuses
-# each session's client but never asks whether the session is still live. Exercises 1-3 are
-# left as released. Expected: redis_sessions 2 of 2, its TTL cell 0 of 2, session_clients
-# 2 of 3: 4 of 16.
+# each session's client but never asks whether the session is still live; and the lesson's
+# racy "count, then insert" as create_limited (right one at a time, wrong under the stampede,
+# which grading from outside must still catch). Exercises 1-2 are left as released.
+# Expected: create_limited 0 of 3, redis_sessions 2 of 2, its TTL cell 0 of 2,
+# session_clients 2 of 3: 4 of 16.
 PARTIAL_ANSWERS["07-isolated-sessions"] = {
+    "create_limited": """\
+def create_limited(db_path, session_id, client_ip, *, now, ttl, max_per_ip, pause=0.0) -> bool:
+    \"\"\"Count, then insert: two steps, so concurrent creators all see room.\"\"\"
+    return naive_create(
+        db_path, session_id, client_ip, now=now, ttl=ttl, max_per_ip=max_per_ip, pause=pause
+    )
+""",
     "redis_sessions": """\
 class RedisSessions:
     \"\"\"Half right: isolated and limited per IP, but sessions never expire.\"\"\"

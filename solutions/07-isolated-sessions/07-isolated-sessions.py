@@ -666,7 +666,7 @@ def scratch_redis():
     """A new, empty redis-server on a socket file in a new folder; yields (url, folder)."""
     folder = Path(tempfile.mkdtemp(prefix="l07-"))
     try:
-        with private_redis(folder, unix_socket=True) as url:
+        with private_redis(folder, unix_socket=True, untrusted_clients=True) as url:
             yield url, folder
     finally:
         shutil.rmtree(folder, ignore_errors=True)

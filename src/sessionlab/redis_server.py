@@ -50,13 +50,23 @@ def _reachable_unix(path: Path) -> bool:
     return False
 
 
+# Commands that reach beyond the data: load native code (MODULE), write files where the caller
+# says (CONFIG SET dir + SAVE), crash or stop the server, or copy data elsewhere.
+UNTRUSTED_REFUSED = (
+    "MODULE", "CONFIG", "DEBUG", "SAVE", "BGSAVE", "BGREWRITEAOF", "SHUTDOWN", "REPLICAOF",
+    "SLAVEOF", "MIGRATE", "ACL", "FAILOVER", "SYNC", "PSYNC", "MONITOR",
+)  # fmt: skip
 SOCKET_NAME = "redis.sock"
 MAX_SOCKET_PATH = 100  # sun_path holds 108 bytes on Linux; keep a margin
 
 
 @contextlib.contextmanager
 def private_redis(
-    folder: Path, *, port: int | None = None, unix_socket: bool = False
+    folder: Path,
+    *,
+    port: int | None = None,
+    unix_socket: bool = False,
+    untrusted_clients: bool = False,
 ) -> Iterator[str]:
     """Start ``redis-server`` without persistence; yield its URL; stop it.
 
@@ -65,6 +75,10 @@ def private_redis(
     TCP port: a socket file reaches across network namespaces wherever the folder is visible
     (the grading jail gives the kernel and the grader loopback interfaces of their own, but a
     shared folder), and only the folder's owner can connect.
+
+    With ``untrusted_clients`` (a server that student code talks to) the commands of
+    :data:`UNTRUSTED_REFUSED` are removed: such a client can read and write keys, and run Lua,
+    but never load a module into the server's process or make it write a file.
     """
     binary = redis_server_binary()
     if binary is None:
@@ -75,6 +89,9 @@ def private_redis(
         raise CourseError(f"too long for a UNIX socket ({len(str(sock))} bytes): {sock}")
     port = 0 if unix_socket else (port or free_port())
     listen = ["--unixsocket", str(sock), "--unixsocketperm", "700"] if unix_socket else []
+    if untrusted_clients:
+        for command in UNTRUSTED_REFUSED:
+            listen += ["--rename-command", command, ""]
     process = subprocess.Popen(
         [
             binary, "--port", str(port), "--bind", "127.0.0.1", *listen, "--dir", str(folder),

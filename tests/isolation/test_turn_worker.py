@@ -149,6 +149,33 @@ def test_the_worker_is_bounded_by_its_lifetime(
         send_turn(url, "a", "anyone?", timeout=1)
 
 
+def test_a_server_for_untrusted_clients_refuses_modules_config_and_files(tmp_path: Path) -> None:
+    folder = Path(f"/tmp/l07t-{uuid.uuid4().hex[:8]}")
+    try:
+        with private_redis(folder, unix_socket=True, untrusted_clients=True) as address:
+            client = redis.Redis.from_url(address)
+            try:
+                client.set("k", "v")
+                assert client.eval("return redis.call('GET', KEYS[1])", 1, "k") == b"v"
+                for command in [
+                    ("CONFIG", "SET", "dir", str(tmp_path)),
+                    ("MODULE", "LOAD", str(tmp_path / "x.so")),
+                    ("SAVE",),
+                    ("DEBUG", "SEGFAULT"),
+                    ("SHUTDOWN",),
+                ]:
+                    with pytest.raises(redis.ResponseError, match="unknown command"):
+                        client.execute_command(*command)
+                assert client.ping()
+            finally:
+                client.close()
+    finally:
+        import shutil
+
+        shutil.rmtree(folder, ignore_errors=True)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_replies_are_plain_json_only(url: str) -> None:
     from sessionlab.isolation.turn_worker import _reply
 

@@ -48,7 +48,7 @@ from sessionlab.grading.notebook import (
 from sessionlab.grading.relay import CellResult, GraderProcess, fresh_exchange
 
 # Lessons whose tests are graded from outside the kernel (verified by the round trip).
-OUTSIDE_LESSONS = ("01-fragmentation", "02-failed-fixes", "03-monitor")
+OUTSIDE_LESSONS = ("01-fragmentation", "02-failed-fixes", "03-monitor", "07-isolated-sessions")
 SERVE = "__import__('sessionlab.grading.student_side').grading.student_side"
 _QUOTED_BASE64 = re.compile(r"'([A-Za-z0-9+/]*={0,2})'")
 
