@@ -72,6 +72,7 @@ from pathlib import Path
 
 from sessionlab.clock import FakeClock
 from sessionlab.errors import SessionLimitError
+from sessionlab.grading.student_objects import in_student  # tests build objects in your process
 from sessionlab.isolation import (
     Cleaner,
     IsolationLimits,
@@ -84,7 +85,6 @@ from sessionlab.sandbox import new_run_dir
 lesson_dir = new_run_dir("07-isolated-sessions")
 
 clock = FakeClock()
-new_clock = FakeClock  # the tests make their own clocks with new_clock(), in this process
 store = SQLiteStateStore(lesson_dir / "sessions.sqlite3")
 manager = TemporarySessionManager(
     store, lesson_dir / "sessions", limits=IsolationLimits(), clock=clock
@@ -314,7 +314,7 @@ class TtlTable:
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_ttl_table", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} tags=["raises-exception"]
-test_clock = new_clock()
+test_clock = in_student(FakeClock)
 table = TtlTable(test_clock, 3600)
 table.create("a")
 table.create("b")
@@ -326,7 +326,7 @@ assert table.use("b") is False and table.use("zzz") is False
 print("visible tests passed")
 ### BEGIN HIDDEN TESTS
 score = 1.0
-hidden_clock = new_clock()
+hidden_clock = in_student(FakeClock)
 hidden = TtlTable(hidden_clock, 600)
 hidden.create("x")
 hidden_clock.advance(599.999)
@@ -349,7 +349,7 @@ if no_revive:
     score += 0.5
 else:
     print("hidden: an expired session must stay expired")
-renew_clock = new_clock()
+renew_clock = in_student(FakeClock)
 renewing = TtlTable(renew_clock, 60)
 renewing.create("r")
 renewed = True
