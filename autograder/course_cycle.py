@@ -162,6 +162,70 @@ class MyChatSystem:
         return self.engine.status()
 """,
 }
+# Lesson 7's Redis exercises half right: a store that keeps users apart and holds the per-IP
+# limit but ignores time (no Redis TTL: nothing ever expires), and a worker cache that reuses
+# each session's client but never asks whether the session is still live; and the lesson's
+# racy "count, then insert" as create_limited (right one at a time, wrong under the stampede,
+# which grading from outside must still catch). Exercises 1-2 are left as released.
+# Expected: create_limited 0 of 3, redis_sessions 2 of 2, its TTL cell 0 of 2,
+# session_clients 2 of 3: 4 of 16.
+PARTIAL_ANSWERS["07-isolated-sessions"] = {
+    "create_limited": """\
+def create_limited(db_path, session_id, client_ip, *, now, ttl, max_per_ip, pause=0.0) -> bool:
+    \"\"\"Count, then insert: two steps, so concurrent creators all see room.\"\"\"
+    return naive_create(
+        db_path, session_id, client_ip, now=now, ttl=ttl, max_per_ip=max_per_ip, pause=pause
+    )
+""",
+    "redis_sessions": """\
+class RedisSessions:
+    \"\"\"Half right: isolated and limited per IP, but sessions never expire.\"\"\"
+
+    def __init__(self, url, root, *, ttl_seconds=3600, max_per_ip=5):
+        self.redis = redis.Redis.from_url(url, decode_responses=True)
+        self.root = Path(root)
+        self.max_per_ip = max_per_ip
+
+    def _checked(self, session_id):
+        if not isinstance(session_id, str) or str(uuid.UUID(session_id)) != session_id:
+            raise ValueError(f"invalid session id {session_id!r}")
+        if uuid.UUID(session_id).version != 4:
+            raise ValueError(f"invalid session id {session_id!r}")
+        return session_id
+
+    def create(self, client_ip, config):
+        if self.redis.scard(f"ip:{client_ip}") >= self.max_per_ip:
+            return None
+        session_id = str(uuid.uuid4())
+        self.redis.set(f"session:{session_id}", json.dumps(config))  # no TTL
+        self.redis.sadd(f"ip:{client_ip}", session_id)
+        self.folder(session_id).mkdir(parents=True)
+        return session_id
+
+    def config(self, session_id):
+        raw = self.redis.get(f"session:{self._checked(session_id)}")
+        return None if raw is None else json.loads(raw)
+
+    def folder(self, session_id):
+        return self.root / self._checked(session_id)
+
+    def sweep(self):
+        return []
+""",
+    "session_clients": """\
+class SessionClients:
+    \"\"\"Half right: one client per session, reused, but dead sessions are served too.\"\"\"
+
+    def __init__(self, sessions):
+        self.sessions = sessions
+        self.clients = {}
+
+    def handle_turn(self, session_id, text):
+        if session_id not in self.clients:
+            self.clients[session_id] = TranscriptClient(self.sessions.folder(session_id))
+        return self.clients[session_id].send(text)
+""",
+}
 # Lessons whose partial student answers everything else correctly (only the override differs).
 PARTIAL_OVER_REFERENCE = frozenset({"03-monitor", "09-capstone"})
 

@@ -1,4 +1,4 @@
-"""The own-work checks of lessons 03 and 09, taken from the lessons' hidden tests and attacked.
+"""The own-work checks of lessons 03, 07 and 09, taken from the lessons' hidden tests and attacked.
 
 Reading the reference is allowed, submitting it is not: importing ``SessionMonitor`` to read
 it must cost nothing, while a subclass, an alias or a wrapper of the reference must be caught.
@@ -127,3 +127,85 @@ def test_the_capstone_reference_solution_is_own_work() -> None:
 )
 def test_wrapping_the_capstone_reference_is_caught(student: str) -> None:
     assert _capstone_reuse(student) != []
+
+
+def _isolation_problems(student_code: str, name: str) -> list[str]:
+    """Lesson 07's check (exercises 5 and 6), cut out of its first Redis test cell."""
+    test = _cell("07-isolated-sessions", "test_redis_sessions")
+    definitions = re.search(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", test, re.S)
+    assert definitions is not None
+    namespace: dict[str, Any] = {"__name__": "__main__"}
+    _run(definitions.group(1), namespace, "hidden-definitions")
+    problems: list[str] = namespace["_own_work_problems"]([student_code], name)
+    return problems
+
+
+def test_the_isolation_reference_answers_are_own_work() -> None:
+    setup = (
+        "from sessionlab.isolation import SQLiteStateStore, TemporarySessionManager\n"
+        "from sessionlab.isolation.redis_state_store import CREATE_LUA  # printed to read\n"
+        "from sessionlab.isolation.turn_worker import TranscriptClient, TurnWorkers\n"
+    )
+    for name in ("redis_sessions", "session_clients"):
+        answer = _cell("07-isolated-sessions", name)
+        class_name = "RedisSessions" if name == "redis_sessions" else "SessionClients"
+        assert _isolation_problems(setup + answer, class_name) == []
+
+
+@pytest.mark.parametrize(
+    ("student", "name"),
+    [
+        (
+            "from sessionlab.isolation.redis_state_store import RedisStateStore\n"
+            "class RedisSessions(RedisStateStore):\n    pass\n",
+            "RedisSessions",
+        ),
+        (
+            "from sessionlab.isolation.redis_state_store import RedisStateStore as Helper\n"
+            "class RedisSessions:\n    def __init__(self, url, root, **kw):\n"
+            "        self.inner = Helper(url)\n",
+            "RedisSessions",
+        ),
+        (
+            "from sessionlab import isolation as iso\n"
+            "class SessionClients:\n    def __init__(self, sessions):\n"
+            "        self.cache = iso.SessionCache()\n",
+            "SessionClients",
+        ),
+        (
+            "from sessionlab.isolation.cache import SessionCache as SessionClients\n",
+            "SessionClients",
+        ),
+        (
+            "import importlib\nM = importlib.import_module('sessionlab.isolation')\n"
+            "class RedisSessions:\n    pass\n",
+            "RedisSessions",
+        ),
+        (
+            "import sessionlab.isolation.redis_state_store as store\n"
+            "class RedisSessions:\n    def create(self, ip, config):\n"
+            "        return getattr(store, 'Redis' + 'StateStore')\n",
+            "RedisSessions",
+        ),
+        (
+            "from sessionlab.isolation.redis_state_store import RedisStateStore as R\n"
+            "def make(url):\n    return R(url)\n"
+            "class RedisSessions:\n    def __init__(self, url, root, **kw):\n"
+            "        self.inner = make(url)\n",
+            "RedisSessions",
+        ),
+        ("class Other:\n    pass\n", "SessionClients"),
+    ],
+    ids=[
+        "subclass",
+        "alias-in-a-method",
+        "package-alias",
+        "re-export",
+        "dynamic",
+        "module-alias",
+        "helper",
+        "missing",
+    ],
+)
+def test_wrapping_the_isolation_reference_is_caught(student: str, name: str) -> None:
+    assert _isolation_problems(student, name) != []

@@ -17,9 +17,10 @@
 # %% [markdown]
 # # Lesson 7 · Isolated temporary sessions
 #
-# **Time budget:** about 1 hour of work (our estimate for a first pass: reading, running
-# and the exercises; tell your instructor if yours differs a lot). The notebook itself runs
-# top to bottom in about 7 s (measured on the course's 2-core machine).
+# **Time budget:** about 1 hour 30 minutes of work (our estimate for a first pass: reading,
+# running and the exercises; tell your instructor if yours differs a lot). The notebook itself
+# runs top to bottom in about 35 s, most of it starting Redis servers and Celery workers
+# (measured on the course's 2-core machine).
 #
 # So far one person talked to one session. A service is different: many people use it at the
 # same time, each with their own settings, uploaded files and cached objects, and most of them
@@ -41,10 +42,13 @@
 # * how to test a 60-minute TTL in a microsecond (an injectable clock);
 # * why "count, then insert" lets a sixth session in under concurrency, and how SQLite's
 #   `BEGIN IMMEDIATE` (and a Redis Lua script) close the gap;
-# * why a cache key needs the session id *and* the config version.
+# * why a cache key needs the session id *and* the config version;
+# * how Redis's own TTL and a Celery worker's per-session cache keep users apart, by building
+#   both against a real `redis-server` and a real Celery worker.
 #
 # **How this notebook works.** Everything runs locally and offline with the course's own
-# package `sessionlab.isolation` (read its modules: each is short). Exercises are marked
+# package `sessionlab.isolation` (read its modules: each is short); section 8 starts a private
+# `redis-server` and Celery workers on this machine, reachable only through a socket file. Exercises are marked
 # **✏️ Exercise**; the visible tests are a self-check and more tests run when your notebook is
 # graded. *Run → Run All Cells* takes a few seconds.
 
@@ -68,6 +72,7 @@ from pathlib import Path
 
 from sessionlab.clock import FakeClock
 from sessionlab.errors import SessionLimitError
+from sessionlab.grading.student_objects import in_student  # tests build objects in your process
 from sessionlab.isolation import (
     Cleaner,
     IsolationLimits,
@@ -205,7 +210,7 @@ hidden_ids = [
     "",
     None,
     42,
-    uuid.uuid4(),  # a UUID object, not a str
+    good.encode(),  # bytes, not a str
     "..",
 ]
 passed = 0
@@ -309,7 +314,7 @@ class TtlTable:
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_ttl_table", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} tags=["raises-exception"]
-test_clock = FakeClock()
+test_clock = in_student(FakeClock)
 table = TtlTable(test_clock, 3600)
 table.create("a")
 table.create("b")
@@ -321,7 +326,7 @@ assert table.use("b") is False and table.use("zzz") is False
 print("visible tests passed")
 ### BEGIN HIDDEN TESTS
 score = 1.0
-hidden_clock = FakeClock()
+hidden_clock = in_student(FakeClock)
 hidden = TtlTable(hidden_clock, 600)
 hidden.create("x")
 hidden_clock.advance(599.999)
@@ -344,7 +349,7 @@ if no_revive:
     score += 0.5
 else:
     print("hidden: an expired session must stay expired")
-renew_clock = FakeClock()
+renew_clock = in_student(FakeClock)
 renewing = TtlTable(renew_clock, 60)
 renewing.create("r")
 renewed = True
@@ -420,6 +425,7 @@ print(
     "naive: sessions created for one IP with a limit of 5:",
     stampede(naive_create, fresh_db("naive.sqlite3")),
 )
+run_stampede = stampede  # the tests' stampedes run here, in this process, where your code runs
 
 # %% [markdown]
 # **What we found.** Every thread counted before any of them inserted, so every thread saw
@@ -490,7 +496,7 @@ assert create_limited(db_path, "s3", "10.0.0.2", now=1.0, ttl=60, max_per_ip=1) 
 assert create_limited(db_path, "s4", "10.0.0.1", now=60.0, ttl=60, max_per_ip=1) is True, (
     "s1 expired"
 )
-won = stampede(create_limited, fresh_db("stampede.sqlite3"))
+won = run_stampede(create_limited, fresh_db("stampede.sqlite3"))
 print("create_limited: sessions created under the stampede:", won)
 assert won == 5, f"{won} sessions for one IP with a limit of 5"
 print("visible tests passed")
@@ -499,7 +505,7 @@ score = 1.0
 rounds_ok = 0
 for round_number in range(2):
     path = fresh_db(f"hidden-{round_number}.sqlite3")
-    if stampede(create_limited, path, creators=24, pause=0.02) == 5:
+    if run_stampede(create_limited, path, creators=24, pause=0.02) == 5:
         with sqlite3.connect(path) as db:
             rows = db.execute("SELECT COUNT(*) FROM sessions").fetchone()[0]
         rounds_ok += rows == 5
@@ -620,6 +626,597 @@ print("an hour of silence later:", manager.folders.existing_ids(), "| sweeps:", 
 # nothing.
 
 # %% [markdown]
+# ## 8 · The real thing: Redis and a Celery worker
+#
+# **What you will learn:** how the seed's two servers keep sessions apart, by building both
+# halves yourself against a real `redis-server` and a real Celery worker.
+#
+# So far the store was an SQLite file and every "request" a function call. The seed runs two
+# servers: **Redis** holds each session's record with Redis's own TTL (`SET ... PX`: the key
+# disappears by itself when the session goes silent), and a **Celery worker** runs every
+# query (`process_sql_query_task.delay(session_id, user_input)`), keeping, per worker process,
+# one live object per session (`_AGENT_REGISTRY = {session_id: {...}}`) so that a session's
+# second query reuses what its first one built.
+#
+# Both servers run here, on this machine and nowhere else: `private_redis` starts a
+# `redis-server` (the one the course installs) that listens only on a socket file in a new
+# folder (no network port at all), and `TurnWorkers` starts a Celery worker that takes turns
+# from that Redis. Your code talks to Redis with `redis-py`, as the seed's does.
+
+# %%
+import contextlib  # noqa: E402
+import shutil  # noqa: E402
+import tempfile  # noqa: E402
+
+import redis  # noqa: E402
+
+from sessionlab.isolation.turn_worker import (  # noqa: E402
+    TranscriptClient,
+    TurnError,
+    TurnWorkers,
+    send_turn,
+)
+from sessionlab.redis_server import private_redis  # noqa: E402
+
+turn_workers = TurnWorkers()  # starts (and stops) the lesson's Celery workers
+
+
+@contextlib.contextmanager
+def scratch_redis():
+    """A new, empty redis-server on a socket file in a new folder; yields (url, folder)."""
+    folder = Path(tempfile.mkdtemp(prefix="l07-"))
+    try:
+        with private_redis(folder, unix_socket=True, untrusted_clients=True) as url:
+            yield url, folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def keys_naming(url, session_id):
+    """Every key of the Redis at ``url`` whose name holds ``session_id`` (read directly)."""
+    client = redis.Redis.from_url(url, decode_responses=True)
+    try:
+        return sorted(key for key in client.keys("*") if session_id in key)
+    finally:
+        client.close()
+
+
+def transcripts_of(root, session_id):
+    """The texts of each transcript file in a session's folder, read from the disk."""
+    found = {}
+    for path in sorted((Path(root) / session_id / "transcripts").glob("*.jsonl")):
+        lines = path.read_text(encoding="utf-8").splitlines()
+        found[path.stem] = [json.loads(line)["text"] for line in lines if line.strip()]
+    return found
+
+
+demo = contextlib.ExitStack()
+demo_url, demo_folder = demo.enter_context(scratch_redis())
+r = redis.Redis.from_url(demo_url, decode_responses=True)
+print("redis-server", r.info("server")["redis_version"], "at", demo_url)
+
+# %% [markdown]
+# A key with a TTL in milliseconds, seen before and after it runs out. Nobody deletes it:
+# Redis does.
+
+# %%
+r.set("session:demo", json.dumps({"model": "small-model"}), px=300)
+print("right after SET :", r.get("session:demo"), "| ttl ms:", r.pttl("session:demo"))
+await asyncio.sleep(0.4)
+print("400 ms later    :", r.get("session:demo"), "| exists:", r.exists("session:demo"))
+
+# %% [markdown]
+# Now a worker. A worker is started with a **clients class** and a **store**: on its first
+# turn it builds `clients_class(store)` once, then calls its `handle_turn(session_id, text)`
+# for every turn it takes from the queue. `send_turn(url, session_id, text)` is the web app's
+# side: it queues a turn and waits for the worker's reply.
+#
+# The live object a worker keeps per session is a `TranscriptClient(folder)`: starting one
+# opens a **new transcript file** in the session's folder (`transcripts/<client id>.jsonl`),
+# and its `send(text)` appends one turn to it, chained by `parentUuid` as Claude Code does.
+# Here is the obvious worker code, which builds a client for every turn:
+
+
+# %%
+class NoCache:
+    """A new client for every turn: what a worker without a per-session cache does."""
+
+    def __init__(self, root):
+        self.root = Path(root)
+
+    def handle_turn(self, session_id, text):
+        return TranscriptClient(self.root / session_id).send(text)
+
+
+demo_root = lesson_dir / "redis-sessions"
+demo_id = str(uuid.uuid4())
+worker = turn_workers.start(NoCache, demo_root, demo_url)
+try:
+    for text in ("hello", "my name is Ana", "what is my name?"):
+        print(send_turn(demo_url, demo_id, text))
+finally:
+    worker.stop()
+print("transcripts of one session:", len(transcripts_of(demo_root, demo_id)))
+
+# %% [markdown]
+# **What we found.** Three turns of one conversation, three transcripts: every turn started
+# from nothing (lesson 1's fragmentation, now caused by the worker). The seed's worker keeps
+# the session's live object and reuses it. Two rules come with that cache, and both are
+# isolation rules: a session's object is looked up by **that session's id only** (another
+# session never gets it), and a session that is gone gets **no** object at all.
+#
+# Your two exercises build the seed's two halves. Exercise 5 is the store (Redis); exercise 6
+# is the worker's cache (Celery), which runs *on your store*.
+
+# %% [markdown]
+# ## ✏️ Exercise 5 · A session store on Redis (4 points)
+#
+# Write the class `RedisSessions(url, root, *, ttl_seconds=3600, max_per_ip=5)`: sessions kept
+# in the Redis at `url` (`redis.Redis.from_url(url)`), each with a folder `root/<session id>`.
+#
+# * `create(client_ip, config)` makes a new session: a new id (`str(uuid.uuid4())`), its
+#   record in Redis with a **Redis TTL** of `ttl_seconds` (use milliseconds: `px=` or
+#   `PEXPIRE`, the tests use TTLs under a second), and its folder. It returns the id, or
+#   `None` (and creates nothing) when `client_ip` already holds `max_per_ip` live sessions.
+#   Sessions that expired do not count.
+# * `config(session_id)` returns the live session's config as a new `dict` and **renews** its
+#   TTL; `None` for a session that expired or never existed.
+# * `folder(session_id)` returns `Path(root) / session_id`.
+# * Every method that takes a session id raises `ValueError` for an id that is not a
+#   canonical UUID4 string (exercise 1's rule) before it touches Redis or the disk.
+# * `sweep()` removes the folder of every session that is no longer in Redis, and returns the
+#   sorted list of their ids.
+#
+# When a session expires, no key whose name holds its id may stay in Redis: the tests look.
+# Keeping the per-IP count right under concurrency needs one atomic step (section 5: a Lua
+# script with `register_script`, or `WATCH`/`MULTI`).
+#
+# **Your own work.** Reading `sessionlab.isolation` (its `RedisStateStore` solves a bigger
+# version of this) is allowed and encouraged; submitting it is not: `RedisSessions` and
+# `SessionClients` below must not import, subclass or wrap the course's stores, managers or
+# caches. The graders check it, and such an answer scores 0.
+
+
+# %% nbgrader={"grade": false, "grade_id": "redis_sessions", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["raises-exception"]
+class RedisSessions:
+    """Isolated temporary sessions in Redis: one key per session, expired by Redis itself."""
+
+    def __init__(self, url, root, *, ttl_seconds=3600, max_per_ip=5):
+        ### BEGIN SOLUTION
+        self.redis = redis.Redis.from_url(url, decode_responses=True)
+        self.root = Path(root)
+        self.ttl_ms = max(1, int(ttl_seconds * 1000))
+        self.max_per_ip = max_per_ip
+        # KEYS: the IP's sorted set (its session ids scored by expiry), the session's key.
+        # ARGV: now ms, ttl ms, max per IP, session id, record. One script: nothing interleaves.
+        self._create = self.redis.register_script(
+            """
+            redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+            if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then return 0 end
+            redis.call('SET', KEYS[2], ARGV[5], 'PX', ARGV[2])
+            redis.call('ZADD', KEYS[1], tonumber(ARGV[1]) + tonumber(ARGV[2]), ARGV[4])
+            redis.call('PEXPIRE', KEYS[1], ARGV[2])
+            return 1
+            """
+        )
+        ### END SOLUTION
+
+    def create(self, client_ip, config):
+        ### BEGIN SOLUTION
+        session_id = str(uuid.uuid4())
+        record = json.dumps({"client_ip": client_ip, "config": dict(config)})
+        made = self._create(
+            keys=[f"ip:{client_ip}", f"session:{session_id}"],
+            args=[int(time.time() * 1000), self.ttl_ms, self.max_per_ip, session_id, record],
+        )
+        if not made:
+            return None
+        self.folder(session_id).mkdir(parents=True, exist_ok=True)
+        return session_id
+        ### END SOLUTION
+
+    def config(self, session_id):
+        ### BEGIN SOLUTION
+        key = f"session:{self.folder(session_id).name}"  # folder() validates the id
+        raw = self.redis.getex(key, px=self.ttl_ms)  # read and renew in one command
+        if raw is None:
+            return None
+        record = json.loads(raw)
+        ip_key = f"ip:{record['client_ip']}"
+        self.redis.zadd(ip_key, {session_id: int(time.time() * 1000) + self.ttl_ms})
+        self.redis.pexpire(ip_key, self.ttl_ms)  # the set lives as long as its newest session
+        return dict(record["config"])
+        ### END SOLUTION
+
+    def folder(self, session_id):
+        ### BEGIN SOLUTION
+        try:
+            canonical = isinstance(session_id, str) and str(uuid.UUID(session_id)) == session_id
+        except ValueError:
+            canonical = False
+        if not canonical or uuid.UUID(session_id).version != 4:
+            raise ValueError(f"invalid session id {session_id!r}")
+        return self.root / session_id
+        ### END SOLUTION
+
+    def sweep(self):
+        ### BEGIN SOLUTION
+        removed = []
+        for path in self.root.iterdir() if self.root.is_dir() else []:
+            try:
+                self.folder(path.name)
+            except ValueError:
+                continue  # not a session folder: not ours to judge
+            if path.is_dir() and not self.redis.exists(f"session:{path.name}"):
+                shutil.rmtree(path, ignore_errors=True)
+                removed.append(path.name)
+        return sorted(removed)
+        ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_redis_sessions", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} tags=["raises-exception"]
+# Isolation and the per-IP limit (2 points), on a new redis-server. The next cell checks time.
+### BEGIN HIDDEN TESTS
+# Defined first: the other cells of exercises 5 and 6 use this check too. It reads the
+# notebook's code as submitted (SUBMITTED_CELLS, given by the grader), never the kernel.
+import ast  # noqa: E402
+
+OWN_WORK_FORBIDDEN = (
+    "RedisStateStore",
+    "SQLiteStateStore",
+    "StateStore",
+    "TemporarySessionManager",
+    "SessionCache",
+    "SessionFolders",
+    "Cleaner",
+    "sessionlab.isolation",
+)
+OWN_WORK_ANYWHERE = ("import_module", "__import__", "importlib", "sys.modules", "__builtins__")
+OWN_WORK_PACKAGE = "sessionlab.isolation"
+OWN_WORK_ALLOWED = {
+    "TranscriptClient",
+    "TurnError",
+    "TurnWorkers",
+    "send_turn",
+}  # the lesson's parts
+
+
+def _submitted_cells():
+    """The grader's copy of the notebook's code; in a plain kernel (the lesson's own run),
+    what ran so far, without these test cells."""
+    try:
+        return SUBMITTED_CELLS
+    except NameError:
+        return [c for c in In if "OWN_WORK_FORBIDDEN" not in c]  # noqa: F821  (IPython's)
+
+
+def _reference_aliases(trees):
+    """Names bound to the course's isolation package by an import anywhere in the notebook,
+    and the notebook's functions and classes that use one (a wrapper is still the reference)."""
+    aliases = set()
+    for tree in trees:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+                OWN_WORK_PACKAGE
+            ):
+                aliases |= {alias.asname or alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module == "sessionlab":
+                aliases |= {a.asname or a.name for a in node.names if a.name == "isolation"}
+            elif isinstance(node, ast.Import):
+                aliases |= {
+                    alias.asname or alias.name.split(".")[0]
+                    for alias in node.names
+                    if alias.name.startswith(OWN_WORK_PACKAGE)
+                }
+    aliases -= OWN_WORK_ALLOWED
+    helpers = [
+        node
+        for tree in trees
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+    ]
+    for _ in range(3):  # helpers of helpers
+        for node in helpers:
+            used = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+            if used & aliases:
+                aliases.add(node.name)
+    return aliases
+
+
+def _own_work_problems(cells, name):
+    """Why class ``name`` is not the student's own code (empty: it is)."""
+    code = "".join(cells)
+    problems = [f"your notebook uses {word}" for word in OWN_WORK_ANYWHERE if word in code]
+    trees = []
+    for cell in cells:
+        try:
+            trees.append(ast.parse(cell))
+        except SyntaxError:
+            continue
+    aliases = _reference_aliases(trees)
+    found = False
+    for tree in trees:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef) and node.name == name:
+                found = True
+                body = ast.unparse(node)
+                used = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+                for word in sorted(used & aliases - {name}):
+                    problems.append(f"{name} uses {word}, which is the course's package")
+                problems += [f"{name} names {word}" for word in OWN_WORK_FORBIDDEN if word in body]
+                bases = [ast.unparse(base) for base in node.bases]
+                problems += [f"{name} inherits from {base}" for base in bases if base != "object"]
+            elif isinstance(node, ast.Assign | ast.AnnAssign):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                if any(ast.unparse(target) == name for target in targets):
+                    problems.append(f"{name} is assigned, not written as a class")
+            elif isinstance(node, ast.ImportFrom | ast.Import) and any(
+                (alias.asname or alias.name) == name for alias in node.names
+            ):
+                problems.append(f"{name} is imported, not written")
+    if not found:
+        problems.append(f"no class {name} in the notebook")
+    return sorted(set(problems))
+
+
+def _own_work_or_zero(name):
+    problems = _own_work_problems(_submitted_cells(), name)
+    if problems:
+        print(f"{name} must be your own code; this check scores 0 because:")
+        for problem in problems:
+            print("  -", problem)
+    return not problems
+
+
+### END HIDDEN TESTS
+with scratch_redis() as (url, folder):
+    root = folder / "sessions"
+    sessions = RedisSessions(url, root, ttl_seconds=30, max_per_ip=2)
+    ana_id = sessions.create("203.0.113.10", {"model": "small-model"})
+    bruno_id = sessions.create("198.51.100.20", {"model": "big-model"})
+    assert isinstance(ana_id, str) and isinstance(bruno_id, str) and ana_id != bruno_id
+    assert sessions.config(ana_id) == {"model": "small-model"}
+    assert sessions.config(bruno_id) == {"model": "big-model"}
+    assert sessions.folder(ana_id) == root / ana_id and (root / ana_id).is_dir()
+    assert sessions.config(str(uuid.uuid4())) is None, "an unknown id has no session"
+    assert keys_naming(url, ana_id), "the session's record is in Redis under a key naming it"
+    assert sessions.create("203.0.113.10", {}) is not None, "Ana's second session"
+    assert sessions.create("203.0.113.10", {}) is None, "a third one is over the limit of 2"
+    assert sessions.create("198.51.100.20", {}) is not None, "Bruno's limit is his own"
+    for crafted in ("../" + bruno_id, "/tmp", ana_id.upper()):
+        try:
+            sessions.config(crafted)
+        except ValueError:
+            pass
+        else:
+            raise AssertionError(f"{crafted!r} must be refused with ValueError")
+print("visible tests passed")
+### BEGIN HIDDEN TESTS
+score = 1.0 if _own_work_or_zero("RedisSessions") else 0.0
+if score:
+    with scratch_redis() as (url, folder):
+        root = folder / "sessions"
+        first = RedisSessions(url, root, ttl_seconds=30, max_per_ip=3)
+        second = RedisSessions(url, root, ttl_seconds=30, max_per_ip=3)  # another app process
+        made = {}
+        for index in range(6):
+            ip = f"10.1.0.{index % 3}"
+            config = {"model": f"m-{uuid.uuid4().hex[:8]}", "top_k": index}
+            session_id = (first, second)[index % 2].create(ip, config)
+            made[session_id] = config
+        isolated = None not in made and len(made) == 6
+        for session_id, config in made.items() if isolated else []:
+            got = second.config(session_id) if session_id else None
+            isolated = isolated and got == config
+            if isolated:
+                got["model"] = "changed by the caller"  # a copy: the record stays as it was
+                isolated = first.config(session_id) == config
+        if isolated:
+            score += 0.5
+        else:
+            print("hidden: each session must see exactly its own config, from any store object")
+        ip_made = [first.create("10.1.0.0", {}) for _ in range(3)]
+        limited = ip_made[:1] != [None] and ip_made[1:] == [None, None]
+        limited = limited and second.create("10.1.0.9", {}) is not None
+        if limited:
+            score += 0.5
+        else:
+            print("hidden: an IP at its limit gets None, also through another store object")
+        refused = 0
+        for crafted in (
+            None,
+            42,
+            "",
+            str(uuid.uuid4()) + "\n",
+            "6ba7b810-9dad-11d1-80b4-00c04fd430c8",
+        ):
+            try:
+                first.folder(crafted)
+            except ValueError:
+                refused += 1
+            except Exception:
+                pass
+        if refused != 5:
+            score = min(score, 1.5)
+            print("hidden: folder() must refuse every id that is not a canonical UUID4 string")
+float(score)  # partial credit out of 2
+### END HIDDEN TESTS
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_redis_sessions_ttl", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} tags=["raises-exception"]
+# Time (2 points): a TTL of 0.8 s, on a new redis-server.
+with scratch_redis() as (url, folder):
+    root = folder / "sessions"
+    sessions = RedisSessions(url, root, ttl_seconds=0.8, max_per_ip=1)
+    gone_id = sessions.create("203.0.113.10", {"model": "small-model"})
+    kept_id = sessions.create("198.51.100.20", {"model": "big-model"})
+    for _ in range(6):  # Bruno keeps using his session; Ana walked away
+        time.sleep(0.2)
+        assert sessions.config(kept_id) == {"model": "big-model"}, "a used session stays alive"
+    assert sessions.config(gone_id) is None, "expired 0.8 s after its last use"
+    assert keys_naming(url, gone_id) == [], f"Redis still holds {keys_naming(url, gone_id)}"
+    assert sessions.create("203.0.113.10", {}) is not None, "an expired session does not count"
+    assert sessions.sweep() == [gone_id], "sweep removes the expired session's folder"
+    assert not (root / gone_id).exists() and (root / kept_id).is_dir()
+print("visible tests passed")
+### BEGIN HIDDEN TESTS
+score = 1.0 if _own_work_or_zero("RedisSessions") else 0.0
+if score:
+    with scratch_redis() as (url, folder):
+        root = folder / "sessions"
+        sessions = RedisSessions(url, root, ttl_seconds=0.6, max_per_ip=2)
+        quiet = [sessions.create("10.2.0.1", {"n": n}) for n in range(2)]
+        time.sleep(0.9)  # nobody reads them: Redis itself must let them go
+        left = [key for session_id in quiet for key in keys_naming(url, session_id)]
+        if left:
+            print("hidden: a session nobody reads again must still leave Redis at its TTL")
+        else:
+            score += 0.5
+        renewed = sessions.create("10.2.0.2", {"n": 9})
+        alive = True
+        for _ in range(6):  # 1.2 s of use on a 0.6 s TTL
+            time.sleep(0.2)
+            alive = alive and sessions.config(renewed) == {"n": 9}
+        again = [sessions.create("10.2.0.1", {}) for _ in range(3)]
+        limit_ok = None not in again[:2] and again[2] is None  # the expired two do not count
+        swept = sessions.sweep()
+        sweep_ok = swept == sorted(quiet) and all(
+            (root / s).is_dir() for s in [*again[:2], renewed]
+        )
+        if alive and limit_ok and sweep_ok:
+            score += 0.5
+        else:
+            print(
+                "hidden: every use renews the TTL; expired sessions free their IP's places "
+                "and only their folders are swept"
+            )
+float(score)  # partial credit out of 2
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## ✏️ Exercise 6 · The worker's per-session cache (3 points)
+#
+# Write the class `SessionClients(sessions)`: the cache a turn worker builds once (with your
+# `RedisSessions` as `sessions`) and then asks `handle_turn(session_id, text)` for every turn
+# it takes from the queue.
+#
+# * A turn of a **live** session goes to that session's `TranscriptClient`: build it once with
+#   `TranscriptClient(sessions.folder(session_id))` on the session's first turn, keep it, and
+#   reuse it for every later turn of that session. Return what its `send(text)` returns.
+# * Each session has its own client: a session never gets another session's client.
+# * A turn of a session that is not live (expired, unknown) raises `LookupError` (any
+#   exception will do: the worker reports its type) and writes nothing; forget that
+#   session's client if you had one. Ask the store with `sessions.config(session_id)`, which
+#   also renews the session: a conversation keeps its session alive.
+#
+# The test starts a real worker with `turn_workers.start(SessionClients, sessions, url)` and
+# sends turns of several sessions with `send_turn`, then reads the transcripts from the disk.
+
+
+# %% nbgrader={"grade": false, "grade_id": "session_clients", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["raises-exception"]
+class SessionClients:
+    """One live TranscriptClient per session id, built on its first turn and reused."""
+
+    def __init__(self, sessions):
+        ### BEGIN SOLUTION
+        self.sessions = sessions
+        self.clients = {}
+        ### END SOLUTION
+
+    def handle_turn(self, session_id, text):
+        ### BEGIN SOLUTION
+        if self.sessions.config(session_id) is None:  # ValueError for a crafted id
+            self.clients.pop(session_id, None)
+            raise LookupError(f"no live session {session_id}")
+        client = self.clients.get(session_id)
+        if client is None:
+            client = TranscriptClient(self.sessions.folder(session_id))
+            self.clients[session_id] = client
+        return client.send(text)
+        ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_session_clients", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} tags=["raises-exception"]
+with scratch_redis() as (url, folder):
+    root = folder / "sessions"
+    sessions = RedisSessions(url, root, ttl_seconds=30)
+    ana_id = sessions.create("203.0.113.10", {"model": "small-model"})
+    bruno_id = sessions.create("198.51.100.20", {"model": "big-model"})
+    turns = [
+        (ana_id, "hello"),
+        (bruno_id, "hi"),
+        (ana_id, "my name is Ana"),
+        (bruno_id, "my pin is 7731"),
+        (ana_id, "what is my name?"),
+    ]
+    worker = turn_workers.start(SessionClients, sessions, url)
+    try:
+        for session_id, text in turns:
+            send_turn(url, session_id, text)
+    finally:
+        worker.stop()
+    ana_files = list(transcripts_of(root, ana_id).values())
+    bruno_files = list(transcripts_of(root, bruno_id).values())
+    assert len(ana_files) == 1, f"Ana's 3 turns made {len(ana_files)} transcripts instead of 1"
+    assert ana_files == [["hello", "my name is Ana", "what is my name?"]], ana_files
+    assert bruno_files == [["hi", "my pin is 7731"]], bruno_files
+print("visible tests passed")
+### BEGIN HIDDEN TESTS
+import random  # noqa: E402
+
+score = 1.0 if _own_work_or_zero("SessionClients") else 0.0
+if score:
+    with scratch_redis() as (url, folder):
+        root = folder / "sessions"
+        sessions = RedisSessions(url, root, ttl_seconds=30, max_per_ip=10)
+        ids = [sessions.create(f"10.3.0.{n % 2}", {"n": n}) for n in range(4)]
+        expected = {s: [f"{s[:8]} turn {t} {uuid.uuid4().hex[:6]}" for t in range(3)] for s in ids}
+        order = [s for s in ids for _ in range(3)]
+        random.shuffle(order)
+        position = dict.fromkeys(ids, 0)
+        stranger = str(uuid.uuid4())  # a valid id with no session
+        refused = 0
+        worker = turn_workers.start(SessionClients, sessions, url)
+        try:
+            for session_id in order:
+                send_turn(url, session_id, expected[session_id][position[session_id]])
+                position[session_id] += 1
+            for session_id in (stranger, "../" + ids[0], ids[1] + "/../" + ids[2]):
+                try:
+                    send_turn(url, session_id, "let me in")
+                except TurnError:
+                    refused += 1
+        finally:
+            worker.stop()
+        got = {s: list(transcripts_of(root, s).values()) for s in ids}
+        if got == {s: [texts] for s, texts in expected.items()}:
+            score += 1
+        else:
+            print(
+                "hidden: with four sessions' turns mixed, each must keep one transcript of its own"
+            )
+        written = [p for p in root.rglob("*.jsonl") if "let me in" in p.read_text()]
+        if refused == 3 and not written and not (root / stranger).exists():
+            score += 1
+        else:
+            print("hidden: a turn of a session that is not live is refused and writes nothing")
+float(score)  # partial credit out of 3
+### END HIDDEN TESTS
+
+# %% [markdown]
+# **What you built.** The seed's picture, end to end: a record per session in Redis that Redis
+# itself forgets, a per-IP limit that holds across app processes, and a worker that keeps one
+# live client per session, never lends it to another, and refuses sessions that are gone.
+# Stop the lesson's Redis:
+
+# %%
+r.close()
+demo.close()
+turn_workers.stop_all()
+print("lesson redis-server stopped")
+
+
+# %% [markdown]
 # ## Wrap-up
 #
 # * A session id is input: accept only the ids the server makes, and never join a raw id to a
@@ -629,6 +1226,9 @@ print("an hour of silence later:", manager.folders.existing_ids(), "| sweeps:", 
 #   (`BEGIN IMMEDIATE` in SQLite, a Lua script or `WATCH`/`MULTI` in Redis).
 # * Cache keys carry the session id and the config version; a sweeper removes what expiry
 #   only hides.
+# * With Redis, let the server expire what goes silent (`SET ... PX`, `GETEX` to renew), and
+#   keep the per-IP check and the insert in one Lua script. A worker's per-session cache is
+#   looked up by the session id only, and a session that is gone gets no client.
 #
 # Next, **Lesson 8** puts a chat bot on top: one history per conversation, behind a real HTTP
 # server, under load.

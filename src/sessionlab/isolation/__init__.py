@@ -12,6 +12,8 @@ resources. This package does that in small pieces:
 * :mod:`~.cache`: per-process objects keyed by session id and config version;
 * :mod:`~.temporary_sessions`: :class:`TemporarySessionManager`, the one object an app talks to;
 * :mod:`~.cleanup`: periodic removal of expired sessions and orphan folders.
+* :mod:`~.turn_worker`: session turns on a real Celery worker that keeps one live client per
+  session (lesson 7's exercise; imported on its own, it needs ``redis`` and ``celery``).
 """
 
 from __future__ import annotations
