@@ -137,7 +137,8 @@ def test_reading_the_capstone_reference_costs_nothing() -> None:
         "class MyChatSystem:\n    def __init__(self):\n        self.metrics = STATE['metrics']\n",
         "Engine = SingleSessionChatSystem\n"
         "def make(options):\n    return Engine(options)\n"
-        "class MyChatSystem:\n    def __init__(self, options):\n        self.inner = make(options)\n",
+        "class MyChatSystem:\n    def __init__(self, options):\n"
+        "        self.inner = make(options)\n",
         "import sessionlab.monitor\n"
         "class MyChatSystem:\n    def __init__(self, options):\n"
         "        self.inner = sessionlab.capstone.SingleSessionChatSystem(options)\n",
@@ -153,9 +154,11 @@ def test_reading_the_capstone_reference_costs_nothing() -> None:
         "        m = importlib.import_module('sessionlab.' + 'capstone')\n",
         "%%capture\ndef helper(options):\n    return SingleSessionChatSystem(options)\n"
         + CELL_BREAK
-        + "class MyChatSystem:\n    def __init__(self, options):\n        self.inner = helper(options)\n",
+        + "class MyChatSystem:\n    def __init__(self, options):\n"
+        "        self.inner = helper(options)\n",
         "get_ipython().run_cell('def helper(o): return SingleSessionChatSystem(o)')\n"
-        "class MyChatSystem:\n    def __init__(self, options):\n        self.inner = helper(options)\n",
+        "class MyChatSystem:\n    def __init__(self, options):\n"
+        "        self.inner = helper(options)\n",
         # Patching the kernel cannot help: the check never looks at the running kernel.
         "import inspect\ninspect.getmro = lambda cls: (cls,)\n"
         "class MyChatSystem(SingleSessionChatSystem):\n    pass\n",

@@ -63,7 +63,6 @@ from claude_code_sdk import (
     ResultMessage,
     TextBlock,
 )
-
 from IPython.display import HTML, display
 
 from sessionlab.capstone import SingleSessionChatSystem
@@ -287,7 +286,8 @@ def _submitted_cells():
     try:
         return list(SUBMITTED_CELLS)
     except NameError:
-        return [c for c in In if "### BEGIN HIDDEN TESTS" not in c]  # noqa: F821  (IPython's)
+        marker = "### BEGIN " + "HIDDEN TESTS"  # (split: nbgrader reads the whole marker)
+        return [c for c in In if marker not in c]  # noqa: F821  (IPython's)
 
 
 def _trees(cells):
@@ -554,6 +554,7 @@ assert expects_new_file("10.0.0", resume=True) is False
 # notebook's code (its imports, functions and classes), so keep these functions at the top
 # level of their cell.
 
+
 # %% nbgrader={"grade": false, "grade_id": "backup_transcript", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["raises-exception"]
 def backup_transcript(fixed, backup_dir) -> int:
     """Copy what ``fixed`` gained since the last completed backup; return how many bytes."""
@@ -744,6 +745,7 @@ with tempfile.TemporaryDirectory() as tmp:
 # on the data it shows, not on its looks: `sessionlab.lessons.dashboards.read_dashboard(page)`
 # reads a page back as the tests do (try it on yours).
 
+
 # %% nbgrader={"grade": false, "grade_id": "dashboard", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["raises-exception"]
 def dashboard_status(system) -> dict:
     """The live numbers of a running chat system, read from it and from the disk now."""
@@ -880,9 +882,17 @@ print("live chat closed")
 #   `ValueError` before anything is created. A name is a folder name: `"../ana"` must never
 #   reach Ana's folder.
 #
+# **A trap we measured.** A `ClaudeSDKClient` holds an `anyio` task group from `connect()` to
+# `disconnect()`, and in one task such scopes must close in the reverse order they opened.
+# Ana connects, Bruno connects, Ana reconnects: Ana's scope closes while Bruno's is the inner
+# one, and `anyio` cancels the whole cell (`CancelledError: Cancelled via cancel scope ...`).
+# So keep no connection open between two turns of a user (connect, send, disconnect: one CLI
+# process per turn, and `resume` keeps the memory), or give each user a task of their own.
+#
 # Graded by behaviour: two users with different secrets, turns interleaved with reconnects:
 # each one's memory (1), and nothing of one in the other's replies or transcript (1); hostile
 # user names (1).
+
 
 # %% nbgrader={"grade": false, "grade_id": "user_chats", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["raises-exception"]
 class UserChats:
@@ -896,12 +906,16 @@ class UserChats:
 
     async def send(self, user: str, prompt: str) -> str:
         ### BEGIN SOLUTION
-        return (await self._system(user).send(prompt)).text
+        system = self._system(user)
+        try:
+            return (await system.send(prompt)).text
+        finally:
+            await system.disconnect()  # one connection per turn: no client outlives its task
         ### END SOLUTION
 
     async def reconnect(self, user: str) -> None:
         ### BEGIN SOLUTION
-        await self._system(user).reconnect()
+        await self._system(user).disconnect()  # the next turn connects again, with resume
         ### END SOLUTION
 
     def session_id(self, user: str):

@@ -100,34 +100,59 @@ def _plain_python(source: str) -> str:
         return source
 
 
+_CONSTANT_PARTS = (
+    ast.Constant, ast.BinOp, ast.UnaryOp, ast.operator, ast.unaryop, ast.Tuple, ast.List,
+    ast.Set, ast.Dict, ast.expr_context,
+)  # fmt: skip
+
+
 def _is_definition(node: ast.stmt) -> bool:
     if isinstance(node, ast.Import | ast.ImportFrom | ast.FunctionDef | ast.AsyncFunctionDef):
         return True
     if isinstance(node, ast.ClassDef):
         return True
     if isinstance(node, ast.Assign) and all(isinstance(t, ast.Name) for t in node.targets):
-        try:
-            ast.literal_eval(node.value)
-        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-            return False
-        return True
+        # A constant (``CHUNK = 64 * 1024``): literals and arithmetic, no names, no calls.
+        return all(isinstance(sub, _CONSTANT_PARTS) for sub in ast.walk(node.value))
     return False
 
 
-def definitions_source(cells: Iterable[str]) -> str:
+def _binds(node: ast.stmt) -> set[str]:
+    if isinstance(node, ast.Import | ast.ImportFrom):
+        return {(a.asname or a.name).split(".")[0] for a in node.names}
+    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+        return {node.name}
+    assert isinstance(node, ast.Assign)
+    return {t.id for t in node.targets if isinstance(t, ast.Name)}
+
+
+def definitions_source(cells: Iterable[str], wanted: str | None = None) -> str:
     """The definitions of the given cells, in order: what the child loads before calling.
 
+    With ``wanted``, only what that name needs (the definitions of the names it reads, and
+    of the names those read, ...): the child does not import what the lesson's chats need.
     A cell that does not parse is skipped (its definitions are missing in the child, as they
     would be in a kernel where the cell raised ``SyntaxError``).
     """
-    kept: list[str] = []
+    kept: list[ast.stmt] = []
     for cell in cells:
         try:
             tree = ast.parse(_plain_python(cell))
         except SyntaxError:
             continue
-        kept += [ast.unparse(node) for node in tree.body if _is_definition(node)]
-    return "\n\n".join(kept) + "\n"
+        kept += [node for node in tree.body if _is_definition(node)]
+    if wanted is not None:
+        needed, todo = set(), [wanted]
+        while todo:
+            name = todo.pop()
+            if name in needed:
+                continue
+            needed.add(name)
+            for node in kept:
+                if name in _binds(node):
+                    todo += [n.id for n in ast.walk(node) if isinstance(n, ast.Name)]
+        kept = [node for node in kept if _binds(node) & needed]
+    return "\n\n".join(ast.unparse(node) for node in kept) + "\n"
 
 
 def _written_bytes(pid: int) -> int | None:
@@ -165,7 +190,7 @@ def run_in_child(
     goes nowhere; a child still running after ``timeout`` seconds is killed.
     """
     request = json.dumps(
-        {"code": definitions_source(cells), "function": function, "args": list(args)}
+        {"code": definitions_source(cells, function), "function": function, "args": list(args)}
     )
     read_end, write_end = os.pipe()
     limit = -1 if max_file_bytes is None else int(max_file_bytes)

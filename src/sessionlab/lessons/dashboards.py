@@ -10,6 +10,7 @@ live system's numbers.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
@@ -36,10 +37,8 @@ class _Reader(HTMLParser):
         if metric is not None:
             self.data.metrics.setdefault(metric, "")
         if tag == "rect" and found.get("data-turn") is not None:
-            try:
+            with contextlib.suppress(ValueError):  # an unreadable bar is a missing bar
                 self.data.bars[int(str(found["data-turn"]))] = float(str(found.get("height")))
-            except ValueError:
-                pass  # an unreadable bar is a missing bar
         if tag not in {"rect", "br", "img", "meta", "input", "hr", "line", "circle", "path"}:
             self._open.append((tag, metric))
 
