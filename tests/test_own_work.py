@@ -174,7 +174,7 @@ def test_wrapping_the_capstone_reference_is_caught(student: str) -> None:
     assert _capstone_reuse(student) != []
 
 
-def test_an_own_class_named_like_the_reference_parts_is_fine() -> None:
+def test_an_own_class_named_like_the_capstone_parts_is_fine() -> None:
     student = (
         "class MyChatError(RuntimeError):\n    pass\n"
         "class MyChatSystem:\n    def fail(self):\n        raise MyChatError('down')\n"
