@@ -19,7 +19,7 @@
 #
 # **Time budget:** about 2 hours, plus about 2 hours for the challenges (our estimate for a
 # first pass: reading, running and the exercises; tell your instructor if yours differs a
-# lot). The notebook itself runs top to bottom in about TIME_TBD s (measured on the course's
+# lot). The notebook itself runs top to bottom in about 75 s (measured on the course's
 # 2-core machine).
 #
 # Everything together: a chat whose every connection lands in **one** Claude Code session,
