@@ -433,14 +433,23 @@ if last == "Your name is Ana.":
     score += 2
 else:
     print(f"hidden: after a reconnect the model answered {last!r}")
-if [p.stem for p in lab.transcripts()] == [mine.session_id] and status["session_files"] == 1:
+
+
+def _count(key):
+    """A counter of status() as a number (-1 when it is missing or not a number)."""
+    value = status.get(key)
+    return value if isinstance(value, int | float) and not isinstance(value, bool) else -1
+
+
+fixed_id = status.get("session_id")
+if [p.stem for p in lab.transcripts()] == [fixed_id] and _count("session_files") == 1:
     score += 1
 else:
     print(f"hidden: {len(lab.transcripts())} transcript files left (want 1, the fixed session)")
 if (
-    status["messages_sent"] == status["messages_received"] == 2
-    and status["input_tokens"] > 0
-    and status["output_tokens"] > 0
+    _count("messages_sent") == _count("messages_received") == 2
+    and _count("input_tokens") > 0
+    and _count("output_tokens") > 0
 ):
     score += 1
 else:
@@ -466,7 +475,10 @@ except Exception as error:
     print(f"hidden: model-down scenario raised {type(error).__name__}")
 finally:
     logging.disable(logging.NOTSET)
-    await robust.close()
+    try:
+        await robust.close()
+    except Exception as error:
+        print(f"hidden: close() raised {type(error).__name__} after the model-down scenario")
 problems = _own_work_problems(_submitted_cells())
 if problems:
     print(f"hidden: MyChatSystem must be your own code, not the reference: {'; '.join(problems)}")
