@@ -902,8 +902,8 @@ print("live chat closed")
 # process per turn, and `resume` keeps the memory), or give each user a task of their own.
 #
 # Graded by behaviour: two users with different secrets, turns interleaved with reconnects:
-# each one's memory (1), and nothing of one in the other's replies or transcript (1); hostile
-# user names (1).
+# each one's memory (1), and nothing of one in the other's replies or transcript, also when
+# two users send at the same moment (`asyncio.gather`) (1); hostile user names (1).
 
 
 # %% nbgrader={"grade": false, "grade_id": "user_chats", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["raises-exception"]
@@ -995,6 +995,31 @@ for user, secret, other in (("ana", b"7731", b"2468"), ("bruno", b"2468", b"7731
     data = files[0].read_bytes()
     separate = separate and secret in data and other not in data
 separate = separate and ids["ana"] != ids["bruno"]
+# Two more users at the same moment (asyncio.gather): no shared client, no shared state.
+import asyncio  # noqa: E402
+
+for user in ("carla", "dario"):
+    for old in lab.project_dir_for(lab.workdir / "users" / user).glob("*.jsonl"):
+        old.unlink()
+together = UserChats(lab)
+both = []
+try:
+    await asyncio.gather(
+        together.send("carla", "my pin is 1111"), together.send("dario", "my pin is 2222")
+    )
+    both = await asyncio.gather(
+        together.send("carla", "what is my pin?"), together.send("dario", "what is my pin?")
+    )
+except (Exception, asyncio.CancelledError) as error:
+    print(f"hidden: two users at the same moment raised {type(error).__name__}")
+finally:
+    try:
+        await together.close()
+    except Exception as error:
+        print(f"hidden: close() raised {type(error).__name__}")
+if list(both) != ["Your pin is 1111.", "Your pin is 2222."]:
+    print("hidden: two users chatting at the same moment did not each get their own memory")
+    separate = False
 if separate:
     score += 1
 else:
