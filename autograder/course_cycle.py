@@ -135,9 +135,35 @@ class StudentStore:
         self.mtimes.pop(k, None)
 """,
 }
-# The capstone's thin wrapper around the importable reference: the challenges are right, the
-# main exercise must score 0 (reading the reference is allowed, submitting it is not).
+# The capstone's thin wrapper around the importable reference (the main exercise must score 0:
+# reading the reference is allowed, submitting it is not), and a backup that appends in place:
+# incremental and right until a crash tears it (2 of the challenge's 3 points). The other
+# challenges are right.
 PARTIAL_ANSWERS["09-capstone"] = {
+    "backup_transcript": """\
+def backup_transcript(fixed, backup_dir) -> int:
+    \"\"\"Appends the new bytes in place: a run killed half-way leaves them half-written.\"\"\"
+    fixed, backup_dir = Path(fixed), Path(backup_dir)
+    if not fixed.exists():
+        return 0
+    backup_dir.mkdir(parents=True, exist_ok=True)
+    backup = backup_dir / "transcript.backup"
+    done = backup.stat().st_size if backup.exists() else 0
+    size = fixed.stat().st_size
+    if size < done:
+        backup.unlink()
+        done = 0
+    with open(fixed, "rb") as source, open(backup, "ab") as target:
+        source.seek(done)
+        while chunk := source.read(64 * 1024):
+            target.write(chunk)
+    return size - done
+
+
+def restore_transcript(backup_dir) -> bytes:
+    backup = Path(backup_dir) / "transcript.backup"
+    return backup.read_bytes() if backup.exists() else b""
+""",
     "my_chat_system": """\
 from sessionlab.capstone import SingleSessionChatSystem as _Engine
 

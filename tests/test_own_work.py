@@ -83,30 +83,43 @@ def test_reusing_the_reference_monitor_is_caught(student: str) -> None:
     assert _monitor_problems(student) != []
 
 
-def _capstone_reuse(student_code: str) -> list[str]:
+SETUP = (
+    "import dataclasses, logging\nfrom pathlib import Path\n"
+    "from claude_code_sdk import AssistantMessage, ClaudeSDKClient, ClaudeSDKError, "
+    "CLINotFoundError, ResultMessage, TextBlock\n"
+    "from sessionlab.capstone import SingleSessionChatSystem  # the lesson shows it\n"
+    "from sessionlab.monitor import SessionMonitor\n"
+)
+
+
+CELL_BREAK = "\n# next cell\n"
+
+
+def _capstone_reuse(student_code: str, setup: str = SETUP) -> list[str]:
+    """The capstone's own-work problems for a notebook made of ``setup`` and ``student_code``."""
     test = _cell("09-capstone", "test_my_chat_system")
-    start = test.index("import inspect  # noqa: E402")
-    end = test.index("reuse = _capstone_reuse")
-    namespace: dict[str, Any] = {"__name__": "__main__"}
-    _run(student_code, namespace, "capstone-cell")
-    _run(test[start:end], namespace, "capstone-check")
-    cls = namespace["MyChatSystem"]
-    instance = cls.__new__(cls)
-    instance.__dict__.update(namespace.get("STATE", {}))
-    found: list[str] = namespace["_capstone_reuse"](cls, instance)
+    definitions = re.search(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", test, re.S)
+    assert definitions is not None
+    namespace: dict[str, Any] = {"__name__": "__main__", "re": re}
+    _run(definitions.group(1), namespace, "capstone-check")
+    # The check reads the notebook's code as submitted (the grader's copy), not the kernel.
+    cells = [setup, *student_code.split(CELL_BREAK)]
+    found: list[str] = namespace["_own_work_problems"](cells)
     return found
 
 
 def test_the_capstone_reference_solution_is_own_work() -> None:
-    answer = _cell("09-capstone", "my_chat_system")
-    setup = (
-        "import dataclasses, logging\nfrom pathlib import Path\n"
-        "from claude_code_sdk import AssistantMessage, ClaudeSDKClient, ClaudeSDKError, "
-        "CLINotFoundError, ResultMessage, TextBlock\n"
-        "from sessionlab.capstone import SingleSessionChatSystem  # the lesson shows it\n"
-        "from sessionlab.monitor import SessionMonitor\n"
+    assert _capstone_reuse(_cell("09-capstone", "my_chat_system")) == []
+
+
+def test_reading_the_capstone_reference_costs_nothing() -> None:
+    reading = (
+        "import inspect\nprint(inspect.getsource(SingleSessionChatSystem))\n"
+        "from sessionlab.capstone import ChatMetrics as Metrics\nMetrics.__doc__\n"
+        "async def demo():\n    async with SingleSessionChatSystem(None) as chat:\n"
+        "        return await chat.send('hi')\n"
     )
-    assert _capstone_reuse(setup + answer) == []
+    assert _capstone_reuse(reading + _cell("09-capstone", "my_chat_system")) == []
 
 
 @pytest.mark.parametrize(
@@ -121,10 +134,42 @@ def test_the_capstone_reference_solution_is_own_work() -> None:
         "class MyChatSystem:\n    def status(self):\n"
         "        return getattr(c, 'Single' + 'SessionChatSystem')\n",
         "from sessionlab.capstone import ChatMetrics\nSTATE = {'metrics': ChatMetrics()}\n"
-        "class MyChatSystem:\n    pass\n",
+        "class MyChatSystem:\n    def __init__(self):\n        self.metrics = STATE['metrics']\n",
+        "Engine = SingleSessionChatSystem\n"
+        "def make(options):\n    return Engine(options)\n"
+        "class MyChatSystem:\n    def __init__(self, options):\n"
+        "        self.inner = make(options)\n",
+        "import sessionlab.monitor\n"
+        "class MyChatSystem:\n    def __init__(self, options):\n"
+        "        self.inner = sessionlab.capstone.SingleSessionChatSystem(options)\n",
+        "import sessionlab.monitor\nNAME = 'Single' + 'SessionChatSystem'\n"
+        "class MyChatSystem:\n    def __init__(self, options):\n"
+        "        self.inner = getattr(sessionlab.capstone, NAME)(options)\n",
+        "from sessionlab.sdk_turns import collect_turn as gather\n"
+        "class MyChatSystem:\n    async def send(self, prompt):\n"
+        "        return (await gather(self.client.receive_response())).text\n",
+        "MyChatSystem = SingleSessionChatSystem\n",
+        "exec('class MyChatSystem(SingleSessionChatSystem): pass')\n",
+        "import importlib\nclass MyChatSystem:\n    def __init__(self, options):\n"
+        "        m = importlib.import_module('sessionlab.' + 'capstone')\n",
+        "%%capture\ndef helper(options):\n    return SingleSessionChatSystem(options)\n"
+        + CELL_BREAK
+        + "class MyChatSystem:\n    def __init__(self, options):\n"
+        "        self.inner = helper(options)\n",
+        "get_ipython().run_cell('def helper(o): return SingleSessionChatSystem(o)')\n"
+        "class MyChatSystem:\n    def __init__(self, options):\n"
+        "        self.inner = helper(options)\n",
+        # Patching the kernel cannot help: the check never looks at the running kernel.
+        "import inspect\ninspect.getmro = lambda cls: (cls,)\n"
+        "class MyChatSystem(SingleSessionChatSystem):\n    pass\n",
     ],
-    ids=["alias-in-a-method", "subclass", "module-attribute", "instance-holds-reference"],
-)
+    ids=[
+        "alias-in-a-method", "subclass", "module-attribute", "holds-a-reference-object",
+        "alias-through-a-helper", "package-attribute", "computed-name", "building-block",
+        "re-export", "exec", "dynamic-import", "magic-cell-helper", "run-cell-helper",
+        "patched-inspect",
+    ],
+)  # fmt: skip
 def test_wrapping_the_capstone_reference_is_caught(student: str) -> None:
     assert _capstone_reuse(student) != []
 
@@ -209,3 +254,9 @@ def test_the_isolation_reference_answers_are_own_work() -> None:
 )
 def test_wrapping_the_isolation_reference_is_caught(student: str, name: str) -> None:
     assert _isolation_problems(student, name) != []
+def test_an_own_class_named_like_the_capstone_parts_is_fine() -> None:
+    student = (
+        "class MyChatError(RuntimeError):\n    pass\n"
+        "class MyChatSystem:\n    def fail(self):\n        raise MyChatError('down')\n"
+    )
+    assert _capstone_reuse(student) == []
