@@ -254,6 +254,8 @@ def test_the_isolation_reference_answers_are_own_work() -> None:
 )
 def test_wrapping_the_isolation_reference_is_caught(student: str, name: str) -> None:
     assert _isolation_problems(student, name) != []
+
+
 def test_an_own_class_named_like_the_capstone_parts_is_fine() -> None:
     student = (
         "class MyChatError(RuntimeError):\n    pass\n"
