@@ -523,6 +523,9 @@ def chat(client: TestClient, *texts: str) -> str:
     return started["conversationId"]
 
 
+# Called directly first, so an unfinished half says so (NotImplementedError) and not a 500.
+operator_refusal(None, operator)
+sessions_summary([], 0.0)
 with tempfile.TemporaryDirectory() as folder, CourseModel() as check_model:
     store, app = page_bot(folder, check_model.url, FakeClock())
     with TestClient(app, base_url="http://127.0.0.1") as client:
