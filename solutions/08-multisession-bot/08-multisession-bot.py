@@ -126,7 +126,7 @@ print(say(bot.url, "hello-1", "hello bot"))
 
 # %%
 def naive_bot(model_url: str) -> FastAPI:
-    history: list[dict] = []  # one list for every user: the bug
+    everybody: list[dict] = []  # one list for every user: the bug
     naive = FastAPI()
 
     @naive.post("/api/conversations", status_code=201)
@@ -135,15 +135,15 @@ def naive_bot(model_url: str) -> FastAPI:
 
     @naive.post("/api/messages")
     async def naive_messages(request: Request) -> dict:
-        body = await request.json()
-        history.append({"role": "user", "content": body["text"]})
+        incoming = await request.json()
+        everybody.append({"role": "user", "content": incoming["text"]})
         async with httpx.AsyncClient(base_url=model_url) as model:
             answer = await model.post(
-                "/v1/messages", json={"model": "m", "max_tokens": 100, "messages": history}
+                "/v1/messages", json={"model": "m", "max_tokens": 100, "messages": everybody}
             )
-        text = answer.json()["content"][0]["text"]
-        history.append({"role": "assistant", "content": text})
-        return {"type": "message", "text": text}
+        said = answer.json()["content"][0]["text"]
+        everybody.append({"role": "assistant", "content": said})
+        return {"type": "message", "text": said}
 
     return naive
 
@@ -496,6 +496,7 @@ from pathlib import Path  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 
 from sessionlab.bot.app import SessionsView, create_app  # noqa: E402
+from sessionlab.bot.client import message as bot_message  # noqa: E402
 from sessionlab.bot.history import SQLiteHistory  # noqa: E402
 from sessionlab.clock import FakeClock  # noqa: E402
 
@@ -517,7 +518,7 @@ def chat(client: TestClient, *texts: str) -> str:
     headers = {"authorization": f"Bearer {started['token']}"}
     for text in texts:
         sent = client.post(
-            "/api/messages", json=activity(started["conversationId"], text), headers=headers
+            "/api/messages", json=bot_message(started["conversationId"], text), headers=headers
         )
         assert sent.status_code == 200, sent.text
     return started["conversationId"]
@@ -654,9 +655,9 @@ for header, expected in cases.items():
     status = None if got is None else got[0]
     ok = status == expected
     if got is not None and ok:
-        message = got[1]
-        ok = isinstance(message, str) and message.strip() and "\n" not in message
-        ok = ok and token not in message and "not-it" not in message and token[:-1] not in message
+        reason = got[1]
+        ok = isinstance(reason, str) and reason.strip() and "\n" not in reason
+        ok = ok and token not in reason and "not-it" not in reason and token[:-1] not in reason
     if not ok:
         wrong_refusals.append(repr(header)[:24])
 submitted = "\n".join(_bot_submitted_cells())

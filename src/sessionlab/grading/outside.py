@@ -58,6 +58,7 @@ OUTSIDE_LESSONS = (
     "01-fragmentation",
     "02-failed-fixes",
     "03-monitor",
+    "08-multisession-bot",
 )
 SERVE = "__import__('sessionlab.grading.student_side').grading.student_side"
 _QUOTED_BASE64 = re.compile(r"'([A-Za-z0-9+/]*={0,2})'")
