@@ -19,7 +19,7 @@
 #
 # **Time budget:** about 2 hours of work (our estimate for a first pass: reading, running
 # and the five exercises; tell your instructor if yours differs a lot). The notebook itself
-# runs top to bottom in about 20 s (measured on the course's 2-core machine).
+# runs top to bottom in about 35 s (measured on the course's 2-core machine, shared).
 #
 # The seed for this lesson is a chat bot that went to production with **one global history**:
 # every user's messages went into the same list, so every answer was built from everybody's
@@ -48,7 +48,7 @@
 # HTTP like a channel would: it starts a conversation (`POST /api/conversations` returns an
 # id and a token, as Bot Framework's Direct Line does) and sends that token with every message. The bot asks the model through the Messages API (`/v1/messages`
 # with the conversation's history): a bot that owns its history needs no Claude Code session
-# files at all. Exercises are marked **✏️ Exercise**. *Run All* takes about 20 seconds.
+# files at all. Exercises are marked **✏️ Exercise**. *Run All* takes about 35 seconds.
 
 # %% [markdown]
 # ## 1 · Set-up
