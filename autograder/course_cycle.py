@@ -252,6 +252,45 @@ class SessionClients:
         return self.clients[session_id].send(text)
 """,
 }
+
+# Lesson 08: a /sessions page whose check is right but whose rows are in store order with the
+# uptime left out (visible check 1 + refusals 1 of 3), and an isolation test that only
+# checks the seed's contract and a made-up token (the real bot: passes; it catches one history
+# for everybody and a bot that trusts the id, not the other four: 1 + 0.6 of 4). Ex. 1-2 stay
+# unanswered. Expected: 2 + 1.6 = 3.6 of 12.
+PARTIAL_ANSWERS["08-multisession-bot"] = {
+    "sessions_page": """\
+def operator_refusal(authorization, operator_token):
+    scheme, _, token = (authorization or "").strip().partition(" ")
+    if scheme.lower() != "bearer" or not token or " " in token:
+        return 401, "this page needs the operator token"
+    if not hmac.compare_digest(token.encode(), operator_token.encode()):
+        return 403, "that is not the operator token"
+    return None
+
+
+def sessions_summary(conversations, now):
+    rows = [
+        {"conversation": c["id"][:12] + "…", "messages": len(c["messages"]),
+         "last_activity": datetime.fromtimestamp(c["last_activity"], UTC).isoformat()}
+        for c in conversations
+    ]
+    return {"total_sessions": len(rows), "sessions": rows}
+""",
+    "isolation_test": """\
+def test_isolation(address):
+    with connect(address) as bot:
+        a, b = (bot.post("/api/conversations").json() for _ in range(2))
+
+        def post(conversation, text, token):
+            headers = {"authorization": f"Bearer {token}"}
+            return bot.post("/api/messages", json=activity(conversation, text), headers=headers)
+
+        post(a["conversationId"], "my pin is 246810", a["token"])
+        assert "246810" not in post(b["conversationId"], "what is my pin?", b["token"]).text
+        assert post(a["conversationId"], "what is my pin?", "made-up").status_code == 403
+""",
+}
 # Lessons whose partial student answers everything else correctly (only the override differs).
 PARTIAL_OVER_REFERENCE = frozenset({"03-monitor", "09-capstone"})
 

@@ -1,4 +1,5 @@
-"""The own-work checks of lessons 03, 07 and 09, taken from the lessons' hidden tests and attacked.
+"""The own-work checks of lessons 03, 07, 08 and 09, taken from the lessons' hidden tests and
+attacked.
 
 Reading the reference is allowed, submitting it is not: importing ``SessionMonitor`` to read
 it must cost nothing, while a subclass, an alias or a wrapper of the reference must be caught.
@@ -262,3 +263,92 @@ def test_an_own_class_named_like_the_capstone_parts_is_fine() -> None:
         "class MyChatSystem:\n    def fail(self):\n        raise MyChatError('down')\n"
     )
     assert _capstone_reuse(student) == []
+
+
+def _bot_problems(cells: list[str]) -> list[str]:
+    """Lesson 08's check (exercises 3 and 4), as its hidden test defines it."""
+    test = _cell("08-multisession-bot", "test_sessions_page")
+    start = test.index("### BEGIN HIDDEN TESTS")
+    end = test.index("problems = _bot_own_work_problems(")
+    namespace: dict[str, Any] = {"__name__": "__main__"}
+    _run(test[start:end], namespace, "bot-own-work")
+    required = ("operator_refusal", "sessions_summary", "test_isolation")
+    problems: list[str] = namespace["_bot_own_work_problems"](cells, required)
+    return problems
+
+
+def _bot_submitted(notebook: str = "solutions") -> list[str]:
+    """The code cells a grader hands the check: every cell but the test cells."""
+    path = ROOT / notebook / "08-multisession-bot" / "08-multisession-bot.ipynb"
+    return [
+        c.source
+        for c in nbformat.read(path, 4).cells
+        if c.cell_type == "code" and not c.metadata.get("nbgrader", {}).get("grade")
+    ]
+
+
+def _bot_with(answer: str) -> list[str]:
+    """The lesson's reference cells with the exercise 3 cell replaced by ``answer``."""
+    return [answer if "def operator_refusal" in c else c for c in _bot_submitted()]
+
+
+def test_the_lesson_8_reference_and_the_release_are_own_work() -> None:
+    assert _bot_problems(_bot_submitted()) == []
+    assert _bot_problems(_bot_submitted("notebooks")) == []
+
+
+def test_importing_the_reference_bot_to_read_it_costs_nothing() -> None:
+    reading = (
+        "import sessionlab.bot.app\nfrom sessionlab.bot.app import create_app as Reference\n"
+        "from sessionlab.request_checks import bearer_token\nhelp(Reference)\n"
+    )
+    assert _bot_problems([reading, *_bot_submitted()]) == []
+
+
+OWN_PAGE = """
+def sessions_summary(conversations, now):
+    return {"total_sessions": len(conversations), "sessions": []}
+"""
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "from sessionlab.request_checks import bearer_token, tokens_match\n"
+        "def operator_refusal(authorization, operator_token):\n"
+        "    if not tokens_match(bearer_token(authorization), operator_token):\n"
+        "        return 403, 'no'\n" + OWN_PAGE,
+        "from sessionlab.bot.app import _iso as when\n"
+        "def operator_refusal(a, o):\n    return None\n"
+        "def sessions_summary(conversations, now):\n    return {'at': when(now)}\n",
+        "import sessionlab.bot.app\n"
+        "def operator_refusal(a, o):\n    return None\n"
+        "def sessions_summary(c, now):\n    return sessionlab.bot.app._shown(c[0]['id'])\n",
+        "from sessionlab import request_checks as rc\n"
+        "def operator_refusal(a, o):\n    return None if rc.bearer_token(a) == o else (403, 'x')\n"
+        + OWN_PAGE,
+        "from sessionlab.bot import SQLiteHistory\n"
+        "def operator_refusal(a, o):\n    return None\n"
+        "def sessions_summary(c, now):\n    return {'n': SQLiteHistory.__doc__}\n",
+        "import importlib\nR = importlib.import_module('sessionlab.request_checks')\n"
+        "def operator_refusal(a, o):\n    return None\n" + OWN_PAGE,
+        "from sessionlab.bot.app import _view_refusal as operator_refusal\n" + OWN_PAGE,
+        "def refusal(a, o):\n    return None\noperator_refusal = refusal\n" + OWN_PAGE,
+        "from sessionlab.bot.rule_breakers import RuleBreaker\n"
+        "def operator_refusal(a, o):\n    return None\n"
+        "def sessions_summary(c, now):\n    return {'k': RuleBreaker}\n",
+    ],
+    ids=[
+        "request-checks",
+        "alias-of-a-private-helper",
+        "module-attribute",
+        "module-alias",
+        "package-re-export",
+        "dynamic-import",
+        "re-export",
+        "assigned",
+        "rule-breakers",
+    ],
+)
+def test_reusing_the_reference_bot_is_caught(answer: str) -> None:
+    assert _bot_problems(_bot_with(answer)) != []

@@ -17,9 +17,9 @@
 # %% [markdown]
 # # Lesson 8 · A multi-session bot
 #
-# **Time budget:** about 1 hour of work (our estimate for a first pass: reading, running
-# and the exercises; tell your instructor if yours differs a lot). The notebook itself runs
-# top to bottom in about 10 s (measured on the course's 2-core machine).
+# **Time budget:** about 2 hours of work (our estimate for a first pass: reading, running
+# and the five exercises; tell your instructor if yours differs a lot). The notebook itself
+# runs top to bottom in about 35 s (measured on the course's 2-core machine, shared).
 #
 # The seed for this lesson is a chat bot that went to production with **one global history**:
 # every user's messages went into the same list, so every answer was built from everybody's
@@ -30,21 +30,25 @@
 #
 # In this lesson you run that bot as a real HTTP server, break the naive version with the
 # seed's test, and check the rules that make the fix hold: isolation, the cap, expiry,
-# restarts, bad input, and many users at once.
+# restarts, bad input, and many users at once. Then you build two pieces of it yourself: the
+# `/sessions` page an operator looks at, and an isolation test good enough that it catches
+# bots broken in ways you have not been shown.
 #
 # **What you will learn**
 #
 # * how one global history leaks one user's data into another's answers, and how to test it;
 # * what a capped, expiring history per conversation looks like in a store;
 # * why the bot keeps its histories in SQLite or Redis, not in a dict;
-# * how a server should refuse bad activities (and what "refuse" must guarantee).
+# * how a server should refuse bad activities (and what "refuse" must guarantee);
+# * how to build a monitoring page that shows what operators need and nothing of the users';
+# * how to judge a test by the bugs it catches (mutation testing).
 #
 # **How this notebook works.** `sessionlab bot serve` (FastAPI under uvicorn) runs as a
 # separate process on 127.0.0.1, with its own course model; the notebook talks to it over
 # HTTP like a channel would: it starts a conversation (`POST /api/conversations` returns an
 # id and a token, as Bot Framework's Direct Line does) and sends that token with every message. The bot asks the model through the Messages API (`/v1/messages`
 # with the conversation's history): a bot that owns its history needs no Claude Code session
-# files at all. Exercises are marked **✏️ Exercise**. *Run All* takes about 15 seconds.
+# files at all. Exercises are marked **✏️ Exercise**. *Run All* takes about 35 seconds.
 
 # %% [markdown]
 # ## 1 · Set-up
@@ -52,19 +56,29 @@
 # The bot's data (its SQLite files) lives in a new, empty sandbox folder each time this cell
 # runs. `say(url, conversation, text)` posts one message activity to the named conversation
 # and returns the reply text; the first message to a name starts a conversation and keeps the
-# id and token the bot issued for it.
+# id and token the bot issued for it. `connect(address)` (from `sessionlab.bot.client`) opens
+# an `httpx.Client` to a bot at `http://...` or at `unix:<path>`: the exercises get the bots
+# they test as such an address.
 
 # %%
 import asyncio
+import hmac
 import statistics
 import time
 import uuid
+from datetime import UTC, datetime
 
 import httpx
 from fastapi import FastAPI, Request
 
-from sessionlab.bot.client import BotConversation, astart_conversation, start_conversation
+from sessionlab.bot.client import (
+    BotConversation,
+    astart_conversation,
+    connect,
+    start_conversation,
+)
 from sessionlab.bot.process import BotProcess
+from sessionlab.bot.socket_server import serve_on_unix_socket
 from sessionlab.model import CourseModel
 from sessionlab.sandbox import new_run_dir
 
@@ -104,26 +118,38 @@ print(say(bot.url, "hello-1", "hello bot"))
 #
 # **What you will learn:** what the seed's first bot did, and how its failure looks.
 #
-# Here is the naive bot, in a dozen lines: a FastAPI app with one module-level list. It runs
-# inside this notebook (httpx can call an ASGI app directly) and asks its own course model.
+# Here is the naive bot, in a dozen lines: a FastAPI app with one list for everybody. It
+# hands out conversations like the real bot (so the same client code talks to both), checks
+# no token, runs inside this notebook (httpx can call an ASGI app directly) and asks its own
+# course model.
+
 
 # %%
+def naive_bot(model_url: str) -> FastAPI:
+    everybody: list[dict] = []  # one list for every user: the bug
+    naive = FastAPI()
+
+    @naive.post("/api/conversations", status_code=201)
+    async def naive_start() -> dict:
+        return {"conversationId": f"conv-{uuid.uuid4().hex}", "token": "never checked"}
+
+    @naive.post("/api/messages")
+    async def naive_messages(request: Request) -> dict:
+        incoming = await request.json()
+        everybody.append({"role": "user", "content": incoming["text"]})
+        async with httpx.AsyncClient(base_url=model_url) as model:
+            answer = await model.post(
+                "/v1/messages", json={"model": "m", "max_tokens": 100, "messages": everybody}
+            )
+        said = answer.json()["content"][0]["text"]
+        everybody.append({"role": "assistant", "content": said})
+        return {"type": "message", "text": said}
+
+    return naive
+
+
 naive_model = CourseModel().start()
-HISTORY: list[dict] = []  # one list for every user: the bug
-naive = FastAPI()
-
-
-@naive.post("/api/messages")
-async def naive_messages(request: Request) -> dict:
-    body = await request.json()
-    HISTORY.append({"role": "user", "content": body["text"]})
-    async with httpx.AsyncClient(base_url=naive_model.url) as model:
-        answer = await model.post(
-            "/v1/messages", json={"model": "m", "max_tokens": 100, "messages": HISTORY}
-        )
-    text = answer.json()["content"][0]["text"]
-    HISTORY.append({"role": "assistant", "content": text})
-    return {"type": "message", "text": text}
+naive = naive_bot(naive_model.url)
 
 
 async def naive_say(conversation: str, text: str) -> str:
@@ -152,70 +178,104 @@ print("tab 1:", say(bot.url, "tab-1", "what is my contract number?"))
 # %% [markdown]
 # ## ✏️ Exercise 1 · The seed's contract test (2 points)
 #
-# Write `contract_leaks(send)`: run the seed's acceptance test against a bot and return
-# `True` if the bot **leaks** (tab 2 learns tab 1's contract number), `False` if it does not.
+# Write `contract_leaks(address)`: run the seed's acceptance test against the bot at
+# `address` and return `True` if the bot **leaks** (tab 2 learns tab 1's contract number),
+# `False` if it does not.
 #
-# `send(conversation_id, text)` is a coroutine function that returns the reply text (like
-# `naive_say`). Use two **fresh** conversation ids (for example from `uuid.uuid4().hex`, so
-# old conversations cannot interfere), and a contract number of your own (not `8446`: other
-# conversations may already hold that one). Tab 1 states it (`"my contract number is ..."`);
-# tab 2 asks `"what is my contract number?"`; the bot leaks if the number appears in tab 2's
-# reply.
+# Talk to the bot as a channel would: `with connect(address) as bot:` gives an `httpx.Client`;
+# `bot.post("/api/conversations").json()` starts a conversation and returns its
+# `conversationId` and `token`; a message is `bot.post("/api/messages",
+# json=activity(conversation_id, text), headers={"authorization": f"Bearer {token}"})`, and
+# its reply text is `response.json()["text"]`. Start two **fresh** conversations on every
+# call, and use a contract number of your own (not `8446`: other conversations may already
+# hold that one). Tab 1 states it (`"my contract number is ..."`); tab 2 asks `"what is my
+# contract number?"`; the bot leaks if the number appears in tab 2's reply.
+#
+# The check serves each bot it tests on a UNIX socket (`serve_on_unix_socket`), which is
+# why the address looks like `unix:/tmp/.../bot.sock`: `connect` handles both kinds.
 
 
 # %% nbgrader={"grade": false, "grade_id": "contract_leaks", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["raises-exception"]
-async def contract_leaks(send) -> bool:
+def contract_leaks(address: str) -> bool:
     """True if a second conversation learns the first one's contract number."""
     ### BEGIN SOLUTION
-    tab_1, tab_2 = f"tab-{uuid.uuid4().hex}", f"tab-{uuid.uuid4().hex}"
     number = str(uuid.uuid4().int % 10**9).zfill(9)
-    await send(tab_1, f"my contract number is {number}")
-    reply = await send(tab_2, "what is my contract number?")
-    return number in reply
+    with connect(address) as bot:
+        tab_1, tab_2 = (bot.post("/api/conversations").json() for _ in range(2))
+
+        def send(tab: dict, text: str) -> str:
+            headers = {"authorization": f"Bearer {tab['token']}"}
+            response = bot.post(
+                "/api/messages", json=activity(tab["conversationId"], text), headers=headers
+            )
+            response.raise_for_status()
+            return response.json()["text"]
+
+        send(tab_1, f"my contract number is {number}")
+        return number in send(tab_2, "what is my contract number?")
     ### END SOLUTION
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_contract_leaks", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} tags=["raises-exception"]
-async def real_say(conversation: str, text: str) -> str:
-    return await asyncio.to_thread(say, bot.url, conversation, text)
+from sessionlab.bot.rule_breakers import RuleBreaker, served  # noqa: E402
 
-
-assert await contract_leaks(naive_say) is True, "the naive bot leaks"
-assert await contract_leaks(real_say) is False, "the real bot keeps conversations apart"
+with CourseModel() as check_model:
+    with serve_on_unix_socket(naive_bot(check_model.url)) as address:
+        assert contract_leaks(address) is True, "the naive bot leaks"
+    with served(RuleBreaker, check_model.url) as address:  # the real bot, on a UNIX socket
+        assert contract_leaks(address) is False, "the real bot keeps conversations apart"
 print("visible tests passed")
 ### BEGIN HIDDEN TESTS
 seen_ids: list[str] = []
 
 
-async def recording_say(conversation: str, text: str) -> str:
-    seen_ids.append(conversation)
-    return await real_say(conversation, text)
+class RecordsConversations(RuleBreaker):
+    """The real bot, noting which conversations the test posts to."""
+
+    async def before(self, request):
+        seen_ids.append(request.conversation_id)
+
+
+def leaks_only_recent() -> FastAPI:
+    """A bot that tells a conversation the last contract number stated in any *other* one."""
+    leaky = FastAPI()
+    memory: dict[str, list[str]] = {}
+
+    @leaky.post("/api/conversations", status_code=201)
+    async def leaky_start() -> dict:
+        return {"conversationId": f"conv-{uuid.uuid4().hex}", "token": "never checked"}
+
+    @leaky.post("/api/messages")
+    async def leaky_messages(request: Request) -> dict:
+        body = await request.json()
+        conversation, text = body["conversation"]["id"], body["text"]
+        others = [t for c, texts in memory.items() if c != conversation for t in texts]
+        memory.setdefault(conversation, []).append(text)
+        if "what is my contract" in text:
+            for older in reversed(others):
+                if older.startswith("my contract number is "):
+                    return {"type": "message", "text": f"Your contract number is {older[22:]}."}
+        return {"type": "message", "text": "I don't know your contract number."}
+
+    return leaky
 
 
 score = 1.0
-await contract_leaks(recording_say)
-await contract_leaks(recording_say)
-if len(set(seen_ids)) >= 4:
-    score += 0.5
-else:
-    print("hidden: use fresh conversation ids on every run")
-leaky_memory: dict[str, list[str]] = {}
-
-
-async def leaks_only_recent(conversation: str, text: str) -> str:
-    """A bot that shares the last message of the *previous* conversation."""
-    everyone = [t for texts in leaky_memory.values() for t in texts]
-    leaky_memory.setdefault(conversation, []).append(text)
-    for older in reversed(everyone):
-        if older.startswith("my contract number is ") and "what is my contract" in text:
-            return f"Your contract number is {older.rsplit(' ', 1)[1]}."
-    return "I don't know your contract number."
-
-
-if await contract_leaks(leaks_only_recent) is True:
-    score += 0.5
-else:
-    print("hidden: a bot that shares state between conversations must be reported as leaking")
+with CourseModel() as hidden_model:
+    with served(RecordsConversations, hidden_model.url) as address:
+        contract_leaks(address)
+        contract_leaks(address)
+    if len(set(seen_ids)) >= 4:
+        score += 0.5
+    else:
+        print("hidden: start fresh conversations on every run")
+    with serve_on_unix_socket(leaks_only_recent()) as address:
+        if contract_leaks(address) is True:
+            score += 0.5
+        else:
+            print(
+                "hidden: a bot that shares state between conversations must be reported as leaking"
+            )
 float(score)  # partial credit out of 2
 ### END HIDDEN TESTS
 
@@ -259,87 +319,82 @@ for row in info["sessions"][:4]:
 # %% [markdown]
 # ## ✏️ Exercise 2 · A history book (3 points)
 #
-# Write the class `HistoryBook(clock, max_messages=20, ttl_seconds=1800)`, an in-memory version
-# of the bot's store:
+# Write the class `HistoryBook(max_messages=20, ttl_seconds=1800)`, an in-memory version of
+# the bot's store. Time comes from the caller, as in the bot's stores: every method gets `now`
+# (seconds, like `time.time()`), so a test decides what time it is.
 #
-# * `append(conversation_id, role, text)` adds a message and keeps only the last
+# * `append(conversation_id, role, text, now)` adds a message and keeps only the last
 #   `max_messages` of that conversation; it also counts as activity;
-# * `history(conversation_id)` returns that conversation's messages as a list of
+# * `history(conversation_id, now)` returns that conversation's messages as a list of
 #   `(role, text)` tuples, oldest first (`[]` for an unknown one);
-# * a conversation with no `append` for `ttl_seconds` (`clock.wall() >= last + ttl`) is
+# * a conversation with no `append` for `ttl_seconds` (`now >= last + ttl_seconds`) is
 #   forgotten: `history` returns `[]`, and the next `append` starts a new, empty history;
 # * conversations never see each other's messages.
-#
-# Read the time only from `clock.wall()`.
 
 
 # %% nbgrader={"grade": false, "grade_id": "history_book", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["raises-exception"]
 class HistoryBook:
     """Per-conversation histories: capped, expiring after silence."""
 
-    def __init__(self, clock, max_messages: int = 20, ttl_seconds: float = 1800) -> None:
+    def __init__(self, max_messages: int = 20, ttl_seconds: float = 1800) -> None:
         ### BEGIN SOLUTION
-        self.clock = clock
         self.max_messages = max_messages
         self.ttl = ttl_seconds
         self.books: dict[str, list[tuple[str, str]]] = {}
         self.last: dict[str, float] = {}
         ### END SOLUTION
 
-    def append(self, conversation_id: str, role: str, text: str) -> None:
+    def append(self, conversation_id: str, role: str, text: str, now: float) -> None:
         ### BEGIN SOLUTION
         last = self.last.get(conversation_id)
-        if last is None or self.clock.wall() >= last + self.ttl:
+        if last is None or now >= last + self.ttl:
             self.books[conversation_id] = []  # expired (or new): start empty
         book = self.books[conversation_id]
         book.append((role, text))
         del book[: -self.max_messages]
-        self.last[conversation_id] = self.clock.wall()
+        self.last[conversation_id] = now
         ### END SOLUTION
 
-    def history(self, conversation_id: str) -> list[tuple[str, str]]:
+    def history(self, conversation_id: str, now: float) -> list[tuple[str, str]]:
         ### BEGIN SOLUTION
         last = self.last.get(conversation_id)
-        if last is None or self.clock.wall() >= last + self.ttl:
+        if last is None or now >= last + self.ttl:
             return []
         return list(self.books[conversation_id])
         ### END SOLUTION
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_history_book", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} tags=["raises-exception"]
-from sessionlab.clock import FakeClock  # noqa: E402
-
-test_clock = FakeClock()
-book = HistoryBook(test_clock)
+book = HistoryBook()
 for number in range(25):
-    book.append("a", "user", f"a{number}")
-book.append("b", "user", "b0")
-assert len(book.history("a")) == 20 and book.history("a")[0] == ("user", "a5")
-assert book.history("b") == [("user", "b0")] and book.history("nobody") == []
-test_clock.advance(1800)
-assert book.history("a") == [], "30 minutes of silence"
+    book.append("a", "user", f"a{number}", now=1000.0)
+book.append("b", "user", "b0", now=1000.0)
+kept = [tuple(message) for message in book.history("a", now=1000.0)]
+assert len(kept) == 20 and kept[0] == ("user", "a5"), kept[:2]
+assert [tuple(m) for m in book.history("b", now=1000.0)] == [("user", "b0")]
+assert book.history("nobody", now=1000.0) == []
+assert book.history("a", now=2800.0) == [], "30 minutes of silence"
 print("visible tests passed")
 ### BEGIN HIDDEN TESTS
 score = 1.0
-hidden_clock = FakeClock()
-small = HistoryBook(hidden_clock, max_messages=4, ttl_seconds=100)
+small = HistoryBook(max_messages=4, ttl_seconds=100)
+moment = 5000.0
 for number in range(7):
-    small.append("x", "user" if number % 2 == 0 else "assistant", f"m{number}")
-    hidden_clock.advance(60)  # each append renews: 60 s < 100 s
-cap_ok = [t for _, t in small.history("x")] == ["m3", "m4", "m5", "m6"]
+    small.append("x", "user" if number % 2 == 0 else "assistant", f"m{number}", now=moment)
+    moment += 60  # each append renews: 60 s < 100 s
+cap_ok = [t for _, t in small.history("x", now=moment)] == ["m3", "m4", "m5", "m6"]
 if cap_ok:
     score += 1
 else:
-    print(f"hidden: cap of 4 with renewals, got {small.history('x')}")
-hidden_clock.advance(39.999)
-alive = len(small.history("x")) == 4
-hidden_clock.advance(0.001)
-gone = small.history("x") == []
-small.append("x", "user", "fresh")
-fresh = small.history("x") == [("user", "fresh")]
-returned = small.history("x")
+    print("hidden: a cap of 4, with each append renewing the conversation")
+last_append = moment - 60
+alive = len(small.history("x", now=last_append + 99.999)) == 4
+gone = small.history("x", now=last_append + 100) == []
+small.append("x", "user", "fresh", now=last_append + 100)
+fresh = [tuple(m) for m in small.history("x", now=last_append + 100)] == [("user", "fresh")]
+returned = small.history("x", now=last_append + 100)
 returned.append(("user", "tamper"))
-untampered = small.history("x") == [("user", "fresh")]
+untampered = [tuple(m) for m in small.history("x", now=last_append + 100)] == [("user", "fresh")]
 if alive and gone and fresh and untampered:
     score += 1
 else:
@@ -348,6 +403,331 @@ else:
     )
 float(score)  # partial credit out of 3
 ### END HIDDEN TESTS
+
+# %% [markdown]
+# ## ✏️ Exercise 3 · Build the `/sessions` page (3 points)
+#
+# Until now `/sessions` was the bot's own. Now you write it, in the two halves the bot calls
+# (`sessionlab.bot.app.SessionsView`): the bot runs the first half **before it reads its
+# store**, and the second only for the operator.
+#
+# **`operator_refusal(authorization, operator_token)`**: who may look. `authorization` is
+# the request's `Authorization` header (a string, or `None` when there is none). Return
+# `None` to let the request through, or `(status, message)` to refuse it:
+#
+# * the header must be `Bearer <token>`: the word *Bearer* (in any case), one space, and a
+#   token without spaces (spaces around the whole header do not matter). No header, another
+#   scheme, or no token: `(401, message)`;
+# * a `Bearer` token that is not `operator_token`: `(403, message)`;
+# * compare the two tokens with `hmac.compare_digest`, whose time does not depend on how
+#   much of a guess was right;
+# * the message is one line and never repeats a token (the one sent, or the real one).
+#
+# **`sessions_summary(conversations, now)`**: what the operator sees. `conversations` is what
+# the store holds for each live conversation, as the seed's in-memory manager held it:
+# `{"id": ..., "created_at": ..., "last_activity": ..., "messages": [{"role": ..., "text":
+# ..., "at": ...}, ...]}` (times in seconds since the epoch, like `now`), in no particular
+# order. Return
+#
+# ```python
+# {"total_sessions": 2,
+#  "sessions": [{"conversation": "conv-1a2b3c4…", "messages": 4, "uptime_min": 2.5,
+#                "last_activity": "2026-11-29T10:30:15+00:00"}, ...]}
+# ```
+#
+# * one row per conversation, the most recently active first;
+# * `conversation`: the first 12 characters of the id and `…`: enough to tell conversations
+#   apart on a dashboard, not enough to find one in a log;
+# * `messages`: how many it holds; `uptime_min`: minutes since it was created, rounded to 1
+#   decimal; `last_activity`: that time in UTC as ISO 8601 to the second
+#   (`datetime.fromtimestamp(t, UTC).isoformat(timespec="seconds")`);
+# * nothing else: no message text, no whole id. People who run the bot must not read its
+#   users' conversations.
+#
+# The check plugs your two functions into the real bot app (`create_app(...,
+# sessions_view=SessionsView(operator_refusal, sessions_summary))`), talks to it over HTTP in
+# this process, with real conversations answered by the course model, and reads `/sessions`
+# with no token, a wrong one and the operator's.
+#
+# **Your own work.** Reading the course's code (`sessionlab.bot.app` has a `/sessions` of its
+# own) is allowed and encouraged; calling it is not: functions that use `sessionlab.bot.app`,
+# `sessionlab.bot.tokens`, `sessionlab.bot.history`, `sessionlab.bot.rule_breakers` or
+# `sessionlab.request_checks`, or a notebook that imports by name at run time (`importlib`,
+# `__import__`), score 0 in this exercise and the next. `sessionlab.bot.client` (`connect`,
+# `start_conversation`) is yours to use.
+
+
+# %% nbgrader={"grade": false, "grade_id": "sessions_page", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["raises-exception"]
+def operator_refusal(authorization: str | None, operator_token: str) -> tuple[int, str] | None:
+    """None for the operator; (401 or 403, one-line reason) for everyone else."""
+    ### BEGIN SOLUTION
+    scheme, _, token = (authorization or "").strip().partition(" ")
+    if scheme.lower() != "bearer" or not token or " " in token:
+        return 401, "this page needs Authorization: Bearer <operator token>"
+    if not hmac.compare_digest(token.encode(), operator_token.encode()):
+        return 403, "this token is not the operator's"
+    return None
+    ### END SOLUTION
+
+
+def sessions_summary(conversations: list[dict], now: float) -> dict:
+    """The operator's page: metadata per conversation, most recent first, never any text."""
+    ### BEGIN SOLUTION
+    rows = []
+    for conversation in sorted(conversations, key=lambda c: c["last_activity"], reverse=True):
+        rows.append(
+            {
+                "conversation": conversation["id"][:12] + "…",
+                "messages": len(conversation["messages"]),
+                "uptime_min": round((now - conversation["created_at"]) / 60, 1),
+                "last_activity": datetime.fromtimestamp(
+                    conversation["last_activity"], UTC
+                ).isoformat(timespec="seconds"),
+            }
+        )
+    return {"total_sessions": len(rows), "sessions": rows}
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_sessions_page", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} tags=["raises-exception"]
+import tempfile  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from fastapi.testclient import TestClient  # noqa: E402
+
+from sessionlab.bot.app import SessionsView, create_app  # noqa: E402
+from sessionlab.bot.client import message as bot_message  # noqa: E402
+from sessionlab.bot.history import SQLiteHistory  # noqa: E402
+from sessionlab.clock import FakeClock  # noqa: E402
+
+operator = f"operator-{uuid.uuid4().hex}"
+
+
+def page_bot(folder: str, model_url: str, clock: FakeClock) -> tuple[SQLiteHistory, FastAPI]:
+    """The real bot app, with your two halves as its /sessions."""
+    store = SQLiteHistory(Path(folder) / "histories.sqlite3")
+    view = SessionsView(operator_refusal, sessions_summary)
+    return store, create_app(
+        store, model_url, clock=clock, operator_token=operator, sessions_view=view
+    )
+
+
+def chat(client: TestClient, *texts: str) -> str:
+    """A new conversation with these messages; its id."""
+    started = client.post("/api/conversations").json()
+    headers = {"authorization": f"Bearer {started['token']}"}
+    for text in texts:
+        sent = client.post(
+            "/api/messages", json=bot_message(started["conversationId"], text), headers=headers
+        )
+        assert sent.status_code == 200, sent.text
+    return started["conversationId"]
+
+
+# Called directly first, so an unfinished half says so (NotImplementedError) and not a 500.
+operator_refusal(None, operator)
+sessions_summary([], 0.0)
+with tempfile.TemporaryDirectory() as folder, CourseModel() as check_model:
+    store, app = page_bot(folder, check_model.url, FakeClock())
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        alice = chat(client, "my pin is 7731")
+        assert client.get("/sessions").status_code == 401, "no token"
+        wrong = {"authorization": "Bearer not-the-operator"}
+        assert client.get("/sessions", headers=wrong).status_code == 403, "a wrong token"
+        page = client.get("/sessions", headers={"authorization": f"Bearer {operator}"})
+        assert page.status_code == 200, page.text
+        assert page.json()["total_sessions"] == 1, page.json()
+        row = page.json()["sessions"][0]
+        assert row["conversation"] == alice[:12] + "…" and row["messages"] == 2, row
+        assert "7731" not in page.text, "no message text on the page"
+    store.close()
+print("visible tests passed")
+### BEGIN HIDDEN TESTS
+# Defined first: the next exercise's check uses it too. It reads the notebook's code as
+# submitted (SUBMITTED_CELLS, given by the grader), never the student's running process.
+import ast  # noqa: E402
+import json  # noqa: E402
+
+BOT_REFERENCE = (
+    "sessionlab.bot.app",
+    "sessionlab.bot.tokens",
+    "sessionlab.bot.history",
+    "sessionlab.bot.rule_breakers",
+    "sessionlab.request_checks",
+)
+BOT_YOURS = ("sessionlab.bot.client", "sessionlab.bot.process", "sessionlab.bot.socket_server")
+BOT_ANSWERS = ("operator_refusal", "sessions_summary", "test_isolation")
+BOT_DYNAMIC = ("import_module", "__import__", "importlib", "sys.modules", "__builtins__")
+
+
+def _bot_submitted_cells():
+    """The grader's copy of the notebook's code; in a plain kernel (the lesson's own run),
+    what ran so far, without the test cells."""
+    try:
+        return SUBMITTED_CELLS
+    except NameError:
+        marker = "### BEGIN " + "HIDDEN TESTS"  # the test cells, as they ran
+        return [c for c in In if marker not in c]  # noqa: F821  (IPython's)
+
+
+def _is_reference(module: str, name: str) -> bool:
+    """Does ``from module import name`` bind something of the reference bot?"""
+    full = f"{module}.{name}"
+    if module == "sessionlab.bot":  # the package re-exports the stores
+        return full not in BOT_YOURS
+    return module.startswith(BOT_REFERENCE) or full.startswith(BOT_REFERENCE)
+
+
+def _bot_reference_aliases(tree):
+    """Names an import binds to the reference bot (a module, a function, a class)."""
+    aliases = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            for name in node.names:
+                if _is_reference(node.module, name.name):
+                    aliases.add(name.asname or name.name)
+        elif isinstance(node, ast.Import):
+            for name in node.names:  # ``import sessionlab.bot.app`` binds ``sessionlab``:
+                if name.asname and name.name.startswith(BOT_REFERENCE):  # caught by its use
+                    aliases.add(name.asname)
+    return aliases
+
+
+def _bot_own_work_problems(cells, required):
+    """What makes ``required`` (the exercise's answers) not the student's own work."""
+    code = "\n".join(cells)
+    problems = [f"your notebook uses {name}" for name in BOT_DYNAMIC if name in code]
+    trees = []
+    for cell in cells:
+        try:
+            trees.append(ast.parse(cell))
+        except SyntaxError:
+            continue
+    aliases = set().union(*(_bot_reference_aliases(tree) for tree in trees))
+    defined = set()
+    for tree in trees:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+                defined.add(node.name)
+                used = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)} & aliases
+                problems += [f"{node.name} uses {name} from the reference" for name in sorted(used)]
+                dotted = {ast.unparse(n) for n in ast.walk(node) if isinstance(n, ast.Attribute)}
+                problems += [
+                    f"{node.name} uses {module}"
+                    for module in BOT_REFERENCE
+                    if any(d.startswith(module) for d in dotted)
+                ]
+            elif isinstance(node, ast.Assign | ast.AnnAssign | ast.AugAssign):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                for target in targets:
+                    if ast.unparse(target) in BOT_ANSWERS:
+                        problems.append(f"{ast.unparse(target)} is assigned, not written with def")
+    problems += [f"{name} is imported, not written" for name in BOT_ANSWERS if name in aliases]
+    problems += [f"no def {name} in the notebook" for name in required if name not in defined]
+    return sorted(set(problems))
+
+
+problems = _bot_own_work_problems(_bot_submitted_cells(), ("operator_refusal", "sessions_summary"))
+assert not problems, f"the /sessions page must be your own code: {'; '.join(problems)}"
+score = 1.0
+# Who may look: every refusal, and the one acceptance.
+token = f"op-{uuid.uuid4().hex}"
+cases = {
+    None: 401,
+    "": 401,
+    "   ": 401,
+    f"Basic {token}": 401,
+    "Bearer": 401,
+    "Bearer ": 401,
+    f"Bearer {token} extra": 401,
+    f"{token}": 401,
+    "Bearer not-it": 403,
+    f"Bearer {token}x": 403,
+    f"Bearer {token[:-1]}": 403,
+    f"Bearer {token.upper()}": 403,
+    f"Bearer {token}": None,
+    f"bearer {token}": None,
+    f"  BEARER {token}  ": None,
+}
+wrong_refusals = []
+for header, expected in cases.items():
+    got = operator_refusal(header, token)
+    status = None if got is None else got[0]
+    ok = status == expected
+    if got is not None and ok:
+        reason = got[1]
+        ok = isinstance(reason, str) and reason.strip() and "\n" not in reason
+        ok = ok and token not in reason and "not-it" not in reason and token[:-1] not in reason
+    if not ok:
+        wrong_refusals.append(repr(header)[:24])
+submitted = "\n".join(_bot_submitted_cells())
+if "compare_digest" not in submitted:
+    wrong_refusals.append("tokens are not compared with hmac.compare_digest")
+if not wrong_refusals:
+    score += 1
+else:
+    print(f"hidden: operator_refusal is wrong for {len(wrong_refusals)} case(s)")
+# What the operator sees: order, counts, times, and nothing of the users'.
+hidden_clock = FakeClock(epoch=1_900_000_000.0)
+with tempfile.TemporaryDirectory() as folder, CourseModel() as hidden_model:
+    store, app = page_bot(folder, hidden_model.url, hidden_clock)
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        empty = client.get("/sessions", headers={"authorization": f"Bearer {operator}"}).json()
+        first = chat(client, "my password is swordfish-42", "hello from the first")
+        hidden_clock.advance(150)
+        second = chat(client, "my pin is 5566")
+        hidden_clock.advance(30)
+        chat(client)  # started, never used: the store does not hold it
+        third = chat(client, "remember that the vault code is 0451", "and again", "once more")
+        hidden_clock.advance(90)
+        response = client.get("/sessions", headers={"authorization": f"Bearer {operator}"})
+    store.close()
+page = response.json()
+now = hidden_clock.wall()
+start = 1_900_000_000.0
+
+
+def iso(t):
+    return datetime.fromtimestamp(t, UTC).isoformat(timespec="seconds")
+
+
+expected_rows = [
+    {
+        "conversation": third[:12] + "…",
+        "messages": 6,
+        "uptime_min": 1.5,
+        "last_activity": iso(start + 180),
+    },
+    {
+        "conversation": second[:12] + "…",
+        "messages": 2,
+        "uptime_min": 2.0,
+        "last_activity": iso(start + 150),
+    },
+    {
+        "conversation": first[:12] + "…",
+        "messages": 4,
+        "uptime_min": 4.5,
+        "last_activity": iso(start),
+    },
+]
+summary_ok = empty == {"total_sessions": 0, "sessions": []} and page == {
+    "total_sessions": 3,
+    "sessions": expected_rows,
+}
+shown = json.dumps(page, ensure_ascii=False) + response.text
+leaks = [
+    s
+    for s in ("swordfish", "5566", "0451", "hello", "once more", first, second, third)
+    if s in shown
+]
+if summary_ok and not leaks:
+    score += 1
+else:
+    print("hidden: the page's rows (order, counts, times) or what it must not show")
+float(score)  # partial credit out of 3
+### END HIDDEN TESTS
+
 
 # %% [markdown]
 # ## 4 · Restarts: why the history lives in a store
@@ -423,6 +803,170 @@ print("conversations before/after:", before, after)
 # tell which guessed ids were real.)
 
 # %% [markdown]
+# ## ✏️ Exercise 4 · An isolation test that catches broken bots (4 points)
+#
+# The seed's contract test catches one bug: a history shared by everybody. Section 5 showed
+# subtler ones that bots really had: posting into someone else's conversation returned their
+# history, and a refusal that carried the history's length told a guesser which ids were real.
+# Write the test that would have caught them.
+#
+# Write `test_isolation(address)`, a test in the pytest style: it talks to the bot at
+# `address` (use `connect(address)`, as in exercise 1), **returns** if the bot keeps two users
+# apart and **raises** (an `assert` that fails) if it does not. It must prove, with two users
+# A and B (each a conversation of their own):
+#
+# 1. B's own conversation knows nothing of what A said;
+# 2. B cannot **read** A's conversation: whatever B sends into it (B's own token, a token B
+#    made up, no token at all) is refused (401 or 403), and the reply carries nothing of A's;
+# 3. B **learns nothing**, not even a length: B's refusal for A's conversation is the same
+#    status and the same bytes as a refusal for a conversation with nothing in it (a third
+#    conversation that nobody has written to);
+# 4. B cannot **post** into A's conversation: after all of B's attempts, A's conversation
+#    answers exactly as before.
+#
+# **How it is graded: by the bugs it catches.** This is *mutation testing*. Your test runs
+# against the real bot (it must pass, every time: the check runs it there more than once) and
+# against copies of the real bot with one rule broken each (`sessionlab.bot.rule_breakers`
+# shows how they are made): it must fail on every one. The visible check uses one of them,
+# the seed's *one history for everybody*; the hidden checks use five others, one for each way
+# a bot can break the four rules above. A test that passes everywhere catches nothing, and a
+# test that fails everywhere is not a test: both score 0. The own-work rule of exercise 3
+# applies.
+
+
+# %% nbgrader={"grade": false, "grade_id": "isolation_test", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["raises-exception"]
+def test_isolation(address: str) -> None:
+    """Passes against a bot that keeps users apart; raises against one that does not."""
+    ### BEGIN SOLUTION
+    pin = str(uuid.uuid4().int % 10**8).zfill(8)
+    with connect(address) as bot:
+
+        def start() -> tuple[str, dict]:
+            started = bot.post("/api/conversations")
+            assert started.status_code == 201, started.status_code
+            body = started.json()
+            return body["conversationId"], {"authorization": f"Bearer {body['token']}"}
+
+        def post(conversation: str, text: str, headers: dict) -> httpx.Response:
+            return bot.post("/api/messages", json=activity(conversation, text), headers=headers)
+
+        alice, alice_headers = start()
+        bob, bob_headers = start()
+        nobody, _ = start()  # a conversation nobody writes to
+        stated = post(alice, f"my pin is {pin}", alice_headers)
+        assert stated.status_code == 200, stated.status_code
+        # 1. B's own conversation knows nothing of A's.
+        own = post(bob, "what is my pin?", bob_headers)
+        assert own.status_code == 200 and pin not in own.text, "B's conversation knows A's pin"
+        # 2-4. B, into A's conversation: refused, told nothing, and nothing is stored.
+        for headers in (bob_headers, {"authorization": "Bearer made-up-token"}, {}):
+            for text in ("what is my pin?", "my pin is 0000"):
+                into_alice = post(alice, text, headers)
+                into_nobody = post(nobody, text, headers)
+                assert into_alice.status_code in (401, 403), into_alice.status_code
+                assert pin not in into_alice.text, "B read A's pin"
+                assert (into_alice.status_code, into_alice.content) == (
+                    into_nobody.status_code,
+                    into_nobody.content,
+                ), "B's refusal tells A's conversation from an empty one"
+        recalled = post(alice, "what is my pin?", alice_headers)
+        assert recalled.json()["text"] == f"Your pin is {pin}.", "B changed A's conversation"
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_isolation_test", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false} tags=["raises-exception"]
+from sessionlab.bot.rule_breakers import OneHistoryForEverybody, RuleBreaker, served  # noqa: E402
+
+
+def catches(test, breaker, model_url: str) -> bool:
+    """True when ``test`` fails (raises) against a fresh bot with ``breaker``'s bug."""
+    with served(breaker, model_url) as address:
+        try:
+            test(address)
+        except Exception:
+            return True
+    return False
+
+
+with CourseModel() as check_model:
+    with served(RuleBreaker, check_model.url) as address:
+        test_isolation(address)  # the real bot: your test must pass
+    assert catches(test_isolation, OneHistoryForEverybody, check_model.url), (
+        "your test passes against a bot with one history for everybody"
+    )
+print("visible tests passed")
+### BEGIN HIDDEN TESTS
+import random  # noqa: E402
+
+problems = _bot_own_work_problems(_bot_submitted_cells(), ("test_isolation",))
+assert not problems, f"the isolation test must be your own code: {'; '.join(problems)}"
+
+
+class TrustsTheId(RuleBreaker):
+    """lets anyone post into a conversation whose id they know (any token, or none)"""
+
+    async def before(self, request):
+        self.grant(request)
+
+
+class NoTokenNoCheck(RuleBreaker):
+    """checks a token when there is one, and lets a request without any through"""
+
+    async def before(self, request):
+        if "authorization" not in request.headers:
+            self.grant(request)
+
+
+class AnyIssuedToken(RuleBreaker):
+    """accepts any token it issued, for any conversation"""
+
+    async def before(self, request):
+        if request.token in self.issued:
+            self.grant(request)
+
+
+class TellsTheLength(RuleBreaker):
+    """refuses, but says how long the conversation is (an oracle for guessed ids)"""
+
+    async def after(self, request, status, answer):
+        if status == 403 and request.conversation_id:
+            held = self.store.history(request.conversation_id, now=self.clock.wall())
+            return status, {**answer, "historyLength": len(held)}
+        return None
+
+
+class StoresBeforeChecking(RuleBreaker):
+    """refuses, but has already stored the refused message in the conversation"""
+
+    async def after(self, request, status, answer):
+        if status in (401, 403) and request.conversation_id and request.text:
+            turn = [("user", request.text.strip())]
+            self.store.append(request.conversation_id, turn, now=self.clock.wall())
+        return None
+
+
+breakers = [TrustsTheId, NoTokenNoCheck, AnyIssuedToken, TellsTheLength, StoresBeforeChecking]
+runs = [*breakers, RuleBreaker, RuleBreaker]  # the real bot again, at random places
+random.shuffle(runs)
+caught = []
+real_bot_failed = False
+with CourseModel() as hidden_model:
+    for breaker in runs:
+        failed = catches(test_isolation, breaker, hidden_model.url)
+        if breaker is RuleBreaker:
+            real_bot_failed = real_bot_failed or failed
+        elif failed:
+            caught.append(breaker)
+assert not real_bot_failed, "your test failed against the real bot when run again"
+score = 1.0 + 0.6 * len(caught)
+for breaker in breakers:
+    if breaker not in caught:
+        print(f"hidden: your test passes against a bot that {breaker.__doc__}")
+float(score)  # partial credit out of 4
+### END HIDDEN TESTS
+
+
+# %% [markdown]
 # ## 6 · Many users at once
 #
 # **What you will learn:** how to test isolation under concurrency, where the naive bot's
@@ -468,7 +1012,7 @@ print(
 # last 20 messages; `docs/multi-user.md` has its numbers.
 
 # %% [markdown]
-# ## ✏️ Exercise 3 · Reflect (1 point, graded by your instructor)
+# ## ✏️ Exercise 5 · Reflect (1 point, graded by your instructor)
 #
 # The seed planned to "migrate to Redis above 100 users". Using what you saw in this lesson,
 # give one reason to keep histories outside the bot process that has nothing to do with the
@@ -493,6 +1037,10 @@ print(
 # * A conversation belongs to whoever started it: check a token, not just an id, and refuse
 #   others without telling them anything (not even a length).
 # * Test isolation under concurrency, with messages that identify their sender.
+# * A monitoring page is for the people who run the service: it checks who is asking before
+#   it reads anything, and shows counts and times, never what users wrote.
+# * A test is worth the bugs it catches: run it against deliberately broken versions of the
+#   code (mutation testing) and see which ones it lets through.
 #
 # The last cell stops the bot and the naive bot's model.
 

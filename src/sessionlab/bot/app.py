@@ -14,7 +14,8 @@ Routes:
     the same bytes whether that conversation exists or not, decided before the store is read.
 ``GET /sessions``
     for operators (``Authorization: Bearer <operator token>``): metadata only (counts, uptime,
-    last activity; conversation ids shortened), never text.
+    last activity; conversation ids shortened), never text. With a :class:`SessionsView`
+    (lesson 8's exercise) the check and the page are the view's; the bot keeps the plumbing.
 ``POST /api/sessions``
     an isolated temporary session for the caller's IP (lesson 7's manager; 429 past the
     per-IP limit), when the app was given a :class:`~sessionlab.isolation.TemporarySessionManager`.
@@ -38,6 +39,7 @@ import sqlite3
 import sys
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -48,7 +50,7 @@ from starlette.requests import ClientDisconnect
 
 from sessionlab.bot.activity import BadActivity, parse_activity
 from sessionlab.bot.guards import HostGuard
-from sessionlab.bot.history import HistoryStore
+from sessionlab.bot.history import HistoryStore, Message
 from sessionlab.bot.model_client import ModelClient, ModelError
 from sessionlab.bot.tokens import ConversationTokens
 from sessionlab.clock import SYSTEM_CLOCK, Clock
@@ -142,6 +144,68 @@ def _iso(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
 
 
+@dataclass(frozen=True)
+class SessionsView:
+    """The two halves of ``GET /sessions`` when they are written elsewhere (lesson 8).
+
+    ``refusal(authorization, operator_token)`` runs first, before the store is read: ``None``
+    lets the request through, ``(401 or 403, one-line message)`` refuses it.
+    ``summary(conversations, now)`` gets what the store holds for every live conversation
+    (``{"id", "created_at", "last_activity", "messages": [{"role", "text", "at"}]}``, as the
+    seed's in-memory manager held it) and returns the page, a JSON object. Whatever either
+    half returns or raises, the bot answers one line, never a traceback.
+    """
+
+    refusal: Callable[[str | None, str], Any]
+    summary: Callable[[list[dict[str, Any]], float], Any]
+
+
+def _message_data(message: Message) -> dict[str, Any]:
+    return {"role": message.role, "text": message.text, "at": message.at}
+
+
+def _held_conversations(store: HistoryStore, now: float) -> list[dict[str, Any]]:
+    """Every live conversation with its messages: what a :class:`SessionsView` summarises.
+
+    In id order, which is random (ids are): ordering the page is the view's job.
+    """
+    return [
+        {
+            "id": s.conversation_id,
+            "created_at": s.created_at,
+            "last_activity": s.last_activity,
+            "messages": [_message_data(m) for m in store.history(s.conversation_id, now=now)],
+        }
+        for s in sorted(store.stats(now=now), key=lambda s: s.conversation_id)
+    ]
+
+
+def _view_refusal(refusal: Any) -> JSONResponse:
+    """The view's refusal as a response; a malformed one is the view's bug (500, one line)."""
+    if (
+        isinstance(refusal, tuple | list)
+        and len(refusal) == 2
+        and refusal[0] in (401, 403)
+        and type(refusal[0]) is int
+        and isinstance(refusal[1], str)
+        and refusal[1].strip()
+        and "\n" not in refusal[1]
+    ):
+        return _error(refusal[0], refusal[1])
+    return _error(500, "the sessions view refused with something that is not (401|403, one line)")
+
+
+async def _view_page(view: SessionsView, store: HistoryStore, now: float) -> JSONResponse:
+    conversations = await _stored(_held_conversations, store, now)
+    try:
+        page = await run_in_threadpool(view.summary, conversations, now)
+        if not isinstance(page, dict):
+            return _error(500, "the sessions view's summary is not a JSON object")
+        return JSONResponse(page)
+    except Exception as problem:  # the view's bug: one line, no traceback
+        return _error(500, f"the sessions view's summary failed ({type(problem).__name__})")
+
+
 def create_app(
     store: HistoryStore,
     model_url: str,
@@ -153,12 +217,14 @@ def create_app(
     operator_token: str | None = None,
     allowed_hosts: frozenset[str] = LOOPBACK_NAMES,
     docs: bool = False,
+    sessions_view: SessionsView | None = None,
 ) -> FastAPI:
     """Build the app around a history store and a Messages API base URL.
 
     ``operator_token`` guards ``/sessions`` (a random one when not given: read it from
     ``app.state.operator_token``). Conversation tokens are signed with the store's key, so
-    every app on the same store accepts them.
+    every app on the same store accepts them. ``sessions_view`` replaces the ``/sessions``
+    check and page with the view's (:class:`SessionsView`).
     """
     started = clock.wall()
     locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
@@ -259,6 +325,15 @@ def create_app(
 
     @app.get("/sessions", response_model=None)
     async def sessions(request: Request) -> dict[str, Any] | JSONResponse:
+        if sessions_view is not None:
+            header = request.headers.get("authorization")
+            try:
+                refusal = await run_in_threadpool(sessions_view.refusal, header, operator)
+            except Exception as problem:  # the view's bug: one line, no traceback
+                return _error(500, f"the sessions view's check failed ({type(problem).__name__})")
+            if refusal is not None:
+                return _view_refusal(refusal)
+            return await _view_page(sessions_view, store, clock.wall())
         presented = bearer_token(request.headers.get("authorization"))
         if presented is None:
             return _error(401, NOT_OPERATOR)

@@ -1,8 +1,10 @@
 """The client side of the bot's API, as a channel or a test uses it.
 
 ``start_conversation`` asks the bot for a conversation (its id and token); ``message`` builds
-the activity; ``BotConversation.headers`` carries the token. Nothing here is trusted by the bot:
-it checks the token on every activity.
+the activity; ``BotConversation.headers`` carries the token; ``connect`` opens a client to a bot
+at ``http://host:port`` or at ``unix:<socket path>`` (a bot a grader serves on a UNIX socket,
+:mod:`~.socket_server`). Nothing here is trusted by the bot: it checks the token on every
+activity.
 """
 
 from __future__ import annotations
@@ -23,6 +25,23 @@ class BotConversation:
     @property
     def headers(self) -> dict[str, str]:
         return {"authorization": f"Bearer {self.token}"}
+
+
+UNIX_PREFIX = "unix:"
+# The bot answers only for its own names (guards.HostGuard): over a UNIX socket the client still
+# says which one it means.
+UNIX_BASE_URL = "http://127.0.0.1"
+
+
+def connect(address: str, *, timeout: float = 30) -> httpx.Client:
+    """A client whose ``base_url`` is the bot at ``address`` (``http://...`` or ``unix:<path>``).
+
+    Use it as ``with connect(address) as bot: bot.post("/api/conversations")``.
+    """
+    if address.startswith(UNIX_PREFIX):
+        transport = httpx.HTTPTransport(uds=address.removeprefix(UNIX_PREFIX))
+        return httpx.Client(transport=transport, base_url=UNIX_BASE_URL, timeout=timeout)
+    return httpx.Client(base_url=address.rstrip("/"), timeout=timeout)
 
 
 def _conversation(response: httpx.Response) -> BotConversation:

@@ -59,6 +59,7 @@ OUTSIDE_LESSONS = (
     "02-failed-fixes",
     "03-monitor",
     "07-isolated-sessions",
+    "08-multisession-bot",
     "09-capstone",
 )
 SERVE = "__import__('sessionlab.grading.student_side').grading.student_side"
