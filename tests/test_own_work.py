@@ -151,6 +151,8 @@ def test_the_store_reference_solution_is_own_work() -> None:
     assert _store_problems(STORE_SETUP + _cell("10-agent-sdk", "student_store")) == []
     local = "class StudentStore:\n    async def load(self, key):\n        store = {}\n"
     assert _store_problems(STORE_SETUP + local) == [], "a local named like a global is local"
+    patched = local + "async def louder(self, key):\n    return None\nStudentStore.load = louder\n"
+    assert _store_problems(STORE_SETUP + patched) == [], "setting a method keeps the class"
 
 
 @pytest.mark.parametrize(

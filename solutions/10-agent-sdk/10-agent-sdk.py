@@ -821,7 +821,7 @@ def _top_level(cells):
             elif isinstance(node, _ast.Assign | _ast.AnnAssign | _ast.AugAssign):
                 targets = node.targets if isinstance(node, _ast.Assign) else [node.target]
                 for name in (n for t in targets for n in _ast.walk(t)):
-                    if isinstance(name, _ast.Name):
+                    if isinstance(name, _ast.Name) and isinstance(name.ctx, _ast.Store):
                         top[name.id] = node
                         imported.pop(name.id, None)
     return top, imported
