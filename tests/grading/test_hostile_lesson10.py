@@ -16,6 +16,7 @@ honest 5, the solution 10, and no feedback file carries the hidden tests' text i
 
 from __future__ import annotations
 
+import ast
 import csv
 import io
 import sys
@@ -25,7 +26,13 @@ import nbformat
 import pytest
 
 from sessionlab.grading.jail import capabilities
-from sessionlab.grading.notebook import BEGIN_HIDDEN, hidden_lines, is_test_cell, leaked_lines
+from sessionlab.grading.notebook import (
+    BEGIN_HIDDEN,
+    END_HIDDEN,
+    hidden_lines,
+    is_test_cell,
+    leaked_lines,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 LESSON = "10-agent-sdk"
@@ -114,13 +121,36 @@ def test_the_attacker_scores_its_honest_content(graded: Path) -> None:
     assert got == {ATTACKER[1]: 5.0, REFERENCE[1]: 10.0}, got
 
 
+def hidden_data(source: nbformat.NotebookNode, public: str) -> set[str]:
+    """String literals of the hidden blocks that the release does not show, except the test's
+    own messages (what it prints or formats into a message reaches the student by design)."""
+    secrets: set[str] = set()
+    for cell in source.cells:
+        if BEGIN_HIDDEN not in cell.source:
+            continue
+        tree = ast.parse(cell.source.split(BEGIN_HIDDEN, 1)[1].split(END_HIDDEN, 1)[0])
+        messages = {
+            id(node)
+            for parent in ast.walk(tree)
+            if isinstance(parent, ast.JoinedStr)
+            or (isinstance(parent, ast.Call) and ast.unparse(parent.func) == "print")
+            for node in ast.walk(parent)
+        }
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                text = node.value.strip()
+                if len(text) >= 6 and id(node) not in messages and text not in public:
+                    secrets.add(text)
+    return secrets
+
+
 def test_no_feedback_carries_lesson_10s_hidden_tests(graded: Path) -> None:
-    from test_hostile_grading import found, hidden_secrets
+    from test_hostile_grading import found
 
     source = nbformat.read(SOURCE, as_version=4)
     public = "\n".join(c.source.split(BEGIN_HIDDEN)[0] for c in source.cells)
-    secrets = hidden_secrets(source, public)
-    assert "StudentStore is not written as a class in this notebook" in secrets
+    secrets = hidden_data(source, public)
+    assert "claude_agent_sdk._internal" in secrets, sorted(secrets)
     for sid in (ATTACKER[1], REFERENCE[1]):
         html = (graded / "feedback" / sid / LESSON / f"{LESSON}.html").read_text()
         submitted = graded / "autograded" / sid / LESSON / f"{LESSON}.ipynb"
