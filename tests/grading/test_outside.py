@@ -101,6 +101,10 @@ def forge():
     return 5
 
 
+def echo(value):
+    return value
+
+
 def add_to(box, item):
     box.add(item)
     return len(box)
@@ -126,7 +130,7 @@ class Counter:
 """
 
 ANSWERS = ["is_stray", "seen", "liar", "deep", "recursive", "huge", "raises", "raises_custom",
-           "hang", "forge", "Counter", "add_to", "encode_secret"]  # fmt: skip
+           "hang", "forge", "Counter", "add_to", "encode_secret", "echo"]  # fmt: skip
 
 
 @pytest.fixture(params=["plain", "jailed"])
@@ -475,7 +479,7 @@ def test_awaited_values_are_data_or_handles_never_trusted(kernel_tester: GraderP
     cell = """value = await lies()
 assert value != 3 and value == value, "a Remote: compared by identity"
 inner = await two_faced()
-assert inner != "agent-12ab.jsonl"
+assert not isinstance(inner, str)
 print(await inner)
 """
     result = kernel_tester.run_cell(cell, None, 30)
@@ -534,19 +538,19 @@ def test_numbers_the_student_returns_cannot_carry_a_hidden_argument_out(
     tester: GraderProcess,
 ) -> None:
     """The student's code encodes the hidden argument into the numbers it returns; the test
-    prints what it got. Decoding every number in the output finds nothing; the test's own
-    numbers (literals, values it computed) stay."""
+    prints what it got. Decoding every number in the output finds nothing; public literals
+    (the visible part) and numbers the student never returned stay."""
     secret = "hidden-case-xyzzy"
-    cell = f"""print("visible tests passed")
+    cell = f"""LIMIT = 42.5
+print("visible tests passed")
 ### BEGIN HIDDEN TESTS
 got = encode_secret({secret!r}, 0.25)
-expected = 40.5 + 2
 computed = sum(range(1000))
-print("got", got, "expected", expected, "computed", computed, "limit", 7.5)
+print("got", got, "limit", LIMIT, "computed", computed, "echo", echo(271828))
 print("rounded", [f"{{x:.1f}}" for x in got["floats"]], round(got["floats"][0], 1))
 raise AssertionError(f"case failed: got {{got['big']}}")
 """
-    result = tester.run_cell(cell, 2, 30)
+    result = tester.run_cell(cell, 3, 30)
     assert not result.passed and result.error["hidden"] is True
     shown = result.output + str(result.error["message"])
     numbers = [int(n) for n in re.findall(r"\d{5,}", shown)]
@@ -555,9 +559,10 @@ raise AssertionError(f"case failed: got {{got['big']}}")
     floats = [float(x) for x in re.findall(r"\d+\.\d+", shown)]
     assert not any(chr(int(x)) in "xyz" for x in floats if 100 < x < 130), shown
     assert str(int.from_bytes(secret.encode(), "big")) not in shown
+    assert "271828" not in shown, "a hidden input the code echoes back is not shown"
     assert "<number from your code>" in shown
-    assert "expected 42.5" in shown, "the test computed 42.5 itself: shown"
-    assert "computed 499500" in shown and "limit 7.5" in shown, shown
+    assert "': 42.5}" in shown and "limit 42.5" in shown, "a public literal is shown"
+    assert "computed 499500" in shown, "the test's own numbers stay"
 
 
 FILL = """

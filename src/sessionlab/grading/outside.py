@@ -58,9 +58,12 @@ OUTSIDE_LESSONS = (
     "01-fragmentation",
     "02-failed-fixes",
     "03-monitor",
+    "04-validation",
+    "06-permanent-sessions",
     "07-isolated-sessions",
     "08-multisession-bot",
     "09-capstone",
+    "10-agent-sdk",
 )
 SERVE = "__import__('sessionlab.grading.student_side').grading.student_side"
 _QUOTED_BASE64 = re.compile(r"'([A-Za-z0-9+/]*={0,2})'")

@@ -182,14 +182,18 @@ class Channel:
         elif not isinstance(value, Remote | bool | type(None)):
             self._taint(str(value), depth + 1)  # a Path
 
-    def scrub(self, text: str, known: set[float] | None = None) -> str:
+    def scrub(
+        self, text: str, numbers: set[float] | None = None, strings: set[str] | None = None
+    ) -> str:
         """``text`` with every string the student's code returned replaced by a marker, and
-        every number it returned that is not in ``known`` (see
+        every number it returned, except those that are public (in ``strings`` and
+        ``numbers``: literals the release shows; see
         :mod:`sessionlab.grading.returned_numbers`)."""
-        for value in sorted(self.tainted, key=len, reverse=True):
+        public = strings or set()
+        for value in sorted(self.tainted - public, key=len, reverse=True):
             if value and value in text:
                 text = text.replace(value, "<from your code>")
-        return self.numbers.scrub(text, known or set())
+        return self.numbers.scrub(text, numbers or set())
 
     def encode(self, value: object) -> object:
         """``value`` for the student's process: data, objects its code returned (by number),

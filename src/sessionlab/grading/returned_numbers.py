@@ -4,16 +4,13 @@ A hidden test passes the student's code its hidden inputs; the code may encode w
 into the numbers it returns (``int.from_bytes(secret)``, one float per character), and a test
 that prints what it got would carry them into the feedback. Strings are scrubbed by value
 (:meth:`sessionlab.grading.remote.Channel.scrub`); this does the same for numbers, with one
-rule: **a number the student returned is shown only where the test holds that number itself**:
-
-* a literal of the test cell or of the lesson's definitions (the instructor wrote it), or
-* a value in the test's namespace when the cell ends that is not an object received from the
-  student (the test computed it: ``expected = removals(...)``).
+rule: **a number the student returned is shown only if it is public**, a literal of the test
+cell's visible part or of the lesson's definitions (the release shows both). A value the test
+computed is not enough: a hidden test holds its hidden inputs too, and a student's code that
+returns the input it was given would otherwise print it.
 
 Every other number in the output that equals a returned one, or is a returned float rounded to
-the digits shown (``f"{x:.1f}"``), becomes ``<number from your code>``. Small integers (-5 to
-256) are one shared object in CPython, so whether the test computed one cannot be told from
-identity: they count as the test's own only as literals.
+the digits shown (``f"{x:.1f}"``), becomes ``<number from your code>``.
 """
 
 from __future__ import annotations
@@ -23,33 +20,21 @@ import re
 from collections.abc import Iterable, Iterator
 
 MARK = "<number from your code>"
-MAX_WALK = 50_000  # values of the test's namespace looked at, at most
 _INTEGER = re.compile(r"[-+]?\d+")
 _TOKEN = re.compile(r"(?<![\w.])[-+]?(?:\d+(?:\.\d+)?|\.\d+)(?:[eE][-+]?\d+)?(?!\w)")
 
 
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
 class ReturnedNumbers:
-    """Every int and float the student's process returned (the objects themselves, so that the
-    test's own numbers are told apart by identity)."""
+    """Every int and float the student's process returned."""
 
     def __init__(self) -> None:
-        self._kept: list[int | float] = []
         self._values: set[float] = set()
-        self._ids: set[int] = set()
         self._rounded: dict[int, set[float]] = {}
 
     def add(self, value: int | float) -> None:
-        self._kept.append(value)  # keeps the object alive: its id stays its own
-        self._ids.add(id(value))
-        self._values.add(value)
-        self._rounded.clear()
-
-    def came_from_student(self, value: object) -> bool:
-        return id(value) in self._ids
+        if value not in self._values:
+            self._values.add(value)
+            self._rounded.clear()
 
     def _rounded_to(self, digits: int) -> set[float]:
         if digits not in self._rounded:
@@ -101,31 +86,20 @@ def literals(tree: ast.AST) -> Iterator[float]:
             yield -value
 
 
-def held_by_test(namespace: dict[str, object], returned: ReturnedNumbers) -> Iterator[float]:
-    """Numbers the test's namespace holds that it did not receive from the student."""
-    todo: list[tuple[object, int]] = [
-        (v, 0) for k, v in namespace.items() if not k.startswith("__")
-    ]
-    seen = 0
-    while todo and seen < MAX_WALK:
-        value, depth = todo.pop()
-        seen += 1
-        if _is_number(value):
-            small = type(value) is int and -5 <= value <= 256
-            if not small and not returned.came_from_student(value):
-                yield value  # type: ignore[misc]
-        elif depth < 4 and isinstance(value, list | tuple | set | frozenset):
-            todo += [(item, depth + 1) for item in value]
-        elif depth < 4 and isinstance(value, dict):
-            todo += [(item, depth + 1) for pair in value.items() for item in pair]
-
-
-def known_numbers(
-    trees: Iterable[ast.AST], namespace: dict[str, object], returned: ReturnedNumbers
-) -> set[float]:
-    """What the test may show of the numbers the student returned (see the module docstring)."""
+def public_numbers(trees: Iterable[ast.AST]) -> set[float]:
+    """The numbers written in ``trees`` (the visible test, the lesson's definitions)."""
     known: set[float] = set()
     for tree in trees:
         known.update(literals(tree))
-    known.update(held_by_test(namespace, returned))
     return known
+
+
+def public_strings(trees: Iterable[ast.AST]) -> set[str]:
+    """The strings written in ``trees``: a returned string equal to one carries nothing the
+    release does not show, so it need not be scrubbed (``"reference"``, a dict key)."""
+    return {
+        node.value
+        for tree in trees
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str)
+    }

@@ -34,7 +34,7 @@ from typing import Any
 
 from sessionlab.grading import plain_data as wire
 from sessionlab.grading.remote import Channel
-from sessionlab.grading.returned_numbers import known_numbers
+from sessionlab.grading.returned_numbers import public_numbers, public_strings
 
 CELL_FILE = "<test cell>"
 MAX_OUTPUT = 20_000
@@ -125,9 +125,9 @@ class Tester:
                 if last is not None:
                     value = self._run(compile(last, CELL_FILE, "eval", flags=flags))
         except BaseException as exc:  # the test failed (or the grader's own code did)
-            error = self._describe(exc, source, hidden_line, self._known(source))
-        known = self._known(source)
-        text = self.channel.scrub(out.getvalue(), known)[:MAX_OUTPUT]
+            error = self._describe(exc, source, hidden_line)
+        text = self.channel.scrub(out.getvalue(), *self._public(source, hidden_line))
+        text = text[:MAX_OUTPUT]
         passed = error is None
         score = (
             float(value)
@@ -155,17 +155,19 @@ class Tester:
             result = self.loop.run_until_complete(result)
         return result
 
-    def _known(self, source: str) -> set[float]:
-        """The numbers this cell may show of those the student returned: its own."""
+    def _public(self, source: str, hidden_line: int | None) -> tuple[set[float], set[str]]:
+        """The numbers and strings the release shows: literals of the cell's visible part and
+        of the lesson's definitions (a returned value equal to one of them is not scrubbed)."""
+        visible = source if hidden_line is None else "\n".join(source.splitlines()[:hidden_line])
         try:
-            cell = ast.parse(source)
+            cell = ast.parse(visible)
         except SyntaxError:
             cell = ast.Module([], [])
         trees = [cell, *([self.definitions_tree] if self.definitions_tree else [])]
-        return known_numbers(trees, self.namespace, self.channel.numbers)
+        return public_numbers(trees), public_strings(trees)
 
     def _describe(
-        self, exc: BaseException, source: str, hidden_line: int | None, known: set[float]
+        self, exc: BaseException, source: str, hidden_line: int | None
     ) -> dict[str, object]:
         line = None
         for frame in traceback.extract_tb(exc.__traceback__):
@@ -176,7 +178,7 @@ class Tester:
         if line is not None and not hidden:
             lines = source.splitlines()
             text = lines[line - 1].strip() if 0 < line <= len(lines) else ""
-        message = self.channel.scrub(str(exc), known)[:500]
+        message = self.channel.scrub(str(exc), *self._public(source, hidden_line))[:500]
         return {"type": type(exc).__name__, "message": message, "hidden": hidden,
                 "line": text}  # fmt: skip
 
