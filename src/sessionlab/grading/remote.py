@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import builtins
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
 from sessionlab.errors import SessionLabError
@@ -188,6 +188,13 @@ class Remote:
 
     def __contains__(self, item: object) -> bool:
         return self._method("__contains__", item) is True
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        """``await`` a coroutine of the student's (an ``async def`` answer called here): it runs
+        to its end in the student's process, in an event loop of its own there, and only what it
+        returns crosses back, as data. The grader's own loop simply waits for that answer."""
+        yield from ()
+        return self._channel.request({"op": "await", "h": self._number})
 
     def __enter__(self) -> Any:
         return self._method("__enter__")

@@ -104,6 +104,10 @@ def _run(request: dict[str, Any], namespace: dict[str, Any]) -> object:
     if op == "method":
         args, kwargs = _args(request)
         return getattr(type(target), name)(target, *args, **kwargs)
+    if op == "await":  # a coroutine the student's code returned (an ``async def`` answer)
+        if not inspect.isawaitable(target):
+            raise TypeError("not awaitable")
+        return _await(target)
     if op == "iter":
         items = []
         for item in target:  # type: ignore[attr-defined]
