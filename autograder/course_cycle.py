@@ -96,6 +96,32 @@ def classify_pair(first, second):
     a, b = uuids_in(first), uuids_in(second)
     return FORK if a and b and a[0] == b[0] else INDEPENDENT  # only looks at the first uuid
 """,
+        # The experiment runs and counts right, but "remembered" looks for the word "name",
+        # which the model's "I don't know your name" contains too: the counts score 2 of 2,
+        # the turn-and-memory test 0.
+        "measure_attempt": """\
+async def measure_attempt(lab, attempt):
+    before = sorted(lab.project_dir.glob("*.jsonl"))
+    turn = (await chat(lab, [PROBE], quiet=True, **attempt))[0]
+    after = sorted(lab.project_dir.glob("*.jsonl"))
+    return {
+        "files_before": len(before),
+        "files_after": len(after),
+        "new_files": sorted({p.name for p in after} - {p.name for p in before}),
+        "turn_file": f"{turn.session_id}.jsonl",
+        "remembered": "name" in turn.reply,
+    }
+""",
+        # Forgets the stray file a 1.0.124-2.0.x resume left beside the target: every visible
+        # case passes, one hidden case of seven fails.
+        "judge_attempt": """\
+def judge_attempt(measured, target_id):
+    if measured["turn_file"] in measured["new_files"]:
+        return FORKED if measured["remembered"] else NEW_SESSION
+    if measured["turn_file"] == f"{target_id}.jsonl":
+        return ONE_SESSION
+    return OTHER_SESSION
+""",
     },
 }
 # A submission whose monitor is the lesson's naive one: it must lose the preservation and

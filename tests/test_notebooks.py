@@ -107,6 +107,11 @@ def test_roundtrip_scores_solutions_partial_and_untouched(tmp_path: Path) -> Non
             assert 0 < score.auto < score.auto_max, score
             if score.assignment == "01-fragmentation":  # its answer warns; the test passes
                 assert score.cells["test_count_session_files"] == 2, "a warning zeroed a test"
+            if score.assignment == "02-failed-fixes":  # the experiment right but for memory
+                cells = score.cells
+                assert cells["test_measure_attempt"] == 2, "the counts are right"
+                assert cells["test_measure_attempt_turn"] == 0, "'name' is in every reply"
+                assert 0 < cells["test_judge_attempt"] < 3, "one hidden case (the stray) wrong"
             if score.assignment == "03-monitor":  # the lesson's naive monitor as StudentMonitor
                 full = reference["03-monitor"].cells
                 rules = "test_student_monitor_rules"  # the harness: preservation, chain, ...

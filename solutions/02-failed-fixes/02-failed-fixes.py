@@ -11,9 +11,9 @@
 # %% [markdown]
 # # Lesson 2 · The failed fixes
 #
-# **Time budget:** about 1 hour of work (our estimate for a first pass: reading, running
-# and the exercises; tell your instructor if yours differs a lot). The notebook itself runs
-# top to bottom in about 17 s (measured on the course's 2-core machine).
+# **Time budget:** about 2 h 15: 2,639 words to read (18 min at 150 words a minute),
+# 32 code cells to run and read (32 min at 1 min each), 6 exercises worth 14 points (1 h 24 at 6 min a point);
+# the solved notebook runs top to bottom in 113 s on the course's 2-core machine. Counts and run time are measured, the rates are estimates (docs/time-budgets.md).
 #
 # Lesson 1 showed the problem: every SDK connection is a new Claude Code session in a new
 # file, and the model forgets. This lesson tries, for real, the fixes everybody tries first,
@@ -26,6 +26,9 @@
 #   CLIs (and why that still does not give you one session for free);
 # * why `--session-id` works exactly once;
 # * why nothing you patch inside Python can change what the CLI subprocess writes;
+# * how to turn "it still makes new files" into an experiment: your own function runs any fix
+#   against the real CLI and measures files before and after, where the turn went and whether
+#   the model remembered, and another one gives each fix its verdict;
 # * how to recognise a fork by its copied `uuid`s, a skill the monitor in the next lessons needs.
 #
 # Everything runs offline against the course model, first with the **legacy** CLI (1.0.120),
@@ -48,6 +51,7 @@ from claude_code_sdk import ClaudeCodeOptions
 from sessionlab.lessons import (
     chat,
     open_lab,
+    print_attempts,
     print_chain,
     print_files,
     print_model_turns,
@@ -187,6 +191,212 @@ print(
 # `resume`.
 
 # %% [markdown]
+# ## ✏️ Exercise 1 · The seed's experiment, as code (4 points)
+#
+# The lesson this course grew from ends its failed fixes with an exercise: *count the
+# transcript files before and after each attempt*. Above you did it by hand, one fix at a
+# time, with a different little script each time. Write the experiment **once**, as a
+# function, so that every fix (and any fix nobody has tried yet) is measured the same way.
+#
+# Write `async def measure_attempt(lab, attempt)`. It opens **one** new connection through
+# `chat(lab, [PROBE], quiet=True, **attempt)`, where `attempt` is a dict of keyword arguments
+# for `chat` (`{}` for a plain new client, `{"resume": sid}`, `{"continue_conversation": True}`,
+# `{"extra_args": {"session-id": sid}}`, `{"message_session_id": "..."}`), and returns a dict:
+#
+# | key | value |
+# | --- | --- |
+# | `files_before` | how many `*.jsonl` files `lab.project_dir` holds just before the connection |
+# | `files_after` | how many just after it |
+# | `new_files` | the sorted names of the files that appeared |
+# | `turn_file` | the name of the file the turn went to: the CLI reports its session id (`Turn.session_id`), and that session's file is `<session id>.jsonl` |
+# | `remembered` | `True` when the model knew the name: the course model names Ana only when the CLI sent it the message where she said it |
+#
+# `PROBE` (`"what is my name?"`) is defined in the next cell. Two test cells grade it: the
+# counts (2 points), then where the turn went and what the model remembered (2 points). The
+# hidden checks run your function on more fixes (one you have not seen in this lesson) and
+# compare every value with what the grader itself sees in the folder.
+
+# %%
+PROBE = "what is my name?"
+
+
+# %% nbgrader={"grade": false, "grade_id": "measure_attempt", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["raises-exception"]
+async def measure_attempt(lab, attempt: dict) -> dict:
+    """Run one connection with ``attempt``'s options; say what it did to the folder."""
+    ### BEGIN SOLUTION
+    before = {p.name for p in lab.project_dir.glob("*.jsonl")}
+    turn = (await chat(lab, [PROBE], quiet=True, **attempt))[0]
+    after = {p.name for p in lab.project_dir.glob("*.jsonl")}
+    return {
+        "files_before": len(before),
+        "files_after": len(after),
+        "new_files": sorted(after - before),
+        "turn_file": f"{turn.session_id}.jsonl",
+        "remembered": "Ana" in turn.reply,
+    }
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_measure_attempt", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} tags=["raises-exception"]
+# The counts (2 points): a plain new client on the legacy CLI adds exactly one file.
+plain = await measure_attempt(lab, {})
+print_attempts({"a new client": plain})
+assert {"files_before", "files_after", "new_files"} <= set(plain), "the keys of the table"
+assert plain["files_after"] == plain["files_before"] + 1, "a new client adds one file"
+assert len(plain["new_files"]) == 1 and plain["new_files"][0].endswith(".jsonl"), plain
+assert (lab.project_dir / plain["new_files"][0]).is_file(), "a file of lab.project_dir"
+print("visible tests passed")
+### BEGIN HIDDEN TESTS
+from sessionlab.transcripts import message_text, read_entries  # noqa: E402
+
+
+def _folder(project):
+    return {p.name: p.stat().st_size for p in project.glob("*.jsonl")}
+
+
+async def _observed(attempt):
+    """(what measure_attempt returned, what the grader saw in the folder around it)."""
+    project = lab.project_dir
+    before = _folder(project)
+    got = await measure_attempt(lab, attempt)
+    after = _folder(project)
+    changed = sorted(n for n in after if after[n] != before.get(n))
+    turn = max(changed, key=lambda n: (project / n).stat().st_mtime_ns) if changed else None
+    said = [
+        message_text(e)
+        for e in (read_entries(project / turn) if turn else [])
+        if e.get("type") == "assistant"
+    ]
+    seen = {
+        "files_before": len(before),
+        "files_after": len(after),
+        "new_files": sorted(set(after) - set(before)),
+        "turn_file": turn,
+        "remembered": bool(said) and "Ana" in said[-1],
+    }
+    return (got if isinstance(got, dict) else {}), seen
+
+
+right, total = 0, 0
+for case, attempt in (
+    (
+        "resume and continue together",
+        {"resume": first[0].session_id, "continue_conversation": True},
+    ),
+):
+    keys = ("files_before", "files_after", "new_files")
+    total += len(keys)
+    try:
+        got, seen = await _observed(attempt)
+    except Exception as error:
+        print(f"hidden: {case}: measure_attempt raised {type(error).__name__}")
+        continue
+    for key in keys:
+        right += got.get(key) == seen[key]
+        if got.get(key) != seen[key]:
+            print(f"hidden: {case}: {key} is not what the folder shows")
+float(1 + right / total)  # partial credit: visible 1 + hidden 1
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "test_measure_attempt_turn", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} tags=["raises-exception"]
+# Where the turn went and what the model remembered (2 points): a plain client forgets, in a
+# new file; resume remembers, in a new file (a fork) on the legacy CLI and in the session's own
+# file on the current one. (The check runs on the CLI of the lesson's open sandbox.)
+target = first[0].session_id if lab.cli.name == "legacy" else CHOSEN  # noqa: F821 (section 5)
+plain = await measure_attempt(lab, {})
+assert plain["turn_file"] in plain["new_files"], "a new client writes to its new file"
+assert plain["remembered"] is False, "a new client's model never heard the name"
+resumed = await measure_attempt(lab, {"resume": target})
+print_attempts({"a new client": plain, "resume=": resumed})
+if lab.cli.name == "legacy":
+    assert resumed["turn_file"] in resumed["new_files"], "legacy resume writes a fork"
+else:
+    assert resumed["turn_file"] == f"{target}.jsonl", "current resume appends to the session"
+assert resumed["remembered"] is True, "resume sends the history: the model knows"
+print("visible tests passed")
+### BEGIN HIDDEN TESTS
+
+
+def _folder(project):
+    return {p.name: p.stat().st_size for p in project.glob("*.jsonl")}
+
+
+async def _observed(attempt):
+    """(what measure_attempt returned, what the grader saw in the folder around it)."""
+    project = lab.project_dir
+    before = _folder(project)
+    got = await measure_attempt(lab, attempt)
+    after = _folder(project)
+    changed = sorted(n for n in after if after[n] != before.get(n))
+    turn = max(changed, key=lambda n: (project / n).stat().st_mtime_ns) if changed else None
+    said = [
+        message_text(e)
+        for e in (read_entries(project / turn) if turn else [])
+        if e.get("type") == "assistant"
+    ]
+    seen = {"turn_file": turn, "remembered": bool(said) and "Ana" in said[-1]}
+    return (got if isinstance(got, dict) else {}), seen
+
+
+right, total = 0, 0
+keys = ("turn_file", "remembered")
+
+
+def _compare(case, got, seen):
+    global right
+    for key in keys:
+        right += got.get(key) == seen[key]
+        if got.get(key) != seen[key]:
+            print(f"hidden: {case}: {key} is not what the folder shows")
+
+
+fork = None
+for case, attempt in (
+    ("resume", {"resume": first[0].session_id}),
+    ("resume a fork", None),  # the fork the resume just wrote
+):
+    total += len(keys)
+    if attempt is None:
+        if fork is None:
+            continue
+        attempt = {"resume": fork.removesuffix(".jsonl")}
+    try:
+        got, seen = await _observed(attempt)
+    except Exception as error:
+        print(f"hidden: {case}: measure_attempt raised {type(error).__name__}")
+        continue
+    if case == "resume":
+        fork = seen["turn_file"]
+    _compare(case, got, seen)
+float(1 + right / total)  # partial credit: visible 1 + hidden 1
+### END HIDDEN TESTS
+
+# %% [markdown]
+# Your experiment, run on the two fixes of this section that keep the history (a plain new
+# client is in the test output above, and `query(session_id=...)` behaves like it; about five
+# seconds):
+
+# %%
+LEGACY_FIXES = {
+    "resume=": {"resume": first[0].session_id},
+    "continue_conversation=True": {"continue_conversation": True},
+}
+legacy_measured = {}
+try:
+    for fix, attempt in LEGACY_FIXES.items():
+        legacy_measured[fix] = await measure_attempt(lab, attempt)
+    print_attempts(legacy_measured)
+except NotImplementedError:
+    print("finish Exercise 1 first")
+
+# %% [markdown]
+# **What we found.** The seed's count, done properly: on the legacy CLI *every* fix adds a
+# file. The count alone cannot tell a fork from a new session; the memory column can: after
+# `resume` and `continue_conversation` the model knew the name (the new file starts with a
+# copy of the history), after a plain new client it did not.
+
+
+# %% [markdown]
 # ## 5 · Fix 4: `--session-id` through `extra_args`
 #
 # **What you will learn:** why choosing the id yourself works exactly once.
@@ -291,6 +501,153 @@ print("new files:", sorted({p.name for p in lab.project_dir.glob("*.jsonl")} - n
 # terminal `claude`), `--continue` picks whichever ran last.
 
 # %% [markdown]
+# ## ✏️ Exercise 2 · The verdict, per fix (3 points)
+#
+# Numbers are not yet an answer. Turn one measurement into a verdict. Write
+# `judge_attempt(measured, target_id)`, where `measured` is a dict like the ones
+# `measure_attempt` returns and `target_id` is the session the attempt wanted to continue:
+#
+# * the turn went to a file that **appeared** during the attempt: `FORKED` if the model
+#   remembered (the new file starts with a copy of the history), else `NEW_SESSION`;
+# * the turn went to the target's own file, `<target_id>.jsonl`: `ONE_SESSION` when no file
+#   appeared, `STRAY` when one did anyway (CLIs 1.0.124 to 2.0.x did that on `resume`);
+# * the turn went to another file that was already there: `OTHER_SESSION`.
+#
+# The five verdicts are defined in the next cell. The visible test checks four made-up
+# measurements; the hidden checks add cases you have not seen, and real runs of fixes on the
+# current CLI measured by the grader itself (they need your `measure_attempt` to start them).
+
+# %%
+ONE_SESSION = "one session"
+STRAY = "one session + a stray"
+FORKED = "fork (history copied)"
+NEW_SESSION = "new session"
+OTHER_SESSION = "another session"
+
+
+# %% nbgrader={"grade": false, "grade_id": "judge_attempt", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["raises-exception"]
+def judge_attempt(measured: dict, target_id: str) -> str:
+    """The verdict on one attempt: where its turn went, and whether the model remembered."""
+    ### BEGIN SOLUTION
+    turn_file = measured["turn_file"]
+    if turn_file in measured["new_files"]:
+        return FORKED if measured["remembered"] else NEW_SESSION
+    if turn_file == f"{target_id}.jsonl":
+        return STRAY if measured["new_files"] else ONE_SESSION
+    return OTHER_SESSION
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_judge_attempt", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} tags=["raises-exception"]
+def made_up(new_files, turn_file, remembered):
+    """A measurement as measure_attempt returns it (the counts follow from new_files)."""
+    return {"files_before": 3, "files_after": 3 + len(new_files), "new_files": new_files,
+            "turn_file": turn_file, "remembered": remembered}  # fmt: skip
+
+
+assert judge_attempt(made_up(["b.jsonl"], "b.jsonl", True), "a") == FORKED
+assert judge_attempt(made_up(["b.jsonl"], "b.jsonl", False), "a") == NEW_SESSION
+assert judge_attempt(made_up([], "a.jsonl", True), "a") == ONE_SESSION
+assert judge_attempt(made_up([], "c.jsonl", False), "a") == OTHER_SESSION
+print("visible tests passed")
+### BEGIN HIDDEN TESTS
+
+
+def _folder(project):
+    return {p.name: p.stat().st_size for p in project.glob("*.jsonl")}
+
+
+async def _seen(attempt):
+    """What the grader sees in the folder around one run of the student's experiment."""
+    project = lab.project_dir
+    before = _folder(project)
+    await measure_attempt(lab, attempt)
+    after = _folder(project)
+    changed = sorted(n for n in after if after[n] != before.get(n))
+    turn = max(changed, key=lambda n: (project / n).stat().st_mtime_ns) if changed else None
+    said = [
+        message_text(e)
+        for e in (read_entries(project / turn) if turn else [])
+        if e.get("type") == "assistant"
+    ]
+    return {
+        "files_before": len(before),
+        "files_after": len(after),
+        "new_files": sorted(set(after) - set(before)),
+        "turn_file": turn,
+        "remembered": bool(said) and "Ana" in said[-1],
+    }
+
+
+right, total = 0, 0
+
+
+def _check(case, measured, target, want):
+    """One case: the student's verdict on ``measured`` against the grader's."""
+    global right, total
+    total += 1
+    try:
+        got = judge_attempt(measured, target)
+    except Exception as error:
+        print(f"hidden: {case}: judge_attempt raised {type(error).__name__}")
+        return
+    right += got == want
+    if got != want:
+        print(f"hidden: {case}: expected {want!r}")
+
+
+_check("a stray beside the target", made_up(["s.jsonl"], "a.jsonl", True), "a", STRAY)
+_check("another session, and a stray", made_up(["s.jsonl"], "t.jsonl", True), "a", OTHER_SESSION)
+_check("appended, yet forgot", made_up([], "a.jsonl", False), "a", ONE_SESSION)
+# Real runs on the current CLI: the grader measures, your function judges.
+for case, attempt, want in (
+    ("a new client", {}, NEW_SESSION),
+    ("continue after it", {"continue_conversation": True}, OTHER_SESSION),
+):
+    try:
+        seen = await _seen(attempt)
+    except Exception as error:  # the student's experiment is needed to start the run
+        print(f"hidden: {case}: your measure_attempt did not run it ({type(error).__name__})")
+        total += 1
+        continue
+    _check(case, seen, CHOSEN, want)
+float(1 + 2 * right / total)  # partial credit: visible 1 + hidden 2
+### END HIDDEN TESTS
+
+# %% [markdown]
+# Your experiment and your verdicts on the fixes of this lesson, on both CLIs (the legacy
+# rows were measured after Exercise 1; the current ones run now, about ten seconds):
+
+# %%
+CURRENT_FIXES = {
+    "resume=": {"resume": CHOSEN},
+    "query(session_id=...)": {"message_session_id": MESSAGE_ID},
+    "continue_conversation=True": {"continue_conversation": True},
+}
+try:
+    legacy_verdicts = {
+        fix: judge_attempt(m, first[0].session_id) for fix, m in legacy_measured.items()
+    }
+    current_measured, current_verdicts = {}, {}
+    for fix, attempt in CURRENT_FIXES.items():
+        current_measured[fix] = await measure_attempt(lab, attempt)
+        current_verdicts[fix] = judge_attempt(current_measured[fix], CHOSEN)
+    print("legacy CLI 1.0.120")
+    print_attempts(legacy_measured, legacy_verdicts)
+    print("\ncurrent CLI 2.1.112")
+    print_attempts(current_measured, current_verdicts)
+except NotImplementedError:
+    print("finish Exercises 1 and 2 first")
+
+# %% [markdown]
+# **What we found.** One row says *one session*: `resume=` on the current CLI, for the one
+# connection that knew the id. Every other fix either starts a new session (the model
+# forgets), forks (it remembers, in yet another file) or continues whichever session ran
+# last: `continue_conversation` continued the session of the connection just before it
+# (the `query(session_id=...)` one), not ours.
+
+
+# %% [markdown]
 # ## 7 · Fix 5: patch `open()` in Python
 #
 # **What you will learn:** where the transcript is actually written.
@@ -367,12 +724,14 @@ print_model_turns(lab.model.records)
 # | patch `builtins.open` | sees nothing: the CLI is another process |
 # | our own message list | a duplicate of what the CLI writes; the CLI still fragments |
 #
-# None of them *prevents* new files. The next lessons change the question: instead of
-# preventing fragments, **detect them and fold them back** into one session, without losing a
-# line. To do that safely you must recognise copied history. That is the exercise below.
+# Your own experiment (Exercises 1 and 2) measured the same thing for every fix with one
+# function, and gave the verdicts in one table. None of the fixes *prevents* new files. The
+# next lessons change the question: instead of preventing fragments, **detect them and fold
+# them back** into one session, without losing a line. To do that safely you must recognise
+# copied history. That is the exercises below.
 
 # %% [markdown]
-# ## ✏️ Exercise 1 · Find the copied uuids (2 points)
+# ## ✏️ Exercise 3 · Find the copied uuids (2 points)
 #
 # Write `find_copied_uuids(original, candidate)`: the `uuid`s of `candidate` that also occur
 # in `original`, in `candidate`'s file order, each once. Both arguments are paths to
@@ -417,7 +776,7 @@ with tempfile.TemporaryDirectory() as tmp:
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ## ✏️ Exercise 2 · Fork or independent? (3 points)
+# ## ✏️ Exercise 4 · Fork or independent? (3 points)
 #
 # Write `classify_pair(first, second)` for two transcript files of the same project:
 #
@@ -482,7 +841,7 @@ with tempfile.TemporaryDirectory() as tmp:
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ## ✏️ Exercise 3 · Which files mention a string? (1 point)
+# ## ✏️ Exercise 5 · Which files mention a string? (1 point)
 #
 # Write `files_mentioning(project_dir, needle)`: the sorted **names** of the `*.jsonl` files
 # directly in `project_dir` whose raw content contains `needle`. (Section 3 did this inline
@@ -520,7 +879,7 @@ with tempfile.TemporaryDirectory() as tmp:
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ## ✏️ Exercise 4 · Reflect (1 point, graded by your instructor)
+# ## ✏️ Exercise 6 · Reflect (1 point, graded by your instructor)
 #
 # Your team lead proposes: *"We'll upgrade to a current CLI and always pass `resume`. Problem
 # solved."* Using what you measured in sections 5 and 6, name one situation where a new
@@ -543,6 +902,8 @@ with tempfile.TemporaryDirectory() as tmp:
 #   picks the most recent session, whichever it is; `--session-id` works once.
 # * The transcript is written by another process: nothing inside Python intercepts it, and a
 #   second copy of the history in your app does not change what the model receives.
+# * A fix is judged by an experiment, not by its name: count the files before and after, find
+#   the file the turn went to, and ask the model what it remembers.
 #
 # Next: a monitor that detects new fragments and folds them back into one session.
 

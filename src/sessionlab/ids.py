@@ -26,6 +26,7 @@ __all__ = [
     "UUID",
     "is_uuid",
     "new_session_id",
+    "short_id",
     "validate_session_id",
 ]
 
@@ -40,6 +41,16 @@ SESSION_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}
 def is_uuid(value: str) -> bool:
     """True for a hyphenated 8-4-4-4-12 hex UUID, the only form the CLI uses for session ids."""
     return UUID.fullmatch(value) is not None
+
+
+def short_id(value: object, width: int = 8) -> str:
+    """An id for a person to read: its first ``width`` characters and ``…`` (``-`` for
+    ``None``). Why not the whole id: a 36-character uuid in a printed line is what makes a
+    notebook wrap mid-word; why the ``…``: a cut id must never pass for a whole one."""
+    if value is None:
+        return "-"
+    text = str(value)
+    return text if len(text) <= width else text[:width] + "…"
 
 
 def new_session_id() -> str:

@@ -117,6 +117,13 @@ def encode_secret(text, offset):
             "floats": [ord(c) + offset for c in text], "honest": 42.5}
 
 
+async def doubled(x):
+    import asyncio
+
+    await asyncio.sleep(0.01)
+    return {"twice": 2 * x}
+
+
 class Counter:
     def __init__(self, start):
         self.value = start
@@ -130,7 +137,7 @@ class Counter:
 """
 
 ANSWERS = ["is_stray", "seen", "liar", "deep", "recursive", "huge", "raises", "raises_custom",
-           "hang", "forge", "Counter", "add_to", "encode_secret", "echo"]  # fmt: skip
+           "hang", "forge", "Counter", "add_to", "encode_secret", "echo", "doubled"]  # fmt: skip
 
 
 @pytest.fixture(params=["plain", "jailed"])
@@ -227,6 +234,17 @@ def test_forged_frames_on_other_fds_change_nothing(tester: GraderProcess) -> Non
 def test_a_hanging_call_ends_the_cell_not_the_grader(tester: GraderProcess) -> None:
     result = tester.run_cell("hang()\n", None, 3)
     assert not result.passed and result.error["type"] == "TimeoutError"
+    assert tester.run_cell("assert Counter(1).bump() == 2\n", None, 30).passed
+
+
+def test_an_async_answer_is_awaited_in_the_students_process(tester: GraderProcess) -> None:
+    """Lesson 02's experiment is an ``async def``: the test cell awaits it as written."""
+    result = tester.run_cell("got = await doubled(21)\nassert got == {'twice': 42}\n2\n", None, 30)
+    assert result.passed and result.score == 2.0, result
+    result = tester.run_cell("await liar()\n", None, 30)  # a handle, but nothing to await
+    assert not result.passed and result.error["type"] == "TypeError", result
+    result = tester.run_cell("await seen()\n", None, 30)  # plain data is not awaitable either
+    assert not result.passed and result.error["type"] == "TypeError", result
     assert tester.run_cell("assert Counter(1).bump() == 2\n", None, 30).passed
 
 

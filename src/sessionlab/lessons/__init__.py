@@ -12,12 +12,17 @@ from __future__ import annotations
 from sessionlab.lessons.drive import Turn, ask_once, chat, open_lab
 from sessionlab.lessons.show import (
     chain_rows,
+    check_line,
+    clip,
+    file_label,
+    print_attempts,
     print_chain,
     print_files,
     print_model_turns,
     print_turns,
     short,
     uuids_in,
+    wrapped,
 )
 
 __all__ = [
@@ -25,11 +30,16 @@ __all__ = [
     "ask_once",
     "chain_rows",
     "chat",
+    "check_line",
+    "clip",
+    "file_label",
     "open_lab",
+    "print_attempts",
     "print_chain",
     "print_files",
     "print_model_turns",
     "print_turns",
     "short",
     "uuids_in",
+    "wrapped",
 ]

@@ -32,6 +32,7 @@ from typing import Any
 
 import nbformat
 
+from sessionlab.lessons.show import clip
 from sessionlab.paths import repo_root
 
 PASSED = "passed"
@@ -121,8 +122,7 @@ def find_notebook(assignment: str, folder: Path | None = None) -> Path | None:
 
 
 def _one_line(text: str) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= _DETAIL_WIDTH else flat[: _DETAIL_WIDTH - 1] + "…"
+    return clip(text, _DETAIL_WIDTH)
 
 
 def _describe(error: BaseException) -> str:

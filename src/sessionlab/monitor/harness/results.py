@@ -106,6 +106,14 @@ class HarnessReport:
                 lines.append(f"  {c.name}: {c.detail}")
         return "\n".join(lines)
 
+    def summary(self) -> str:
+        """One line after a run whose checks were already shown one by one (the lesson prints
+        each check as it finishes): the verdict, without repeating any check."""
+        name = self.monitor.rpartition(":")[2] or self.monitor
+        verdict = "PASSED" if self.passed else "FAILED"
+        passed = sum(1 for c in self.checks if c.passed)
+        return f"{name}: {verdict} in {self.seconds:.1f} s, {passed} of {len(self.checks)} passed"
+
     def latency_samples(self) -> dict[str, list[float]]:
         """Raw latency samples (ms) keyed ``"<check>/<series>"``, for custom plots."""
         return {f"{c.name}/{k}": v for c in self.checks for k, v in c.samples.items()}

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from sessionlab.ids import short_id
 from sessionlab.monitor.harness.context import CheckContext
 from sessionlab.monitor.harness.lines import make_line
 from sessionlab.monitor.harness.results import CheckResult
@@ -31,7 +32,7 @@ def _run(ctx: CheckContext, check: str, plans: list[dict[str, Any]]) -> CheckRes
     numbers = {**tally.numbers(), "strays_left": len(ctx.strays()), "settle_s": round(waited, 2)}
     detail = tally.summary()
     if tally.lost_examples:
-        detail += f"; e.g. lost uuid {tally.lost_examples[0]}"
+        detail += f"; e.g. lost uuid {short_id(tally.lost_examples[0])}"
     return CheckResult(check, tally.clean, numbers, detail)
 
 
