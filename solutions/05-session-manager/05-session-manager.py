@@ -822,6 +822,7 @@ print("the rest is graded when your notebook is graded: limit, least recently us
 print("sessions apart, close_all")
 ### BEGIN HIDDEN TESTS
 import json  # noqa: E402
+import logging  # noqa: E402
 
 RULE_PROMPTS = {
     "ana": ["my name is Ana", "hello from ana"],
@@ -966,6 +967,11 @@ if problems:
         print("  -", problem)
 else:
     rules_dir = Path(tempfile.mkdtemp(prefix="pool-rules-", dir=lab.workdir))
+    # The SDK logs a killed CLI ("Fatal error in message reader") to stderr, which nbgrader
+    # would count as a failed test: this test kills one on purpose.
+    sdk_log = logging.getLogger("claude_code_sdk")
+    sdk_level = sdk_log.level
+    sdk_log.setLevel(logging.CRITICAL)
     try:  # a pool that cannot even be made fails here; each rule below fails on its own
         rules_pool = SessionPool(lab.options(cwd=rules_dir), max_size=2)
         rules = await _grade_rules(rules_pool, rules_dir, lab.project_dir_for(rules_dir))
@@ -973,6 +979,7 @@ else:
         rules_score = sum(rules.values())
     finally:
         end_cli_processes(rules_dir)
+        sdk_log.setLevel(sdk_level)
 float(rules_score)  # partial credit: limit 1, least recently used 1, health 1, apart 0.5, close 0.5
 ### END HIDDEN TESTS
 
