@@ -1,4 +1,4 @@
-"""The own-work checks of lessons 03, 05 and 09, from the lessons' hidden tests, attacked.
+"""The own-work checks of lessons 03, 05, 09 and 10, from the lessons' hidden tests, attacked.
 
 Reading the reference is allowed, submitting it is not: importing ``SessionMonitor`` to read
 it must cost nothing, while a subclass, an alias or a wrapper of the reference must be caught.
@@ -240,3 +240,62 @@ POOL_METHODS = (
 )
 def test_reusing_the_reference_pool_is_caught(student: str) -> None:
     assert _pool_problems(student) != []
+
+
+def _store_problems(student_code: str) -> list[str]:
+    """Lesson 10's check, cut out of its hidden test, on the notebook's code as submitted."""
+    test = _cell("10-agent-sdk", "test_student_store")
+    definitions = re.search(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", test, re.S)
+    assert definitions is not None
+    namespace: dict[str, Any] = {"__name__": "__main__"}
+    _run(definitions.group(1), namespace, "hidden-definitions")
+    problems, _ = namespace["_store_own_work"]([student_code])
+    return list(problems)
+
+
+STORE_SETUP = (
+    "import time\nfrom claude_agent_sdk import SessionStore, fold_session_summary\n"
+    "from sessionlab.stores import JsonlSessionStore, RedisSessionStore, SQLiteSessionStore\n"
+    "store = SQLiteSessionStore('x.sqlite3')  # the lesson's own demonstration\n"
+)
+
+
+def test_the_store_reference_solution_is_own_work() -> None:
+    assert _store_problems(STORE_SETUP + _cell("10-agent-sdk", "student_store")) == []
+    local = "class StudentStore:\n    async def load(self, key):\n        store = {}\n"
+    assert _store_problems(STORE_SETUP + local) == [], "a local named like a global is local"
+    patched = local + "async def louder(self, key):\n    return None\nStudentStore.load = louder\n"
+    assert _store_problems(STORE_SETUP + patched) == [], "setting a method keeps the class"
+
+
+@pytest.mark.parametrize(
+    "student",
+    [
+        "class StudentStore(JsonlSessionStore):\n    pass\n",
+        "class StudentStore:\n    def __init__(self):\n"
+        "        self.inner = SQLiteSessionStore(':memory:')\n",
+        "def make():\n    return JsonlSessionStore('/tmp/x')\n"
+        "class StudentStore:\n    def __init__(self):\n        self.inner = make()\n",
+        "from claude_agent_sdk import InMemorySessionStore as Mem\n"
+        "class StudentStore:\n    def __init__(self):\n        self.inner = Mem()\n",
+        "import sessionlab.stores as s\n"
+        "class StudentStore:\n    def __init__(self):\n"
+        "        self.inner = getattr(s, 'Jsonl' + 'SessionStore')\n",
+        "HELPER = JsonlSessionStore\nclass StudentStore:\n    def __init__(self):\n"
+        "        self.inner = HELPER('/tmp/x')\n",
+        "StudentStore = JsonlSessionStore\n",
+        "import importlib\nclass StudentStore:\n    pass\n",
+    ],
+    ids=[
+        "subclass",
+        "attribute",
+        "helper",
+        "sdk-alias",
+        "module-alias",
+        "global",
+        "alias",
+        "dynamic",
+    ],
+)
+def test_borrowing_a_store_is_caught(student: str) -> None:
+    assert _store_problems(STORE_SETUP + student) != []

@@ -771,126 +771,122 @@ class StudentStore:
 # %% nbgrader={"grade": true, "grade_id": "test_student_store", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false} tags=["raises-exception"]
 # append + load (4 points: these checks 1, the SDK's required contracts 3)
 ### BEGIN HIDDEN TESTS
-import inspect as _inspect  # noqa: E402
-import types as _types  # noqa: E402
+# The own-work rule reads the notebook's code as submitted (SUBMITTED_CELLS, given by the
+# grader), never the student's running process: no patch there can hide a borrowed store.
+import ast as _ast  # noqa: E402
 
-from claude_agent_sdk import InMemorySessionStore as _SDKMemoryStore  # noqa: E402
 from claude_agent_sdk.testing import run_session_store_conformance as _conformance  # noqa: E402
 
-_FORBIDDEN = [_SDKMemoryStore]
-try:
-    import sessionlab.stores as _course_stores
-
-    for _name in _course_stores.__all__:
-        try:
-            _value = getattr(_course_stores, _name)
-        except ImportError:  # RedisSessionStore without the redis package
-            continue
-        if isinstance(_value, type) and hasattr(_value, "append") and hasattr(_value, "load"):
-            _FORBIDDEN.append(_value)
-except ImportError:
-    pass
-_FORBIDDEN_NAMES = {c.__name__ for c in _FORBIDDEN} | {"import_module", "__import__"}
+# The stores StudentStore must not use: the SDK's and the course's (reading them is fine).
+_FORBIDDEN_NAMES = ("InMemorySessionStore", "JsonlSessionStore", "SQLiteSessionStore",
+                    "RedisSessionStore")  # fmt: skip
 _FORBIDDEN_MODULES = ("sessionlab.stores", "claude_agent_sdk._internal")
+# Dynamic imports hide what is used: not anywhere in the notebook; nor code built from strings
+# in what StudentStore runs.
+_FORBIDDEN_ANYWHERE = ("import_module", "__import__", "importlib", "sys.modules", "__builtins__")
+_FORBIDDEN_IN_CODE = ("exec(", "eval(", "compile(", "globals(")
 _OPTIONAL_METHODS = ("list_sessions", "list_session_summaries", "delete", "list_subkeys")
 
 
-def _forbidden_value(value):
-    if isinstance(value, type):
-        return any(issubclass(value, c) for c in _FORBIDDEN)
-    if isinstance(value, _types.ModuleType):
-        return value.__name__.startswith(_FORBIDDEN_MODULES)
-    return isinstance(value, tuple(_FORBIDDEN))
-
-
-def _code_names(code):
-    names = set(code.co_names)
-    for const in code.co_consts:
-        if isinstance(const, _types.CodeType):
-            names |= _code_names(const)
-    return names
-
-
-def _functions_of(cls):
-    for member in vars(cls).values():
-        if isinstance(member, property):
-            yield from (f for f in (member.fget, member.fset, member.fdel) if f)
-        else:
-            func = getattr(member, "__func__", member)
-            if _inspect.isfunction(func):
-                yield func
-
-
-def _store_own_work_problems(cls):
-    """Why StudentStore is not the student's own code (empty list: it is)."""
-    if not isinstance(cls, type):
-        return [f"StudentStore is {cls!r}, not a class of this notebook"]
-    problems = []
-    if cls.__module__ != "__main__":
-        problems.append(f"StudentStore comes from {cls.__module__}, not from this notebook")
-    allowed = {object, SessionStore, *SessionStore.__mro__}
-    for base in cls.__mro__[1:]:
-        if base not in allowed and base.__module__ != "__main__":
-            problems.append(f"it inherits from {base.__module__}.{base.__qualname__}")
-    seen, todo = (
-        set(),
-        [f for c in cls.__mro__ if c.__module__ == "__main__" for f in _functions_of(c)],
-    )
-    while todo:
-        func = todo.pop()
-        if func in seen:
-            continue
-        seen.add(func)
-        names = _code_names(func.__code__)
-        problems += [f"{func.__qualname__} uses {n}" for n in sorted(names & _FORBIDDEN_NAMES)]
-        for name in names:
-            value = func.__globals__.get(name)
-            if value is not None and _forbidden_value(value):
-                problems.append(f"{func.__qualname__} uses {name}")
-            elif _inspect.isfunction(value) and value.__module__ == "__main__":
-                todo.append(value)
-    for name, value in vars(cls).items():
-        if _forbidden_value(value):
-            problems.append(f"the class attribute {name} is a {type(value).__name__}")
-    return sorted(set(problems))
-
-
-async def _instance_problems():
-    """A used StudentStore must not hold one of the forbidden stores."""
+def _submitted_cells():
+    """The grader's copy of the notebook's code; in a plain kernel (the lesson's own run),
+    what ran so far, without these test cells."""
     try:
-        store = StudentStore()
-        await store.append({"project_key": "p", "session_id": "s"}, [{"type": "x", "n": 1}])
-    except Exception:
-        return []  # a broken store fails the contracts on its own
-    problems, todo = [], [("store", store, 0)]
+        return SUBMITTED_CELLS
+    except NameError:
+        return [c for c in In if "_FORBIDDEN_NAMES" not in c]  # noqa: F821  (IPython's)
+
+
+def _top_level(cells):
+    """(definitions by name, imported names -> what they import) of the notebook's code."""
+    top, imported = {}, {}
+    for cell in cells:
+        try:
+            tree = _ast.parse(cell)
+        except SyntaxError:
+            continue
+        for node in tree.body:
+            if isinstance(node, _ast.Import | _ast.ImportFrom):
+                for alias in node.names:
+                    full = (
+                        f"{node.module}.{alias.name}"
+                        if isinstance(node, _ast.ImportFrom)
+                        else alias.name
+                    )
+                    imported[(alias.asname or alias.name).split(".")[0]] = full
+                    top.pop(alias.asname or alias.name, None)
+            elif isinstance(node, _ast.FunctionDef | _ast.AsyncFunctionDef | _ast.ClassDef):
+                top[node.name] = node
+                imported.pop(node.name, None)
+            elif isinstance(node, _ast.Assign | _ast.AnnAssign | _ast.AugAssign):
+                targets = node.targets if isinstance(node, _ast.Assign) else [node.target]
+                for name in (n for t in targets for n in _ast.walk(t)):
+                    if isinstance(name, _ast.Name) and isinstance(name.ctx, _ast.Store):
+                        top[name.id] = node
+                        imported.pop(name.id, None)
+    return top, imported
+
+
+def _store_own_work(cells):
+    """(why StudentStore is not the notebook's own code, the methods its classes define).
+
+    Follows every name StudentStore's code reads to the notebook's own definitions, as the
+    code would at run time: a helper function or a global that builds a course store counts."""
+    problems = [f"your notebook uses {n}" for n in _FORBIDDEN_ANYWHERE if n in "\n".join(cells)]
+    top, imported = _top_level(cells)
+    store = top.get("StudentStore")
+    if not isinstance(store, _ast.ClassDef):
+        return [*problems, "StudentStore is not written as a class in this notebook"], set()
+    classes, methods = [store], set()
+    while classes:
+        cls = classes.pop()
+        methods |= {
+            n.name for n in cls.body if isinstance(n, _ast.FunctionDef | _ast.AsyncFunctionDef)
+        }
+        for base in map(_ast.unparse, cls.bases):
+            if isinstance(top.get(base), _ast.ClassDef):
+                classes.append(top[base])
+            elif base not in ("object", "SessionStore"):
+                problems.append(f"it inherits from {base}")
+    seen, todo = set(), ["StudentStore"]
     while todo:
-        path, value, depth = todo.pop()
-        if _forbidden_value(value):
-            kind = next(c for c in _FORBIDDEN if isinstance(value, c))
-            problems.append(f"{path} is a {kind.__module__}.{kind.__qualname__}")
-        elif depth < 3:
-            if hasattr(value, "__dict__") and not isinstance(value, type | _types.ModuleType):
-                todo += [(f"{path}.{k}", v, depth + 1) for k, v in vars(value).items()]
-            if isinstance(value, dict):
-                todo += [(f"{path}[{k!r}]", v, depth + 1) for k, v in value.items()]
-            elif isinstance(value, list | tuple | set):
-                todo += [(f"{path}[]", v, depth + 1) for v in value]
-    return problems
+        name = todo.pop()
+        if name in seen or name not in top:
+            continue
+        seen.add(name)
+        node = top[name]
+        text = _ast.unparse(node)
+        problems += [f"{name} uses {n}" for n in _FORBIDDEN_IN_CODE if n in text]
+        local = {a.arg for a in _ast.walk(node) if isinstance(a, _ast.arg)} | {
+            n.id
+            for n in _ast.walk(node)
+            if isinstance(n, _ast.Name) and not isinstance(n.ctx, _ast.Load)
+        }
+        for sub in _ast.walk(node):
+            if isinstance(sub, _ast.Attribute) and sub.attr in _FORBIDDEN_NAMES:
+                problems.append(f"{name} uses {sub.attr}")
+            if not isinstance(sub, _ast.Name) or sub.id in local:
+                continue
+            full = imported.get(sub.id, "")
+            if sub.id in _FORBIDDEN_NAMES or full.startswith(_FORBIDDEN_MODULES):
+                problems.append(f"{name} uses {sub.id}")
+            elif full.rsplit(".", 1)[-1] in _FORBIDDEN_NAMES:
+                problems.append(f"{name} uses {sub.id} ({full})")
+            todo.append(sub.id)
+    return sorted(set(problems)), methods
 
 
 async def _graded_part(method, visible_points, contract_points):
     """The score of one part: 0 unless StudentStore is the student's own work; else the
     visible checks' points (they passed to get here) plus the contract points if the SDK's
     suite passes: the required contracts (``method`` None) or one optional method alone."""
-    problems = _store_own_work_problems(StudentStore) + await _instance_problems()
+    problems, methods = _store_own_work(_submitted_cells())
     if problems:
         print("StudentStore must be your own code; this part scores 0 because:")
         for problem in problems:
             print("  -", problem)
         return 0.0
-    if method is not None and not any(
-        method in vars(c) for c in StudentStore.__mro__ if c.__module__ == "__main__"
-    ):
+    if method is not None and method not in methods:
         print(f"{method} is not implemented")
         return 0.0
     skip = frozenset(_OPTIONAL_METHODS) - ({method} if method else set())

@@ -181,6 +181,18 @@ def _mount(source: str, target: str, fstype: str, flags: int, data: str = "") ->
     )
 
 
+def mount_tmpfs(target: str, size_mb: int, uid: int | None) -> None:
+    """A tmpfs of ``size_mb`` on ``target`` (root only): mode 0700, owned by ``uid``."""
+    owner = f",uid={uid},gid={uid}" if uid is not None else ""
+    _mount("sessionlab-tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV,
+           f"size={size_mb}m,mode=0700{owner}")  # fmt: skip
+
+
+def unmount(target: str) -> None:
+    """Detach whatever is mounted on ``target`` (lazily: open files keep it alive until closed)."""
+    _check(_libc().umount2(target.encode(), MNT_DETACH), f"umount {target}")
+
+
 def capabilities() -> dict[str, bool | str]:
     """What isolation this machine gives: probed by unsharing in a throw-away child."""
     if sys.platform != "linux" or os.geteuid() != 0:

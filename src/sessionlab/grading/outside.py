@@ -21,7 +21,6 @@ import json
 import os
 import re
 import secrets
-import shutil
 import tempfile
 import time
 from collections.abc import Iterator
@@ -45,10 +44,24 @@ from sessionlab.grading.notebook import (
     source_names,
     without_imports,
 )
-from sessionlab.grading.relay import CellResult, GraderProcess, fresh_exchange
+from sessionlab.grading.relay import (
+    EXCHANGE_MB,
+    REPLY_KEYS,
+    CellResult,
+    GraderProcess,
+    fresh_exchange,
+    release_exchange,
+)
 
 # Lessons whose tests are graded from outside the kernel (verified by the round trip).
-OUTSIDE_LESSONS = ("01-fragmentation", "02-failed-fixes", "03-monitor")
+OUTSIDE_LESSONS = (
+    "01-fragmentation",
+    "02-failed-fixes",
+    "03-monitor",
+    "04-validation",
+    "06-permanent-sessions",
+    "10-agent-sdk",
+)
 SERVE = "__import__('sessionlab.grading.student_side').grading.student_side"
 _QUOTED_BASE64 = re.compile(r"'([A-Za-z0-9+/]*={0,2})'")
 
@@ -79,8 +92,46 @@ def _definition_nodes(source: str) -> Iterator[ast.stmt]:
     yield from (node for node in tree.body if is_definition(node))
 
 
+_MUTATORS = frozenset({"append", "extend", "insert", "update", "add", "setdefault", "pop",
+                       "popitem", "remove", "discard", "clear", "sort", "reverse"})  # fmt: skip
+
+
+def kernel_state(source: str) -> set[str]:
+    """Names that the notebook's own run (its statements that are not definitions) rebinds or
+    changes in place: ``reports = {}`` filled by a loop is the kernel's value, not the literal."""
+    names: set[str] = set()
+    try:
+        tree = ast.parse(python_source(source))
+    except SyntaxError:
+        return names
+    from sessionlab.grading.notebook import is_definition
+
+    for node in tree.body:
+        if is_definition(node):
+            continue
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
+                names.add(sub.id)
+            elif (
+                isinstance(sub, ast.Subscript | ast.Attribute)
+                and isinstance(sub.ctx, ast.Store | ast.Del)
+                and isinstance(sub.value, ast.Name)
+            ):
+                names.add(sub.value.id)
+            elif (
+                isinstance(sub, ast.Call)
+                and isinstance(sub.func, ast.Attribute)
+                and sub.func.attr in _MUTATORS
+                and isinstance(sub.func.value, ast.Name)
+            ):
+                names.add(sub.func.value.id)
+    return names
+
+
 def outside_plan(source_nb: NotebookNode) -> OutsidePlan:
-    """The instructor's definitions (never the student's copy of them) and the answer names."""
+    """The instructor's definitions (never the student's copy of them) and the answer names.
+    A constant the notebook's run changes (:func:`kernel_state`) is left out: the test reads
+    the kernel's value."""
     answers: set[str] = set()
     test_reads: set[str] = set()
     for cell in source_nb.cells:
@@ -92,12 +143,20 @@ def outside_plan(source_nb: NotebookNode) -> OutsidePlan:
         elif meta.get("grade"):
             test_reads |= source_names(cell.source)[1]
     kept: list[str] = []
-    for cell in source_nb.cells:
-        meta = nbgrader_meta(cell)
-        if cell.cell_type != "code" or meta.get("solution") or meta.get("grade"):
-            continue
+    plain = [
+        cell
+        for cell in source_nb.cells
+        if cell.cell_type == "code"
+        and not nbgrader_meta(cell).get("solution")
+        and not nbgrader_meta(cell).get("grade")
+    ]
+    changed = set().union(*(kernel_state(cell.source) for cell in plain))
+    for cell in plain:
         for node in _definition_nodes(cell.source):
             bound = source_names(ast.unparse(node))[0]
+            literal = isinstance(node, ast.Assign | ast.AnnAssign)
+            if literal and bound & changed:
+                continue
             if isinstance(node, ast.Import | ast.ImportFrom) or not bound & answers:
                 kept.append(ast.unparse(node))
     code = "\n\n".join(kept)
@@ -115,6 +174,9 @@ class ExecuteOutside(Execute):
     )
     exchange_dir = Unicode("", help="folder the tester and the kernel share").tag(config=True)
     exchange_uid = Integer(-1, help="owner of the exchange folder (the jail uid)").tag(config=True)
+    exchange_mb = Integer(0, help="size of the exchange's tmpfs in MiB (0: a plain folder)").tag(
+        config=True
+    )
     course_links = Unicode("", help="links to make in <exchange>/.course (JSON)").tag(config=True)
 
     _tester: GraderProcess | None = None
@@ -146,13 +208,13 @@ class ExecuteOutside(Execute):
             self._tester = None
             self._outside = None
             if own:
-                shutil.rmtree(exchange, ignore_errors=True)
+                release_exchange(exchange)
             else:
                 self._fill_exchange(exchange, uid)
 
     def _fill_exchange(self, exchange: Path, uid: int | None) -> None:
         """A fresh exchange folder, with the kernel's course folder and its links (the CLIs)."""
-        fresh_exchange(exchange, uid)
+        fresh_exchange(exchange, uid, self.exchange_mb)
         links = json.loads(self.course_links) if self.course_links else {}
         if links:
             course = exchange / ".course"
@@ -215,8 +277,10 @@ class ExecuteOutside(Execute):
 
         nonce = secrets.token_hex(8)  # a stale or replayed reply is not this call's answer
         frame = wire.dumps({**request, "id": nonce}).decode().strip()
+        # An ``await`` runs as a top-level await: IPython runs it on the kernel's own loop.
+        serve = f"await {SERVE}.serve_async" if request.get("op") == "await" else f"{SERVE}.serve"
         msg_id = self.kc.execute(
-            f"{SERVE}.serve({frame!r})",
+            f"{serve}({frame!r})",
             silent=True,
             store_history=False,
             user_expressions={"r": f"{SERVE}.LAST"},
@@ -244,7 +308,7 @@ class ExecuteOutside(Execute):
                 raise ValueError("not this call's reply")
         except (KeyError, TypeError, ValueError):
             return {"error": {"type": "BrokenChannel"}}
-        return {k: v for k, v in answer.items() if k in ("ok", "error")}
+        return {k: v for k, v in answer.items() if k in REPLY_KEYS}
 
     async def _reply(self, msg_id: str, deadline: float) -> dict[str, Any] | None:
         import queue
@@ -314,3 +378,5 @@ def configure(config: Any, limits: JailLimits, exchange: Path) -> None:
     config.ExecuteOutside.tester_limits = limits.to_json()
     config.ExecuteOutside.exchange_dir = str(exchange)
     config.ExecuteOutside.exchange_uid = limits.claimed_uid if limits.isolate else -1
+    # A bounded tmpfs, mounted afresh for every submission (only the jail's root can mount).
+    config.ExecuteOutside.exchange_mb = EXCHANGE_MB if limits.isolate else 0

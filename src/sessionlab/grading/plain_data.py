@@ -3,7 +3,14 @@
 Everything that crosses is plain data (``None``, ``bool``, ``int``, ``float``, ``str``, lists)
 or a JSON object with one tag: ``{"$dict": [[k, v], ...]}``, ``{"$tuple": [...]}``,
 ``{"$set": [...]}``, ``{"$bytes": base64}``, ``{"$path": str}`` and ``{"$handle": n}``, a
-reference to an object that stays in the process that owns it. Decoding never runs code and
+reference to an object that stays in the process that owns it (``{"$awaitable": n}`` when that
+object can be awaited: the grader's proxy of it can then be, and only then). Three more tags
+only ever travel from the grader to the student's process, and only that side decodes them
+(:data:`GRADER_TAGS`):
+``{"$import": [module, qualname]}`` (a class or function of the course or a library, found by
+name: the lesson's reference monitor passed to the student's tests), ``{"$partial": [f, args,
+kwargs]}`` (``functools.partial`` of such a name) and ``{"$callback": n}`` (a function of the
+test that the student's code may call and await). Decoding never runs code and
 never builds anything but those types (plus :class:`Handle`), and it is bounded: the frame's
 size, the nesting depth and the number of items are capped, so a student's huge or recursive
 result is an error, not a grader that runs out of memory.
@@ -63,16 +70,23 @@ class _Budget:
             raise WireError(f"more than {MAX_ITEMS} items")
 
 
-def encode(value: object, handle_of: Callable[[object], int] | None = None) -> object:
+#: Tags the grader may send and only the student's side decodes (with ``tags=``).
+GRADER_TAGS = ("$import", "$callback", "$partial")
+
+HandleOf = Callable[[object], "int | dict[str, object]"]
+
+
+def encode(value: object, handle_of: HandleOf | None = None) -> object:
     """``value`` as JSON-ready data; anything else becomes a handle (or raises without
-    ``handle_of``). Subclasses of plain types are stored as the plain type's value, so an
-    ``int`` subclass with a lying ``__eq__`` arrives as the number it holds."""
+    ``handle_of``; ``handle_of`` may also answer a whole tag, such as ``$import``). Subclasses
+    of plain types are stored as the plain type's value, so an ``int`` subclass with a lying
+    ``__eq__`` arrives as the number it holds."""
     return _encode(value, handle_of, 0, _Budget(), set())
 
 
 def _encode(
     value: object,
-    handle_of: Callable[[object], int] | None,
+    handle_of: HandleOf | None,
     depth: int,
     budget: _Budget,
     seen: set[int],
@@ -117,41 +131,61 @@ def _encode(
         return {"$handle": value.number}
     if handle_of is None:
         raise WireError(f"not plain data: {type(value).__name__}")
-    return {"$handle": handle_of(value)}
+    handle = handle_of(value)
+    return handle if isinstance(handle, dict) else {"$handle": handle}
 
 
-def decode(data: object, resolve: Callable[[int], object] | None = None) -> Value:
-    """Plain data back from :func:`encode`'s output; handles become :class:`Handle` (or
-    ``resolve(n)`` when given: the owner's side turns its own numbers back into objects)."""
-    return _decode(data, resolve, 0, _Budget())
+Tags = Callable[[str, object], object]
 
 
-def _decode(
-    data: object, resolve: Callable[[int], object] | None, depth: int, budget: _Budget
+def decode(
+    data: object,
+    resolve: Callable[[int], object] | None = None,
+    tags: Tags | None = None,
+    awaitable: Callable[[int], object] | None = None,
 ) -> Value:
+    """Plain data back from :func:`encode`'s output; handles become :class:`Handle` (or
+    ``resolve(n)`` when given: the owner's side turns its own numbers back into objects;
+    ``awaitable(n)`` for a handle of an awaitable object, when given).
+    :data:`GRADER_TAGS` are refused unless ``tags`` (the student's side only) builds them: the
+    grader never decodes a name to import or a function to call from the student."""
+    return _decode(data, _Decoder(resolve, tags, awaitable), 0, _Budget())
+
+
+@dataclass(frozen=True)
+class _Decoder:
+    """How one :func:`decode` turns handles and grader tags into objects."""
+
+    resolve: Callable[[int], object] | None
+    tags: Tags | None
+    awaitable: Callable[[int], object] | None
+
+
+def _decode(data: object, how: _Decoder, depth: int, budget: _Budget) -> Value:
+    resolve, tags, awaitable = how.resolve, how.tags, how.awaitable
     budget.spend()
     if depth > MAX_DEPTH:
         raise WireError(f"nested deeper than {MAX_DEPTH}")
     if data is None or isinstance(data, bool | int | float | str):
         return data
     if isinstance(data, list):
-        return [_decode(v, resolve, depth + 1, budget) for v in data]
+        return [_decode(v, how, depth + 1, budget) for v in data]
     if not isinstance(data, dict) or len(data) != 1:
         raise WireError("an object that is not one tag")
     ((tag, body),) = data.items()
     if tag in ("$tuple", "$set", "$dict") and not isinstance(body, list):
         raise WireError(f"{tag} needs a list")
     if tag == "$tuple":
-        return tuple(_decode(v, resolve, depth + 1, budget) for v in body)
+        return tuple(_decode(v, how, depth + 1, budget) for v in body)
     if tag == "$set":
-        return {_hashable(_decode(v, resolve, depth + 1, budget)) for v in body}
+        return {_hashable(_decode(v, how, depth + 1, budget)) for v in body}
     if tag == "$dict":
         out: dict[object, Value] = {}
         for pair in body:
             if not isinstance(pair, list) or len(pair) != 2:
                 raise WireError("$dict needs [key, value] pairs")
-            key = _hashable(_decode(pair[0], resolve, depth + 1, budget))
-            out[key] = _decode(pair[1], resolve, depth + 1, budget)
+            key = _hashable(_decode(pair[0], how, depth + 1, budget))
+            out[key] = _decode(pair[1], how, depth + 1, budget)
         return out
     if tag == "$bytes" and isinstance(body, str):
         try:
@@ -164,6 +198,14 @@ def _decode(
         return float(body)
     if tag == "$handle" and type(body) is int:
         return resolve(body) if resolve is not None else Handle(body)
+    if tag == "$awaitable" and type(body) is int:
+        if awaitable is not None:
+            return awaitable(body)
+        return resolve(body) if resolve is not None else Handle(body)
+    if tag in GRADER_TAGS and tags is not None:
+        if tag == "$partial" and isinstance(body, list):
+            body = [_decode(v, how, depth + 1, budget) for v in body]
+        return tags(tag, body)
     raise WireError(f"unknown tag {str(tag)[:20]!r}")
 
 

@@ -23,10 +23,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sessionlab.grading import plain_data as wire
-from sessionlab.grading.jail import JailLimits
+from sessionlab.grading.jail import JailLimits, mount_tmpfs, unmount
 
 StudentCall = Callable[[dict[str, object], float], dict[str, object]]
 CALL_TIMEOUT_S = 60.0
+#: The keys of a student's reply that reach the grader (``pending``/``calls``: an ``await``).
+REPLY_KEYS = ("ok", "error", "pending", "calls")
 
 
 def jailed_command(limits: JailLimits | None, module: str) -> list[str]:
@@ -163,6 +165,15 @@ class GraderProcess:
             return failed
         assert self._lines is not None
         self._send({"op": "cell", "source": source, "hidden_line": hidden_line})
+        try:
+            return self._relay(deadline, timeout)
+        finally:
+            # What the cell left running in the student's process is cancelled, and the
+            # functions it passed stop working there.
+            self._student({"op": "end_cell"}, 5.0)
+
+    def _relay(self, deadline: float, timeout: float) -> CellResult:
+        assert self._lines is not None
         while True:
             try:
                 frame = self._lines.get(deadline - time.monotonic())
@@ -259,7 +270,7 @@ class StandaloneStudent:
             reply = {"error": {"type": "GraderTimeout"}}
         finally:
             self._pending.pop(number, None)
-        return {k: v for k, v in reply.items() if k in ("ok", "error")}
+        return {k: v for k, v in reply.items() if k in REPLY_KEYS}
 
     @property
     def pid(self) -> int:
@@ -272,11 +283,28 @@ class StandaloneStudent:
             self._process.wait()
 
 
-def fresh_exchange(path: Path, uid: int | None) -> Path:
-    """An empty folder both the tester and the student's process may use (0700, their uid)."""
-    shutil.rmtree(path, ignore_errors=True)
+EXCHANGE_MB = 256  # the exchange folder's tmpfs under ``sessionlab grade`` (root, Linux)
+
+
+def fresh_exchange(path: Path, uid: int | None, size_mb: int = 0) -> Path:
+    """An empty folder both the tester and the student's process may use (0700, their uid).
+
+    With ``size_mb`` (as root on Linux) it is a tmpfs of that size mounted afresh: what a
+    student writes there (the lesson's course folder, a test's temporary files) is bounded as a
+    whole, lands in memory rather than on the grading machine's disk, and is gone, however
+    full, when the next submission's exchange is mounted."""
+    release_exchange(path)
     path.mkdir(parents=True)
     os.chmod(path, 0o700)
-    if uid is not None and os.geteuid() == 0:
+    if size_mb > 0 and os.geteuid() == 0 and sys.platform == "linux":
+        mount_tmpfs(str(path), size_mb, uid)
+    elif uid is not None and os.geteuid() == 0:
         os.chown(path, uid, uid)
     return path
+
+
+def release_exchange(path: Path) -> None:
+    """Unmount the exchange's tmpfs (if any) and remove the folder."""
+    if os.geteuid() == 0 and sys.platform == "linux" and os.path.ismount(path):
+        unmount(str(path))
+    shutil.rmtree(path, ignore_errors=True)

@@ -17,20 +17,38 @@ evaluated) or another :class:`Remote`. A proxy has no behaviour the student can 
 
 Every string the student's process returns is remembered (:attr:`Channel.tainted`), so the
 tester can scrub it out of what the feedback shows.
+
+``await remote`` awaits the object in the student's process, on that process's one loop (the
+kernel's own; see :class:`sessionlab.grading.student_side._Awaits`): the grader asks for it with
+``{"op": "await"}`` requests, each waiting a little there, and yields to its own loop between
+them, so that ``asyncio.gather`` of two of the student's coroutines runs them at once. A test
+may pass the student's code a function of its own (a *test function*): on the student's side,
+calling it returns a coroutine that the grader runs when its next ``await`` request brings the
+call back. The course's own classes and functions (and ``functools.partial`` of them) cross by
+name (``$import``) and are imported on the student's side.
 """
 
 from __future__ import annotations
 
+import asyncio
 import builtins
+import contextlib
+import functools
+import inspect
+import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
 from sessionlab.errors import SessionLabError
 from sessionlab.grading import plain_data as wire
+from sessionlab.grading.returned_numbers import ReturnedNumbers
 
 Transport = Callable[[dict[str, object]], dict[str, object]]
 TAINT_MIN = 4  # shorter returned strings carry too little to be worth scrubbing
+AWAIT_FIRST_S = 0.02  # how long the first await request waits in the student's process
+AWAIT_MAX_S = 0.5  # the longest (a pending await polls again, waiting twice as long each time)
+READABLE_DUNDERS = ("__name__", "__qualname__")  # data only: a test may name what it ran
 
 
 class StudentCodeError(SessionLabError):
@@ -42,18 +60,26 @@ class Channel:
 
     def __init__(self, transport: Transport) -> None:
         self._transport = transport
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self.tainted: set[str] = set()
+        self.numbers = ReturnedNumbers()
+        self.callbacks: dict[int, Callable[..., object]] = {}  # functions the test passed
+        self._running: set[asyncio.Future[None]] = set()
 
     def request(self, request: dict[str, object], *, taint_keys: bool = True) -> object:
         with self._lock:
             reply = self._transport(request)
+        return self._value(reply, taint_keys=taint_keys)
+
+    def _value(self, reply: dict[str, object], *, taint_keys: bool = True) -> object:
         if "error" in reply:
             raise _error(reply["error"])
         if "ok" not in reply:
             raise StudentCodeError("the answer from your code's process was not understood")
         try:
-            value = wire.decode(reply["ok"], lambda n: Remote(self, n))
+            value = wire.decode(
+                reply["ok"], lambda n: Remote(self, n), awaitable=lambda n: AwaitableRemote(self, n)
+            )
         except wire.WireError as error:
             raise StudentCodeError(
                 f"your code returned something that is not data ({error})"
@@ -64,6 +90,74 @@ class Channel:
         else:
             self._taint(value, 0)
         return value
+
+    def awaiting(self, number: int) -> Generator[None, None, object]:
+        """``await`` object ``number`` of the student's process (see the module docstring)."""
+        wait = AWAIT_FIRST_S
+        while True:
+            with self._lock:
+                reply = self._transport({"op": "await", "h": number, "wait": wait})
+            ran = self._run_calls(reply.get("calls"))
+            if reply.get("pending") is not True or "ok" in reply or "error" in reply:
+                return self._value(reply)
+            try:
+                yield  # a bare yield: the test's other coroutines (and test functions) run
+            except BaseException:  # cancelled (asyncio.wait_for, a timeout): cancel it there too
+                with self._lock:
+                    self._transport({"op": "cancel", "h": number})
+                raise
+            wait = AWAIT_FIRST_S if ran else min(wait * 2, AWAIT_MAX_S)
+
+    def _run_calls(self, calls: object) -> bool:
+        """Run the calls the student's code made of the test's functions; answer each."""
+        if not isinstance(calls, list) or not calls:
+            return False
+        for call in calls[:1000]:
+            if not isinstance(call, dict) or type(call.get("c")) is not int:
+                continue
+            number = call["c"]
+            function = self.callbacks.get(call.get("f"))  # type: ignore[arg-type]
+            try:
+                if function is None:
+                    raise LookupError("no such function of the test")
+                args = self._value({"ok": call.get("args", [])})
+                kwargs = self._value({"ok": call.get("kwargs", {"$dict": []})})
+                if not isinstance(args, list) or not isinstance(kwargs, dict):
+                    raise TypeError("bad arguments")
+                result = function(*args, **{str(k): v for k, v in kwargs.items()})
+            except Exception as error:
+                self._answer(number, error=error)
+                continue
+            if inspect.isawaitable(result):
+                task = asyncio.ensure_future(self._finish(number, result))
+                self._running.add(task)
+                task.add_done_callback(self._running.discard)
+            else:
+                self._answer(number, value=result)
+        return True
+
+    async def _finish(self, number: int, awaitable: Any) -> None:
+        try:
+            value = await awaitable
+        except Exception as error:
+            self._answer(number, error=error)
+        else:
+            self._answer(number, value=value)
+
+    def _answer(self, number: int, *, value: object = None, error: Exception | None = None) -> None:
+        """Send the student's process what a test function returned (data, or the type of its
+        exception: never its message, which the test wrote)."""
+        if error is None:
+            try:
+                answer: dict[str, object] = {"ok": self.encode(value)}
+            except TypeError as failure:
+                error = failure
+        if error is not None:
+            kind = type(error)
+            builtin = getattr(builtins, kind.__name__, None) is kind
+            answer = {"error": {"type": kind.__name__[:60] if builtin else "Exception"}}
+        with contextlib.suppress(Exception):
+            self.request({"op": "answer", "c": number, **answer})
 
     def _taint(self, value: object, depth: int) -> None:
         if depth > wire.MAX_DEPTH:
@@ -83,23 +177,47 @@ class Channel:
         elif isinstance(value, list | tuple | set | frozenset):
             for item in value:
                 self._taint(item, depth + 1)
-        elif not isinstance(value, Remote | int | float | type(None)):
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            self.numbers.add(value)
+        elif not isinstance(value, Remote | bool | type(None)):
             self._taint(str(value), depth + 1)  # a Path
 
-    def scrub(self, text: str) -> str:
-        """``text`` with every string the student's code returned replaced by a marker."""
-        for value in sorted(self.tainted, key=len, reverse=True):
+    def scrub(
+        self, text: str, numbers: set[float] | None = None, strings: set[str] | None = None
+    ) -> str:
+        """``text`` with every string the student's code returned replaced by a marker, and
+        every number it returned, except those that are public (in ``strings`` and
+        ``numbers``: literals the release shows; see
+        :mod:`sessionlab.grading.returned_numbers`)."""
+        public = strings or set()
+        for value in sorted(self.tainted - public, key=len, reverse=True):
             if value and value in text:
                 text = text.replace(value, "<from your code>")
-        return text
+        return self.numbers.scrub(text, numbers or set())
 
     def encode(self, value: object) -> object:
-        def handle_of(obj: object) -> int:
-            if isinstance(obj, Remote) and obj._channel is self:
-                return obj._number
+        """``value`` for the student's process: data, objects its code returned (by number),
+        the course's classes and functions (by name), and the test's own functions (by number,
+        as test functions)."""
+
+        def handle_of(obj: object) -> int | dict[str, object]:
+            if isinstance(obj, Remote):
+                if obj._channel is self:
+                    return obj._number
+                raise TypeError("an object of another student's process")
+            named = importable(obj)
+            if named is not None:
+                return {"$import": named}
+            if isinstance(obj, functools.partial):
+                parts = [obj.func, list(obj.args), dict(obj.keywords)]
+                return {"$partial": wire.encode(parts, handle_of)}
+            if inspect.isfunction(obj) or inspect.ismethod(obj):
+                number = len(self.callbacks) + 1
+                self.callbacks[number] = obj
+                return {"$callback": number}
             raise TypeError(
-                f"a test cannot pass a {type(obj).__name__} to your code (only data and "
-                "objects your code returned)"
+                f"a test cannot pass a {type(obj).__name__} to your code (only data, objects "
+                "your code returned, the course's classes and the test's functions)"
             )
 
         try:
@@ -107,9 +225,37 @@ class Channel:
         except wire.WireError as error:
             raise TypeError(f"a test cannot pass this value to your code: {error}") from None
 
+    def make(self, factory: object, args: list[object], kwargs: dict[str, object]) -> object:
+        """``factory(*args, **kwargs)`` built in the student's process; a proxy of it."""
+        return self.request(
+            {"op": "make", "f": self.encode(factory), "args": self.encode(args),
+             "kwargs": self.encode(kwargs)}
+        )  # fmt: skip
+
+    def read(self, obj: object) -> object:
+        """The current value of a student-side object, as data (non-data parts as proxies)."""
+        if not isinstance(obj, Remote) or obj._channel is not self:
+            return obj
+        return self.request({"op": "read", "h": obj._number})
+
     def get(self, names: list[str]) -> dict[str, object]:
         found = self.request({"op": "get", "names": names}, taint_keys=False)
         return found if isinstance(found, dict) else {}
+
+
+def importable(obj: object) -> list[str] | None:
+    """``[module, qualname]`` when ``obj`` is what that name finds in an imported module other
+    than the test's own (a class or function of the course, the standard library or the SDK)."""
+    module = getattr(obj, "__module__", None)
+    qualname = getattr(obj, "__qualname__", None)
+    if not isinstance(module, str) or not isinstance(qualname, str) or module == "__main__":
+        return None
+    if module not in sys.modules or "<" in qualname:
+        return None
+    found: object = sys.modules[module]
+    for part in qualname.split("."):
+        found = getattr(found, part, None)
+    return [module, qualname] if found is obj else None
 
 
 def _error(error: object) -> Exception:
@@ -161,7 +307,7 @@ class Remote:
         )  # fmt: skip
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("__") and name.endswith("__"):
+        if name.startswith("__") and name.endswith("__") and name not in READABLE_DUNDERS:
             raise AttributeError(name)
         return self._channel.request({"op": "getattr", "h": self._number, "name": name})
 
@@ -195,5 +341,27 @@ class Remote:
     def __exit__(self, *exc: object) -> None:
         self._method("__exit__", None, None, None)  # never allowed to swallow a test's error
 
+    async def __aenter__(self) -> Any:
+        return await self._method("__aenter__")  # type: ignore[misc]
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._method("__aexit__", None, None, None)  # type: ignore[misc]
+
+    def __aiter__(self) -> Any:
+        return self._method("__aiter__")
+
+    async def __anext__(self) -> Any:
+        return await self._method("__anext__")  # type: ignore[misc]
+
     def __repr__(self) -> str:
         return f"<object #{self._number} of your code>"
+
+
+class AwaitableRemote(Remote):
+    """A :class:`Remote` of an object the student's process can await (a coroutine, a task):
+    ``await`` runs it there, on that process's one loop."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[None, None, Any]:
+        return self._channel.awaiting(self._number)

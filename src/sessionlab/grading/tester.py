@@ -34,6 +34,7 @@ from typing import Any
 
 from sessionlab.grading import plain_data as wire
 from sessionlab.grading.remote import Channel
+from sessionlab.grading.returned_numbers import public_numbers, public_strings
 
 CELL_FILE = "<test cell>"
 MAX_OUTPUT = 20_000
@@ -66,6 +67,8 @@ class Tester:
     answers: set[str] = field(default_factory=set)
     definition_reads: set[str] = field(default_factory=set)
     fetched: set[str] = field(default_factory=set)
+    loop: Any = None
+    definitions_tree: ast.Module | None = None
 
     def setup(
         self, definitions: str, answers: list[str], exchange: str, submitted: list[str]
@@ -78,6 +81,7 @@ class Tester:
             os.environ["TMPDIR"] = exchange
         self.answers = set(answers)
         tree = ast.parse(definitions)
+        self.definitions_tree = tree
         exec(compile(tree, "<lesson definitions>", "exec"), self.namespace)
         bound, read = names_in(tree)
         self.definition_reads = read - bound
@@ -122,7 +126,8 @@ class Tester:
                     value = self._run(compile(last, CELL_FILE, "eval", flags=flags))
         except BaseException as exc:  # the test failed (or the grader's own code did)
             error = self._describe(exc, source, hidden_line)
-        text = self.channel.scrub(out.getvalue())[:MAX_OUTPUT]
+        text = self.channel.scrub(out.getvalue(), *self._public(source, hidden_line))
+        text = text[:MAX_OUTPUT]
         passed = error is None
         score = (
             float(value)
@@ -137,14 +142,29 @@ class Tester:
                 "error": error, "value": data}  # fmt: skip
 
     def _run(self, code: Any) -> object:
+        """Run compiled cell code; a top-level ``await`` runs on the tester's one loop (kept for
+        every cell, as a kernel keeps its loop)."""
         import inspect
 
         result = eval(code, self.namespace)
         if inspect.iscoroutine(result):
             import asyncio
 
-            result = asyncio.run(result)
+            if self.loop is None:
+                self.loop = asyncio.new_event_loop()
+            result = self.loop.run_until_complete(result)
         return result
+
+    def _public(self, source: str, hidden_line: int | None) -> tuple[set[float], set[str]]:
+        """The numbers and strings the release shows: literals of the cell's visible part and
+        of the lesson's definitions (a returned value equal to one of them is not scrubbed)."""
+        visible = source if hidden_line is None else "\n".join(source.splitlines()[:hidden_line])
+        try:
+            cell = ast.parse(visible)
+        except SyntaxError:
+            cell = ast.Module([], [])
+        trees = [cell, *([self.definitions_tree] if self.definitions_tree else [])]
+        return public_numbers(trees), public_strings(trees)
 
     def _describe(
         self, exc: BaseException, source: str, hidden_line: int | None
@@ -158,7 +178,7 @@ class Tester:
         if line is not None and not hidden:
             lines = source.splitlines()
             text = lines[line - 1].strip() if 0 < line <= len(lines) else ""
-        message = self.channel.scrub(str(exc))[:500]
+        message = self.channel.scrub(str(exc), *self._public(source, hidden_line))[:500]
         return {"type": type(exc).__name__, "message": message, "hidden": hidden,
                 "line": text}  # fmt: skip
 
@@ -190,7 +210,10 @@ def main() -> int:
         reply = frame.get("rep")
         return reply if isinstance(reply, dict) else {"error": {"type": "ProcessDied"}}
 
+    from sessionlab.grading import student_objects
+
     tester = Tester(Channel(transport))
+    student_objects.CHANNEL = tester.channel  # in_student()/read_back() of the test cells
     for line in frames:
         frame = wire.loads(line)
         if frame.get("op") == "setup":

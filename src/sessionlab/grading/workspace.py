@@ -56,6 +56,7 @@ from sessionlab.grading.notebook import (
     leaked_lines,
     reduce_for_grading,
 )
+from sessionlab.grading.relay import release_exchange
 from sessionlab.grading.unit import (
     CellGrade,
     GradingResult,
@@ -87,6 +88,7 @@ def sweep_dead_workspaces(root: Path | None = None) -> list[Path]:
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
+            release_exchange(folder / "exchange")  # its tmpfs may still be mounted
             shutil.rmtree(folder, ignore_errors=True)
             removed.append(folder)
         except PermissionError:
@@ -259,6 +261,7 @@ class GraderWorkspace:
             raise
 
     def close(self) -> None:
+        release_exchange(self.work / "exchange")
         shutil.rmtree(self.work, ignore_errors=True)
         self._held.close()
 
