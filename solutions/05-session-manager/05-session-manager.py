@@ -67,6 +67,7 @@ import matplotlib.pyplot as plt
 from claude_code_sdk import ClaudeSDKClient, ResultMessage
 
 from sessionlab.clock import FakeClock
+from sessionlab.grading.student_objects import in_student, read_back
 from sessionlab.lessons import chat, open_lab, print_model_turns
 from sessionlab.lessons.pictures import draw_pool_timeline
 from sessionlab.lessons.show import clip
@@ -256,12 +257,12 @@ async def create_session(sessions: set[str], key: str, limit: int, connect) -> b
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_create_session", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} tags=["raises-exception"]
-sessions: set[str] = set()
+sessions = in_student(set)  # one set the 50 calls share (made where your code runs)
 outcomes = await asyncio.gather(
     *(create_session(sessions, f"user{n}", 10, fake_connect) for n in range(50))
 )
 assert sum(outcomes) == 10, f"{sum(outcomes)} created, the limit is 10"
-assert len(sessions) == 10
+assert len(read_back(sessions)) == 10
 print("visible tests passed")
 ### BEGIN HIDDEN TESTS
 hidden_passed, hidden_total = 0, 4
@@ -270,7 +271,7 @@ hidden_passed, hidden_total = 0, 4
 async def _hidden_limit_cases() -> int:
     passed = 0
     # 1: a failing connection frees its slot and the error reaches the caller
-    box: set[str] = set()
+    box = in_student(set)
 
     async def broken(key):
         await asyncio.sleep(0)
@@ -279,18 +280,26 @@ async def _hidden_limit_cases() -> int:
     got = await asyncio.gather(
         *(create_session(box, f"u{n}", 3, broken) for n in range(6)), return_exceptions=True
     )
-    if sum(isinstance(g, OSError) for g in got) == 3 and got.count(False) == 3 and not box:
+    if (
+        sum(isinstance(g, OSError) for g in got) == 3
+        and got.count(False) == 3
+        and not read_back(box)
+    ):
         passed += 1
     else:
         print("hidden: a failed connection must free its slot and re-raise:", got, box)
     # 2: a known key does not connect again and does not take a slot
-    box, calls = {"a"}, []
+    box, calls = in_student(set, ["a"]), []
 
     async def counting(key):
         calls.append(key)
         await asyncio.sleep(0)
 
-    if await create_session(box, "a", 1, counting) is True and calls == [] and box == {"a"}:
+    if (
+        await create_session(box, "a", 1, counting) is True
+        and calls == []
+        and read_back(box) == {"a"}
+    ):
         passed += 1
     else:
         print("hidden: registering a known key again must return True without connecting")
@@ -301,11 +310,11 @@ async def _hidden_limit_cases() -> int:
     else:
         print("hidden: a full registry must not connect")
     # 4: mixed failures under concurrency: never more than the limit, failures give slots back
-    box, peak = set(), 0
+    box, peak = in_student(set), 0
 
     async def flaky(key):
         nonlocal peak
-        peak = max(peak, len(box))
+        peak = max(peak, len(read_back(box)))
         for _ in range(int(key[1:]) % 3):
             await asyncio.sleep(0)
         if int(key[1:]) % 4 == 0:
@@ -315,10 +324,11 @@ async def _hidden_limit_cases() -> int:
         *(create_session(box, f"k{n}", 5, flaky) for n in range(40)), return_exceptions=True
     )
     created = [g for g in got if g is True]
-    if peak <= 5 and len(box) == len(created) <= 5 and all(int(k[1:]) % 4 for k in box):
+    kept = read_back(box)
+    if peak <= 5 and len(kept) == len(created) <= 5 and all(int(k[1:]) % 4 for k in kept):
         passed += 1
     else:
-        print(f"hidden: concurrent creations with failures: peak {peak}, kept {sorted(box)}")
+        print(f"hidden: concurrent creations with failures: peak {peak}, kept {sorted(kept)}")
     return passed
 
 
@@ -791,12 +801,12 @@ check_pool = SessionPool(lab.options(cwd=check_dir), max_size=3)
 try:
     reply = await check_pool.ask("ana", "my name is Ana")
     assert reply == "Got it: your name is Ana.", f"the first reply: {reply!r}"
-    first = cli_processes(check_dir)
-    assert len(first) == 1, f"one session, one CLI process; {len(first)} running"
+    ana_cli = cli_processes(check_dir)
+    assert len(ana_cli) == 1, f"one session, one CLI process; {len(ana_cli)} running"
     await check_pool.ask("bo", "my secret is 7731")
     reply = await check_pool.ask("ana", "what is my name?")
     assert reply == "Your name is Ana.", f"Ana's own client remembers her: {reply!r}"
-    assert first[0] in cli_processes(check_dir), "Ana's 2nd message went to her live CLI process"
+    assert ana_cli[0] in cli_processes(check_dir), "Ana's 2nd message went to her live CLI process"
     reply = await check_pool.ask("bo", "what is my name?")
     assert "Ana" not in reply, f"Bo got Ana's conversation: {reply!r}"
     assert check_pool.open_sessions() == ["ana", "bo"], "least recently used first"
@@ -1173,7 +1183,10 @@ from sessionlab.lifecycle import MetricsBook  # noqa: E402
 
 
 def _result(total, usage, is_error=False):
-    return ResultMessage("success", 1, 1, is_error, 1, "s", total_cost_usd=total, usage=usage)
+    """The same result twice: here (for the reference) and where your code runs."""
+    fields = dict(subtype="success", duration_ms=1, duration_api_ms=1, is_error=is_error,
+                  num_turns=1, session_id="s", total_cost_usd=total, usage=usage)  # fmt: skip
+    return ResultMessage(**fields), in_student(ResultMessage, **fields)
 
 
 hidden_cases = {
@@ -1209,7 +1222,7 @@ hidden_cases = {
 ok = 0
 for name, case in hidden_cases.items():
     book = MetricsBook()
-    for connection, result in case:
+    for connection, (result, _) in case:
         book.record_result("s", connection, result)
     m = book.session("s") if case else None
     expected = {
@@ -1220,7 +1233,7 @@ for name, case in hidden_cases.items():
         "errors": m.errors if m else 0,
     }
     try:
-        got = session_totals(case)
+        got = session_totals([(connection, theirs) for connection, (_, theirs) in case])
         same = set(got) >= set(expected) and all(
             abs(got[k] - v) < 1e-9 for k, v in expected.items()
         )
