@@ -317,8 +317,36 @@ def test_isolation(address):
         assert post(a["conversationId"], "what is my pin?", "made-up").status_code == 403
 """,
 }
+# A pool that keeps sessions apart and reuses their clients, but has no limit and no health
+# check: the visible checks pass (2), the rules earn "apart" and "close_all" only (1 of 4);
+# every other exercise is the reference's. Expected: 10 + 2 + 1 = 13 of 16.
+PARTIAL_ANSWERS["05-session-manager"] = {
+    "session_pool": """\
+class SessionPool:
+    \"\"\"Half right: a client per session, reused, kept apart; no limit, no health check.\"\"\"
+
+    def __init__(self, options, max_size=2):
+        self.options = options
+        self.max_size = max_size  # never looked at
+        self.clients = {}
+
+    async def ask(self, session_key, prompt):
+        if session_key not in self.clients:
+            self.clients[session_key] = await LiveClient(self.options).open()
+        self.clients[session_key] = self.clients.pop(session_key)  # the most recent last
+        return await self.clients[session_key].ask(prompt)
+
+    def open_sessions(self):
+        return list(self.clients)
+
+    async def close_all(self):
+        for client in self.clients.values():
+            await client.close()
+        self.clients.clear()
+""",
+}
 # Lessons whose partial student answers everything else correctly (only the override differs).
-PARTIAL_OVER_REFERENCE = frozenset({"03-monitor", "09-capstone"})
+PARTIAL_OVER_REFERENCE = frozenset({"03-monitor", "05-session-manager", "09-capstone"})
 
 
 def students_for(assignment: str) -> tuple[str, ...]:

@@ -122,6 +122,12 @@ def test_roundtrip_scores_solutions_partial_and_untouched(tmp_path: Path) -> Non
                 assert score.cells[basics] in (0, full[basics]), score
                 tests = {k for k in score.cells if k.startswith("test_")} - {rules, basics}
                 assert {k: score.cells[k] for k in tests} == {k: full[k] for k in tests}
+            if score.assignment == "05-session-manager":  # a pool with no limit, no health
+                pool = {k: v for k, v in score.cells.items() if k.startswith("test_session_pool")}
+                assert pool == {"test_session_pool": 2, "test_session_pool_rules": 1}, pool
+                full = reference["05-session-manager"].cells
+                others = {k for k in score.cells if k.startswith("test_")} - set(pool)
+                assert {k: score.cells[k] for k in others} == {k: full[k] for k in others}
             if score.assignment == "09-capstone":  # the reference wrapped; a torn backup
                 full = reference["09-capstone"].cells
                 zero = {"test_my_chat_system", "test_backup_transcript_crash"}

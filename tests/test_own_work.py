@@ -1,5 +1,5 @@
-"""The own-work checks of lessons 03, 07, 08, 09 and 10, taken from the lessons' hidden tests and
-attacked.
+"""The own-work checks of lessons 03, 05, 07, 08, 09 and 10, taken from the lessons' hidden
+tests and attacked.
 
 Reading the reference is allowed, submitting it is not: importing ``SessionMonitor`` to read
 it must cost nothing, while a subclass, an alias or a wrapper of the reference must be caught.
@@ -411,3 +411,116 @@ def test_the_store_reference_solution_is_own_work() -> None:
 )
 def test_borrowing_a_store_is_caught(student: str) -> None:
     assert _store_problems(STORE_SETUP + student) != []
+
+
+# --- lesson 05: the student's SessionPool against the reference ConnectionPool ---
+
+
+def _lesson_code(assignment: str) -> list[str]:
+    """The lesson's own code cells (imports, demos, helpers), as a submission carries them."""
+    nb = nbformat.read(ROOT / "solutions" / assignment / f"{assignment}.ipynb", 4)
+    return [
+        c.source
+        for c in nb.cells
+        if c.cell_type == "code"
+        and not c.metadata.get("nbgrader", {}).get("grade")
+        and not c.metadata.get("nbgrader", {}).get("solution")
+    ]
+
+
+def _pool_problems(student_code: str) -> list[str]:
+    test = _cell("05-session-manager", "test_session_pool")
+    definitions = re.search(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", test, re.S)
+    assert definitions is not None
+    namespace: dict[str, Any] = {"__name__": "__main__"}
+    _run(definitions.group(1), namespace, "pool-definitions")
+    cells = [*_lesson_code("05-session-manager"), student_code]  # SUBMITTED_CELLS
+    problems: list[str] = namespace["_pool_problems"](cells)
+    return problems
+
+
+OWN_POOL = """
+class SessionPool:
+    def __init__(self, options, max_size=2):
+        self.options, self.max_size, self.clients = options, max_size, {}
+        self.turns = 0  # an attribute named like a lesson variable: fine
+
+    async def ask(self, session_key, prompt):
+        names = list(self.clients)  # a local named like a lesson variable: fine
+        pool = self.clients
+        if session_key not in pool:
+            pool[session_key] = await LiveClient(self.options).open()
+        return await pool[session_key].ask(prompt)
+
+    def open_sessions(self):
+        return list(self.clients)
+
+    async def close_all(self):
+        for client in self.clients.values():
+            await client.close()
+"""
+
+
+def test_the_lesson_05_solution_and_reading_the_reference_are_own_work() -> None:
+    assert _pool_problems(_cell("05-session-manager", "session_pool")) == []
+    reading = "from sessionlab.lifecycle.pool import ConnectionPool as Ref\nRef.__doc__\n"
+    assert _pool_problems(reading + OWN_POOL) == []
+
+
+POOL_METHODS = (
+    "    async def ask(self, key, prompt):\n        return await self.inner.ask(key, prompt)\n"
+)
+
+
+@pytest.mark.parametrize(
+    "student",
+    [
+        "class SessionPool(ConnectionPool):\n    pass\n",
+        "from sessionlab.lifecycle import ConnectionPool as Engine\n"
+        "class SessionPool:\n    def __init__(self, o, max_size=2):\n"
+        "        self.inner = Engine(o)\n" + POOL_METHODS,
+        "from sessionlab.lifecycle import pool as p\n"
+        "class SessionPool:\n    def __init__(self, o, max_size=2):\n"
+        "        self.inner = getattr(p, 'Connection' + 'Pool')(o)\n",
+        "from sessionlab.lifecycle.pool import ConnectionPool as SessionPool\n",
+        "def make(o):\n    return ConnectionPool(o)\n"
+        "class SessionPool:\n    def __init__(self, o, max_size=2):\n"
+        "        self.inner = make(o)\n",
+        "import importlib\nE = importlib.import_module('sessionlab.lifecycle.pool')\n" + OWN_POOL,
+        "class SessionPool:\n    def __init__(self, o, max_size=2):\n"
+        "        self.inner = type(handler.pool)(o)\n",
+        "SessionPool = type(reference_pool)\n",
+        "import sessionlab.lifecycle.pool\n"
+        "class SessionPool:\n    def __init__(self, o, max_size=2):\n"
+        "        self.inner = sessionlab.lifecycle.pool.ConnectionPool(o)\n",
+        "class SessionPool:\n    def shadow(self):\n        handler = 1\n        return handler\n"
+        "    def __init__(self, o, max_size=2):\n        self.inner = handler.pool\n",
+        "class Base(ConnectionPool):\n    pass\nclass SessionPool(Base):\n    pass\n",
+        "import gc\nclass SessionPool:\n    def __init__(self, o, max_size=2):\n"
+        "        self.inner = [x for x in gc.get_objects() if hasattr(x, 'lease')][0]\n",
+        "from sessionlab.lifecycle import PooledConnection\n"
+        + OWN_POOL.replace(
+            "await LiveClient(self.options).open()", "PooledConnection(1, None, None, None)"
+        ),
+        "class SessionPool:\n    def __init__(self, o, max_size=2):\n"
+        "        self.inner = eval('reference' + '_pool')\n",
+    ],
+    ids=[
+        "subclass",
+        "alias-in-a-method",
+        "module-alias",
+        "re-export",
+        "helper",
+        "dynamic",
+        "lesson-global",
+        "assigned",
+        "dotted-import",
+        "shadowed-global",
+        "parent-class",
+        "gc",
+        "pooled-connection",
+        "eval",
+    ],
+)
+def test_reusing_the_reference_pool_is_caught(student: str) -> None:
+    assert _pool_problems(student) != []

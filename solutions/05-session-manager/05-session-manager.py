@@ -38,6 +38,8 @@
 # * how much a pool saves, measured with the real CLI, and when it saves nothing;
 # * why "check the limit, then connect, then register" lets one session too many in, and the
 #   one-line fix;
+# * how to build a pool keyed by session that reuses, replaces dead clients, evicts the least
+#   recently used and never lets one conversation leak into another, graded on the real CLI;
 # * how to test timeouts without waiting thirty minutes (an injectable clock);
 # * how to count tokens and cost from `ResultMessage`s without counting a turn twice.
 #
@@ -52,15 +54,25 @@
 
 # %%
 import asyncio
+import contextlib
+import dataclasses
+import os
 import random
+import signal
+import tempfile
+import time
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 from claude_code_sdk import ClaudeSDKClient, ResultMessage
 
 from sessionlab.clock import FakeClock
+from sessionlab.grading.student_objects import in_student, read_back
 from sessionlab.lessons import chat, open_lab, print_model_turns
+from sessionlab.lessons.pictures import draw_pool_timeline
+from sessionlab.lessons.show import clip
 from sessionlab.lifecycle import (
+    ConnectionPool,
     PoolSettings,
     RegistrySettings,
     SessionHandler,
@@ -69,6 +81,7 @@ from sessionlab.lifecycle import (
     TimeoutSettings,
 )
 from sessionlab.lifecycle.pool_benchmark import run_pool_bench
+from sessionlab.sdk_turns import collect_turn, collect_turn_from
 
 lab, sandbox = open_lab("current", "05-session-registry")
 print("transcripts go to:", lab.project_dir)
@@ -244,12 +257,12 @@ async def create_session(sessions: set[str], key: str, limit: int, connect) -> b
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_create_session", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} tags=["raises-exception"]
-sessions: set[str] = set()
+sessions = in_student(set)  # one set the 50 calls share (made where your code runs)
 outcomes = await asyncio.gather(
     *(create_session(sessions, f"user{n}", 10, fake_connect) for n in range(50))
 )
 assert sum(outcomes) == 10, f"{sum(outcomes)} created, the limit is 10"
-assert len(sessions) == 10
+assert len(read_back(sessions)) == 10
 print("visible tests passed")
 ### BEGIN HIDDEN TESTS
 hidden_passed, hidden_total = 0, 4
@@ -258,7 +271,7 @@ hidden_passed, hidden_total = 0, 4
 async def _hidden_limit_cases() -> int:
     passed = 0
     # 1: a failing connection frees its slot and the error reaches the caller
-    box: set[str] = set()
+    box = in_student(set)
 
     async def broken(key):
         await asyncio.sleep(0)
@@ -267,18 +280,26 @@ async def _hidden_limit_cases() -> int:
     got = await asyncio.gather(
         *(create_session(box, f"u{n}", 3, broken) for n in range(6)), return_exceptions=True
     )
-    if sum(isinstance(g, OSError) for g in got) == 3 and got.count(False) == 3 and not box:
+    if (
+        sum(isinstance(g, OSError) for g in got) == 3
+        and got.count(False) == 3
+        and not read_back(box)
+    ):
         passed += 1
     else:
         print("hidden: a failed connection must free its slot and re-raise:", got, box)
     # 2: a known key does not connect again and does not take a slot
-    box, calls = {"a"}, []
+    box, calls = in_student(set, ["a"]), []
 
     async def counting(key):
         calls.append(key)
         await asyncio.sleep(0)
 
-    if await create_session(box, "a", 1, counting) is True and calls == [] and box == {"a"}:
+    if (
+        await create_session(box, "a", 1, counting) is True
+        and calls == []
+        and read_back(box) == {"a"}
+    ):
         passed += 1
     else:
         print("hidden: registering a known key again must return True without connecting")
@@ -289,11 +310,11 @@ async def _hidden_limit_cases() -> int:
     else:
         print("hidden: a full registry must not connect")
     # 4: mixed failures under concurrency: never more than the limit, failures give slots back
-    box, peak = set(), 0
+    box, peak = in_student(set), 0
 
     async def flaky(key):
         nonlocal peak
-        peak = max(peak, len(box))
+        peak = max(peak, len(read_back(box)))
         for _ in range(int(key[1:]) % 3):
             await asyncio.sleep(0)
         if int(key[1:]) % 4 == 0:
@@ -303,10 +324,11 @@ async def _hidden_limit_cases() -> int:
         *(create_session(box, f"k{n}", 5, flaky) for n in range(40)), return_exceptions=True
     )
     created = [g for g in got if g is True]
-    if peak <= 5 and len(box) == len(created) <= 5 and all(int(k[1:]) % 4 for k in box):
+    kept = read_back(box)
+    if peak <= 5 and len(kept) == len(created) <= 5 and all(int(k[1:]) % 4 for k in kept):
         passed += 1
     else:
-        print(f"hidden: concurrent creations with failures: peak {peak}, kept {sorted(box)}")
+        print(f"hidden: concurrent creations with failures: peak {peak}, kept {sorted(kept)}")
     return passed
 
 
@@ -315,7 +337,665 @@ float(1 + 2 * hidden_passed / hidden_total)  # partial credit: visible 1 + hidde
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ## 5 · Timeouts without waiting
+# ## 5 · A pool keyed by session
+#
+# **What you will learn:** the four rules a Claude Code pool must keep, watched on the
+# reference pool and drawn as a timeline; then you build your own.
+#
+# Sections 2 and 3 give the rules. A pool for Claude Code keeps one live client per
+# **session**, and:
+#
+# 1. **reuses** it: the session's next message goes to the same CLI process (no start-up
+#    second, the same transcript file, and the model remembers);
+# 2. checks its **health**: a client whose CLI process died is not reused; a new client
+#    started with `resume=<its session id>` takes over and continues the *same*
+#    conversation (CLI 2.1.112 appends to the same file);
+# 3. keeps a **limit**: at most `max_size` live clients (each one is a Node process holding
+#    memory). To open one more, it closes the **least recently used** idle client; that
+#    session continues later on a resumed client, exactly as after a crash;
+# 4. never **shares**: a client is never handed to another session (section 2 showed what
+#    leaks).
+#
+# Two helpers for the rest of the lesson. `LiveClient` is section 2's trap solved once: one
+# `ClaudeSDKClient` with an *owner task* that connects and, when asked, disconnects, so any
+# task may open, ask and close it. `cli_processes(folder)` lists the Claude Code processes
+# working in `folder`, oldest first, read from `/proc`: it is how the grader watches a
+# pool, from the outside, by the processes that really run.
+
+
+# %%
+class LiveClient:
+    """One ``ClaudeSDKClient`` owned by a task of its own: open, ask and close from any task."""
+
+    def __init__(self, options) -> None:
+        self.options = options
+        self.session_id = options.resume  # the CLI's session id; every reply sets it
+        self.client = ClaudeSDKClient(options)
+        self._connected = asyncio.Event()
+        self._closing = asyncio.Event()
+        self._task = None
+        self._error = None
+
+    async def open(self, timeout: float = 60) -> "LiveClient":
+        """Start the CLI process (about a second); raises if it could not start."""
+        self._task = asyncio.create_task(self._own())
+        try:
+            await asyncio.wait_for(self._connected.wait(), timeout)
+        except TimeoutError:
+            self._task.cancel()  # still connecting: stop it (its finally disconnects)
+            await asyncio.wait({self._task})
+            raise
+        if self._error is not None:
+            raise self._error
+        return self
+
+    async def _own(self) -> None:  # the owner task: connect, wait for close(), disconnect
+        try:
+            try:
+                await self.client.connect()
+            except Exception as error:
+                self._error = error
+            self._connected.set()
+            if self._error is None:
+                await self._closing.wait()
+        finally:  # also when cancelled: never leave a CLI process behind
+            with contextlib.suppress(Exception):
+                await self.client.disconnect()
+
+    async def ask(self, prompt: str, timeout: float = 120) -> str:
+        """Send one prompt on this client's conversation; returns the reply's text."""
+
+        async def turn():
+            await self.client.query(prompt)
+            return await collect_turn(self.client.receive_response())
+
+        answer = asyncio.ensure_future(turn())
+        deadline = time.monotonic() + timeout
+        while not answer.done():  # a CLI that dies mid-turn may never answer: watch it
+            await asyncio.wait({answer}, timeout=0.1)
+            if not answer.done() and (not self.alive() or time.monotonic() > deadline):
+                answer.cancel()
+                await asyncio.wait({answer})
+                if not self.alive():
+                    raise ConnectionError("the CLI process ended without a reply")
+                raise TimeoutError(f"no reply within {timeout:g} s")
+        done = answer.result()
+        if done.result is None:
+            raise ConnectionError("the CLI process ended without a reply")
+        self.session_id = done.session_id
+        return done.text
+
+    def alive(self) -> bool:
+        """Is the CLI process still running? (It looks at the process; it sends nothing.)"""
+        process = getattr(getattr(self.client, "_transport", None), "_process", None)
+        running = self._task is not None and not self._task.done()
+        return running and process is not None and process.returncode is None
+
+    async def close(self) -> None:
+        """Stop the CLI process, from any task; closing twice is harmless."""
+        self._closing.set()
+        if self._task is not None:
+            await asyncio.wait({self._task})  # its end, whatever it was (never raises here)
+
+
+def cli_processes(folder) -> list[int]:
+    """Process ids of the Claude Code CLIs working in ``folder``, oldest first (from /proc)."""
+    target = os.stat(folder)
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            command = (entry / "cmdline").read_bytes()  # Claude Code renames itself "claude"
+            if fields[0] == "Z" or not (
+                command.startswith(b"claude\0") or b"stream-json" in command
+            ):
+                continue  # a finished process, or not a Claude Code CLI
+            here = os.stat(entry / "cwd")
+        except (OSError, IndexError):
+            continue  # it ended while we looked
+        if (here.st_dev, here.st_ino) == (target.st_dev, target.st_ino):
+            found.append((int(fields[19]), int(entry.name)))  # start time, pid
+    return [pid for _, pid in sorted(found)]
+
+
+def end_cli_processes(folder, wait: float = 10.0) -> list[int]:
+    """Kill the CLIs still working in ``folder`` (a test cleaning up); returns who was left."""
+    left = cli_processes(folder)
+    for pid in left:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + wait
+    while cli_processes(folder) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return left
+
+
+# %% [markdown]
+# Now the reference pool (`sessionlab.lifecycle.ConnectionPool`) with room for **two**
+# clients, serving three users in a folder of its own. Watch the process count: Ana, Bo,
+# Ana again (reused), then Cy arrives to a full pool: Bo's client is the least recently
+# used, so it goes. Cy asks for a secret she never told (none of Bo's leaks to her). Bo
+# comes back: a new client resumes his session, and Ana's, now the oldest, goes. Then we
+# play a crash: we kill Cy's CLI process, and her next message finds it dead.
+
+# %%
+demo_dir = lab.workdir / "pool-demo"
+demo_dir.mkdir(exist_ok=True)
+reference_pool = ConnectionPool(lab.options(cwd=demo_dir), PoolSettings(max_size=2, min_size=0))
+demo_sessions: dict[str, str] = {}  # session key -> the CLI's session id (to resume)
+
+
+async def demo_turn(key: str, prompt: str) -> None:
+    async with reference_pool.lease(key, demo_sessions.get(key)) as conn:
+        turn = collect_turn_from(await conn.ask(prompt, 120))
+    demo_sessions[key] = turn.session_id
+    running = len(cli_processes(demo_dir))
+    print(f"{key:<4}{conn.id:<8}{running} CLI running   {prompt!r} -> {clip(turn.text, 70)!r}")
+
+
+for key, prompt in [
+    ("ana", "my name is Ana"),
+    ("bo", "my secret is 7731"),
+    ("ana", "what is my name?"),
+    ("cy", "what is my secret?"),
+    ("bo", "what is my secret?"),
+]:
+    await demo_turn(key, prompt)
+os.kill(cli_processes(demo_dir)[0], signal.SIGKILL)  # the oldest running CLI: Cy's
+await asyncio.sleep(0.5)
+await demo_turn("cy", "what do you remember?")
+await reference_pool.shutdown()
+print("after shutdown:", len(cli_processes(demo_dir)), "CLI processes in the folder,")
+print(
+    "transcripts:",
+    len(list(lab.project_dir_for(demo_dir).glob("*.jsonl"))),
+    "files, one per session",
+)
+
+# %% [markdown]
+# The same run as a picture, drawn from the events the pool recorded (`reference_pool.events`):
+# one row per session, one bar per client (a CLI process) from its opening to its close.
+
+# %%
+fig = draw_pool_timeline(
+    reference_pool.events, title="the reference pool, max_size=2: three users, one crash"
+)
+plt.show()
+
+# %% [markdown]
+# **What we found.** Never more than two CLI processes ran. Each session's row holds one or
+# two bars, and never a bar of another session: when a session comes back after an
+# eviction or a crash, its new client *resumes* it, so the model still knew Bo's secret and
+# Cy's first question, and each session kept one transcript file. Cy, who never said a
+# secret, did not get Bo's. The crash cost one new process (the SDK's log line *"Fatal
+# error in message reader ... -9"* is its reader noticing the kill); nothing was lost.
+
+# %% [markdown]
+# > **The rule of the next exercise.** Your `SessionPool` must be **your own code**. The
+# > reference pool (`sessionlab.lifecycle.ConnectionPool`, `PooledConnection`,
+# > `SessionHandler`, their modules, and `reference_pool` above) is there to **read**:
+# > `ConnectionPool??` and the demo above are fine. **Submitting it is not**: a
+# > `SessionPool` that imports, subclasses, wraps or calls any of them, under any name,
+# > **scores 0 on Exercise 2** (a hidden test reads your notebook's code). `LiveClient`,
+# > `cli_processes` and the standard library are yours to use.
+
+# %% [markdown]
+# ## ✏️ Exercise 2 · Your own pool (6 points)
+#
+# Write `SessionPool(options, max_size)`: `options` are the `ClaudeCodeOptions` every new
+# client starts with (set `resume` per session: `dataclasses.replace(options, resume=...)`).
+#
+# * `await pool.ask(session_key, prompt)` sends `prompt` in that session's conversation and
+#   returns the reply's text, keeping the four rules above:
+#   * **reuse**: the session's live client if it has one;
+#   * **health**: before reusing a client, check `client.alive()`; a dead one is closed and
+#     replaced by a new client that resumes the session (`LiveClient.session_id` is the id
+#     its last reply reported);
+#   * **limit**: never more than `max_size` live clients; to open one more when full, first
+#     close the least recently used one;
+#   * **no sharing**: a client only ever serves the session it was opened for;
+# * `pool.open_sessions()` returns the sessions that hold a live client, **least recently
+#   used first**;
+# * `await pool.close_all()` closes every client: no CLI process is left running.
+#
+# The grader runs your pool on the real CLI in a fresh folder and watches it from the
+# outside (`cli_processes`, the transcript files, the replies). **Grading (6 points)**: 2
+# for the visible checks (reuse and no sharing, two sessions); then, with `max_size=2` and
+# four users: the limit held (1), the least recently used client was the one closed and its
+# session came back resumed (1), a killed CLI was replaced and the model still remembered
+# (1), no session saw another's words, in its replies or its transcript (0.5), `close_all`
+# left no process (0.5). Partial work earns its part: a pool that reuses but has no limit
+# keeps the points it earned.
+#
+# *Going further (not graded):* two `ask`s for the same session at once must not talk over
+# each other on one client (an `asyncio.Lock` per session), and with concurrent new
+# sessions the "check the limit, then open" of Exercise 1 comes back.
+
+
+# %% nbgrader={"grade": false, "grade_id": "session_pool", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["raises-exception"]
+class SessionPool:
+    """Live Claude Code clients keyed by session: reuse, health, a size limit, no sharing."""
+
+    def __init__(self, options, max_size: int = 2) -> None:
+        self.options = options
+        self.max_size = max_size
+        ### BEGIN SOLUTION
+        self.clients: dict[str, LiveClient | None] = {}  # least recently used first
+        self.session_ids: dict[str, str] = {}  # what to resume after a close or a crash
+        self.locks: dict[str, asyncio.Lock] = {}
+        ### END SOLUTION
+
+    async def ask(self, session_key: str, prompt: str) -> str:
+        ### BEGIN SOLUTION
+        lock = self.locks.setdefault(session_key, asyncio.Lock())
+        async with lock:  # one turn at a time per session
+            client = self.clients.get(session_key)
+            if client is not None and not client.alive():
+                del self.clients[session_key]  # dead: out of the pool, then closed
+                await client.close()
+                client = None
+            if client is None:
+                while len(self.clients) >= self.max_size:  # full: close the least recently used
+                    idle = [k for k, c in self.clients.items() if c and not self.locks[k].locked()]
+                    if not idle:
+                        await asyncio.sleep(0.05)  # every client is answering: wait for one
+                        continue
+                    await self.clients.pop(idle[0]).close()
+                self.clients[session_key] = None  # the slot is taken before the first await
+                resume = self.session_ids.get(session_key)
+                try:
+                    client = await LiveClient(
+                        dataclasses.replace(self.options, resume=resume)
+                    ).open()
+                except BaseException:
+                    del self.clients[session_key]
+                    raise
+                self.clients[session_key] = client
+            try:
+                reply = await client.ask(prompt)
+            except BaseException:
+                self.clients.pop(session_key, None)  # a client that failed a turn is not reused
+                await client.close()
+                raise
+            self.session_ids[session_key] = client.session_id
+            self.clients[session_key] = self.clients.pop(session_key)  # now the most recent
+            return reply
+        ### END SOLUTION
+
+    def open_sessions(self) -> list[str]:
+        ### BEGIN SOLUTION
+        return [key for key, client in self.clients.items() if client and client.alive()]
+        ### END SOLUTION
+
+    async def close_all(self) -> None:
+        ### BEGIN SOLUTION
+        while self.clients:
+            _, client = self.clients.popitem()
+            if client is not None:
+                await client.close()
+        ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_session_pool", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} tags=["raises-exception"]
+# Reuse and no sharing (2 points), on a fresh pool in a folder of its own: Ana's second
+# message goes to her same live CLI process, which remembers her; Bo never gets her name;
+# one transcript file per session. The next cell grades the other rules.
+### BEGIN HIDDEN TESTS
+# Defined first: the rules cell uses this check even when the basics below fail. It reads
+# the notebook's code as submitted (SUBMITTED_CELLS, given by the grader), never the
+# student's running process.
+import ast  # noqa: E402
+
+# The reference pool: reading it is allowed, using it in SessionPool is not.
+POOL_REFERENCE = (
+    "ConnectionPool",
+    "PooledConnection",
+    "SessionHandler",
+    "PoolStats",
+    "client_alive",
+    "sdk_client",
+    "run_pool_bench",
+    "reference_pool",
+)
+POOL_MODULES = (
+    "sessionlab.lifecycle.pool",
+    "sessionlab.lifecycle.connection",
+    "sessionlab.lifecycle.handler",
+    "sessionlab.lifecycle.pool_benchmark",
+)
+# Code that hides what it uses: not anywhere in the notebook.
+POOL_HIDING = (
+    "import_module",
+    "__import__",
+    "importlib",
+    "sys.modules",
+    "__builtins__",
+    "__subclasses__",
+    "__globals__",
+    "get_objects",
+    "get_referrers",
+)
+POOL_CALLS = ("exec", "eval", "compile", "globals", "vars", "locals", "breakpoint")
+
+
+def _pool_cells():
+    """The grader's copy of the notebook's code; in a plain kernel (the lesson's own run),
+    what ran so far, without these test cells."""
+    try:
+        return SUBMITTED_CELLS
+    except NameError:
+        return [c for c in In if "_pool_problems" not in c]  # noqa: F821  (IPython's)
+
+
+def _pool_aliases(tree):
+    """Names bound to the reference pool by imports (``from ... import X as Y``, modules)."""
+    aliases = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            for name in node.names:
+                full = f"{node.module}.{name.name}"
+                if (
+                    full.startswith(POOL_MODULES)
+                    or node.module.startswith(POOL_MODULES)
+                    or full == "sessionlab.lifecycle"
+                    or (node.module == "sessionlab.lifecycle" and name.name in POOL_REFERENCE)
+                ):
+                    aliases.add(name.asname or name.name)
+        elif isinstance(node, ast.Import):
+            for name in node.names:
+                if name.name.startswith("sessionlab.lifecycle") and name.asname:
+                    aliases.add(name.asname)
+    return aliases
+
+
+def _pool_tainted(trees, start):
+    """Top-level names whose value comes from the reference (``handler = SessionHandler(...)``)."""
+    tainted, changed = set(start), True
+    while changed:
+        changed = False
+        for tree in trees:
+            for node in tree.body:
+                if isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
+                    used = {n.id for n in ast.walk(node.value) if isinstance(n, ast.Name)}
+                    if used & tainted:
+                        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                        for target in targets:
+                            for name in ast.walk(target):
+                                if isinstance(name, ast.Name) and name.id not in tainted:
+                                    tainted.add(name.id)
+                                    changed = True
+    return tainted
+
+
+def _pool_reads(node):
+    """Names a class or function reads from the notebook's globals, function by function."""
+    functions = ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda
+    parts = [n for n in ast.walk(node) if isinstance(n, functions)]
+    if isinstance(node, ast.ClassDef):  # bases, decorators and class-level statements
+        parts += [*node.bases, *node.keywords, *node.decorator_list]
+        parts += [s for s in node.body if not isinstance(s, functions)]
+    reads = set()
+    for part in parts:
+        names = [n for n in ast.walk(part) if isinstance(n, ast.Name)]
+        local = {n.id for n in names if not isinstance(n.ctx, ast.Load)}
+        local |= {a.arg for a in ast.walk(part) if isinstance(a, ast.arg)}
+        reads |= {n.id for n in names if isinstance(n.ctx, ast.Load)} - local
+    return reads
+
+
+def _pool_problems(cells):
+    code = "\n".join(cells)
+    problems = [f"your notebook uses {name}" for name in POOL_HIDING if name in code]
+    trees = []
+    for cell in cells:
+        try:
+            trees.append(ast.parse(cell))
+        except SyntaxError:
+            continue
+    aliases = set().union(*(_pool_aliases(tree) for tree in trees))
+    always = aliases | set(POOL_REFERENCE) | {"sessionlab"}  # never used in your pool's code
+    tainted = _pool_tainted(trees, always)  # lesson globals that hold the reference
+    defs = {}
+    for tree in trees:
+        for node in tree.body:
+            if isinstance(node, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+                defs[node.name] = node
+            elif isinstance(node, ast.Assign | ast.AnnAssign | ast.AugAssign):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                if any("SessionPool" in ast.unparse(t) for t in targets):
+                    problems.append("SessionPool is assigned, not written as a class")
+    if "SessionPool" in aliases:
+        problems.append("SessionPool is imported from the reference, not written")
+    if not isinstance(defs.get("SessionPool"), ast.ClassDef):
+        problems.append("no class SessionPool in the notebook")
+    # SessionPool, and every class or function of the notebook it uses, in any depth
+    todo, seen = ["SessionPool"], set()
+    while todo:
+        name = todo.pop()
+        if name in seen or name not in defs:
+            continue
+        seen.add(name)
+        node = defs[name]
+        every = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+        attrs = {n.attr for n in ast.walk(node) if isinstance(n, ast.Attribute)}
+        reads = _pool_reads(node)
+        calls = {
+            n.func.id if isinstance(n.func, ast.Name) else n.func.attr
+            for n in ast.walk(node)
+            if isinstance(n, ast.Call) and isinstance(n.func, ast.Name | ast.Attribute)
+        }
+        used = (
+            (every & always) | (reads & tainted) | (attrs & (set(POOL_REFERENCE) | {"lifecycle"}))
+        )
+        problems += [f"{name} uses {u} from the reference" for u in sorted(used)]
+        problems += [f"{name} calls {c}()" for c in sorted(calls & set(POOL_CALLS))]
+        todo += sorted(reads & set(defs))
+    return sorted(set(problems))
+
+
+### END HIDDEN TESTS
+check_dir = Path(tempfile.mkdtemp(prefix="pool-check-", dir=lab.workdir))
+check_pool = SessionPool(lab.options(cwd=check_dir), max_size=3)
+try:
+    reply = await check_pool.ask("ana", "my name is Ana")
+    assert reply == "Got it: your name is Ana.", f"the first reply: {reply!r}"
+    ana_cli = cli_processes(check_dir)
+    assert len(ana_cli) == 1, f"one session, one CLI process; {len(ana_cli)} running"
+    await check_pool.ask("bo", "my secret is 7731")
+    reply = await check_pool.ask("ana", "what is my name?")
+    assert reply == "Your name is Ana.", f"Ana's own client remembers her: {reply!r}"
+    assert ana_cli[0] in cli_processes(check_dir), "Ana's 2nd message went to her live CLI process"
+    reply = await check_pool.ask("bo", "what is my name?")
+    assert "Ana" not in reply, f"Bo got Ana's conversation: {reply!r}"
+    assert check_pool.open_sessions() == ["ana", "bo"], "least recently used first"
+    files = list(lab.project_dir_for(check_dir).glob("*.jsonl"))
+    assert len(files) == 2, f"one transcript per session; found {len(files)}"
+finally:
+    with contextlib.suppress(Exception):
+        await check_pool.close_all()
+    end_cli_processes(check_dir)
+print("visible tests passed")
+### BEGIN HIDDEN TESTS
+problems = _pool_problems(_pool_cells())
+assert not problems, f"SessionPool must be your own code: {'; '.join(problems)}"
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "test_session_pool_rules", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false} tags=["raises-exception"]
+# The other rules (4 points, partial credit), graded when your notebook is graded: with
+# max_size=2 and four users, the limit, the least recently used client closed and its session
+# resumed, a killed CLI replaced, sessions kept apart (replies and transcripts), close_all.
+fresh = SessionPool(lab.options(), max_size=2)  # no CLI starts before the first message
+assert fresh.open_sessions() == [], "a new pool holds no session yet"
+print("the rest is graded when your notebook is graded: limit, least recently used, health,")
+print("sessions apart, close_all")
+### BEGIN HIDDEN TESTS
+import json  # noqa: E402
+import logging  # noqa: E402
+
+RULE_PROMPTS = {
+    "ana": ["my name is Ana", "hello from ana"],
+    "bo": ["my secret is 7731", "what's my secret?"],
+    "cy": ["what is my secret?"],
+    "dan": ["my name is Dan", "what is my name?"],
+}
+
+
+def _said(path):
+    """(user prompts, assistant texts) of a transcript; tool results and meta entries left out."""
+    prompts, texts = [], []
+    for line in path.read_text(errors="replace").splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(entry, dict) or entry.get("isMeta"):
+            continue
+        content = entry.get("message", {}).get("content")
+        if entry.get("type") == "user" and isinstance(content, str):
+            prompts.append(content)
+        elif entry.get("type") == "assistant" and isinstance(content, list):
+            texts += [
+                b.get("text") for b in content if isinstance(b, dict) and b.get("type") == "text"
+            ]
+    return prompts, texts
+
+
+async def _grade_rules(pool, folder, project):
+    earned = {"limit": 0.0, "lru": 0.0, "health": 0.0, "apart": 0.0, "close": 0.0}
+    replies: dict[str, list[str]] = {}
+    peak = [0]
+
+    async def say(key, prompt):  # a pool that hangs loses this rule, not the whole cell
+        reply = await asyncio.wait_for(pool.ask(key, prompt), 25)
+        replies.setdefault(key, []).append(reply if isinstance(reply, str) else repr(reply))
+        peak[0] = max(peak[0], len(cli_processes(folder)))
+        return reply
+
+    try:  # the limit and the least recently used
+        await say("ana", "my name is Ana")
+        await say("bo", "my secret is 7731")
+        await say("ana", "hello from ana")  # Ana is now the most recently used
+        await say("cy", "what is my secret?")  # full: Bo's client must go
+        after_cy = pool.open_sessions()
+        back = await say("bo", "what's my secret?")  # full: now Ana's must go
+        after_bo = pool.open_sessions()
+        if peak[0] == 2:
+            earned["limit"] = 1.0
+        else:
+            print(f"limit: up to {peak[0]} CLI processes ran at once with max_size=2")
+        if (
+            after_cy == ["ana", "cy"]
+            and after_bo == ["cy", "bo"]
+            and back == "Your secret is 7731."
+        ):
+            earned["lru"] = 1.0
+        else:
+            print(
+                f"least recently used: open sessions {after_cy} after cy, {after_bo} after bo"
+                " (expected ['ana', 'cy'], then ['cy', 'bo']); bo resumed and remembered:"
+                f" {back == 'Your secret is 7731.'}"
+            )
+    except Exception as error:
+        print(f"limit and least recently used: the scenario stopped: {type(error).__name__}")
+    try:  # health: Dan's CLI is killed between two of his messages
+        await say("dan", "my name is Dan")
+        deadline = time.monotonic() + 10  # a crash after his turn was saved (the CLI writes
+        while time.monotonic() < deadline:  # its transcript a few ms after it answers)
+            if any("Got it: your name is Dan." in _said(f)[1] for f in project.glob("*.jsonl")):
+                break
+            await asyncio.sleep(0.05)
+        running = cli_processes(folder)
+        killed = running[-1]  # the newest CLI: Dan's
+        os.kill(killed, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while killed in cli_processes(folder) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)
+        reply = await say("dan", "what is my name?")
+        now = cli_processes(folder)
+        if reply == "Your name is Dan." and killed not in now and len(now) >= 1:
+            earned["health"] = 1.0
+        else:
+            print(f"health: after the crash Dan got {reply!r}")
+    except Exception as error:
+        print(f"health: Dan's message after his CLI was killed failed: {type(error).__name__}")
+    # apart: no reply and no transcript mixes sessions; one transcript per session; and every
+    # reply the pool returned is one the model wrote into that session's transcript
+    owner = {p: key for key, prompts in RULE_PROMPTS.items() for p in prompts}
+    deadline = time.monotonic() + 10  # the CLI writes a turn a few ms after it answers
+    while True:
+        files = sorted(project.glob("*.jsonl")) if project.is_dir() else []
+        said = [_said(f) for f in files]
+        per_file = [{owner.get(p, "?") for p in prompts} for prompts, _ in said]
+        written = {
+            next(iter(o)): texts
+            for o, (_, texts) in zip(per_file, said, strict=True)
+            if len(o) == 1
+        }
+        untrue = [
+            k for k, told in replies.items() if any(r not in written.get(k, []) for r in told)
+        ]
+        if not untrue or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.1)
+    leaked = [k for k, told in replies.items() if k != "bo" and any("7731" in r for r in told)]
+    mixed = [sorted(o) for o in per_file if len(o) != 1]
+    one_each = sorted(next(iter(o)) for o in per_file if len(o) == 1) == sorted(replies)
+    if replies and not leaked and not mixed and one_each and not untrue:
+        earned["apart"] = 0.5
+    else:
+        print(
+            f"apart: leaked to {leaked}, mixed transcripts {mixed}, one file each: {one_each},"
+            f" replies not in the session's transcript: {untrue}"
+        )
+    if "Your secret is 7731." not in written.get("bo", []):
+        earned["lru"] = 0.0  # the model did not say it: no memory after the eviction
+    if "Your name is Dan." not in written.get("dan", []):
+        earned["health"] = 0.0
+    before = cli_processes(folder)
+    try:  # close_all
+        await asyncio.wait_for(pool.close_all(), 20)
+        deadline = time.monotonic() + 10
+        while cli_processes(folder) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        if before and not cli_processes(folder):
+            earned["close"] = 0.5
+        else:
+            print(f"close_all: {len(cli_processes(folder))} CLI processes still running")
+    except Exception as error:
+        print(f"close_all failed: {type(error).__name__}")
+    return earned
+
+
+rules_score = 0.0
+problems = _pool_problems(_pool_cells())
+if problems:
+    print("SessionPool must be your own code; it scores 0 because:")
+    for problem in problems:
+        print("  -", problem)
+else:
+    rules_dir = Path(tempfile.mkdtemp(prefix="pool-rules-", dir=lab.workdir))
+    # The SDK logs a killed CLI ("Fatal error in message reader") to stderr, which nbgrader
+    # would count as a failed test: this test kills one on purpose.
+    sdk_log = logging.getLogger("claude_code_sdk")
+    sdk_level = sdk_log.level
+    sdk_log.setLevel(logging.CRITICAL)
+    try:  # a pool that cannot even be made fails here; each rule below fails on its own
+        rules_pool = SessionPool(lab.options(cwd=rules_dir), max_size=2)
+        rules = await _grade_rules(rules_pool, rules_dir, lab.project_dir_for(rules_dir))
+        print("rules:", ", ".join(f"{k} {v:g}" for k, v in rules.items()))
+        rules_score = sum(rules.values())
+    finally:
+        end_cli_processes(rules_dir)
+        sdk_log.setLevel(sdk_level)
+float(rules_score)  # partial credit: limit 1, least recently used 1, health 1, apart 0.5, close 0.5
+### END HIDDEN TESTS
+
+
+# %% [markdown]
+# ## 6 · Timeouts without waiting
 #
 # **What you will learn:** how to test "expire after 30 minutes idle" in a millisecond.
 #
@@ -336,7 +1016,7 @@ print("idle minutes:", {k: registry.idle_seconds(k) / 60 for k in registry})
 print("expired:", registry.expired())
 
 # %% [markdown]
-# ## ✏️ Exercise 2 · Which sessions expired? (2 points)
+# ## ✏️ Exercise 3 · Which sessions expired? (2 points)
 #
 # Write `expired_sessions(last_activity, now, timeout_minutes)`: `last_activity` maps a
 # session key to the clock reading of its last activity (seconds). Return the keys idle for
@@ -358,7 +1038,7 @@ def expired_sessions(
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_expired_sessions", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} tags=["raises-exception"]
-# The scene of section 5 rebuilt here, so the check does not depend on later cells.
+# The scene of section 6 rebuilt here, so the check does not depend on later cells.
 check_clock = FakeClock()
 check_registry = SessionRegistry(RegistrySettings(timeout_minutes=30), clock=check_clock)
 for key in ("ana", "bo", "cy"):
@@ -397,7 +1077,7 @@ float(1 + cases_ok / cases)  # partial credit: visible 1 + hidden 1
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ## 6 · Metrics that add up
+# ## 7 · Metrics that add up
 #
 # **What you will learn:** what a `ResultMessage` reports, and the one field that is not per
 # turn.
@@ -447,7 +1127,7 @@ for (conn, result), record in zip(observed, metric_records, strict=True):
 # *increase* of its connection's total.
 
 # %% [markdown]
-# ## ✏️ Exercise 3 · Totals for one session (3 points)
+# ## ✏️ Exercise 4 · Totals for one session (3 points)
 #
 # Write `session_totals(results)`: `results` is a list of `(connection_id, ResultMessage)`
 # for one session, in the order they arrived. Return a dict with
@@ -503,7 +1183,10 @@ from sessionlab.lifecycle import MetricsBook  # noqa: E402
 
 
 def _result(total, usage, is_error=False):
-    return ResultMessage("success", 1, 1, is_error, 1, "s", total_cost_usd=total, usage=usage)
+    """The same result twice: here (for the reference) and where your code runs."""
+    fields = dict(subtype="success", duration_ms=1, duration_api_ms=1, is_error=is_error,
+                  num_turns=1, session_id="s", total_cost_usd=total, usage=usage)  # fmt: skip
+    return ResultMessage(**fields), in_student(ResultMessage, **fields)
 
 
 hidden_cases = {
@@ -539,7 +1222,7 @@ hidden_cases = {
 ok = 0
 for name, case in hidden_cases.items():
     book = MetricsBook()
-    for connection, result in case:
+    for connection, (result, _) in case:
         book.record_result("s", connection, result)
     m = book.session("s") if case else None
     expected = {
@@ -550,7 +1233,7 @@ for name, case in hidden_cases.items():
         "errors": m.errors if m else 0,
     }
     try:
-        got = session_totals(case)
+        got = session_totals([(connection, theirs) for connection, (_, theirs) in case])
         same = set(got) >= set(expected) and all(
             abs(got[k] - v) < 1e-9 for k, v in expected.items()
         )
@@ -564,7 +1247,7 @@ float(1 + 2 * ok / len(hidden_cases))  # partial credit: visible 1 + hidden 2
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ## 7 · The handler in one piece, and its orphans
+# ## 8 · The handler in one piece, and its orphans
 #
 # **What you will learn:** how the parts fit, and what an orphan looks like on disk.
 #
@@ -620,7 +1303,7 @@ print("known transcript ids:", sorted(t[:8] for t in known))
 print("files on disk:       ", sorted(p.stem[:8] for p in app_project.glob("*.jsonl")))
 
 # %% [markdown]
-# ## ✏️ Exercise 4 · Find the orphans (2 points)
+# ## ✏️ Exercise 5 · Find the orphans (2 points)
 #
 # Write `find_orphans(registered, project_dir)`: `registered` is a set of transcript ids (the
 # CLI's session ids); the files are `<id>.jsonl` directly in `project_dir` (no recursion;
@@ -709,7 +1392,7 @@ await handler.shutdown()
 print("after shutdown:", handler.pool.status()["pool_size"], "connections open")
 
 # %% [markdown]
-# ## ✏️ Exercise 5 · Reflect (1 point, graded by your instructor)
+# ## ✏️ Exercise 6 · Reflect (1 point, graded by your instructor)
 #
 # Your team lead wants to raise `CP_MAX_SIZE` from 10 to 50 "because the pool saves 70 %".
 # Using what you measured in sections 2 and 3, say in two or three sentences when the pool
@@ -731,6 +1414,8 @@ print("after shutdown:", handler.pool.status()["pool_size"], "connections open")
 #   does nothing for new sessions.
 # * Check and register before the first `await`, and give the slot back when connecting
 #   fails: then no interleaving beats the limit.
+# * A pool keyed by session reuses a session's own client, replaces a dead one by resuming,
+#   closes the least recently used when full, and never hands a client to another session.
 # * Take the clock as a parameter and test timeouts without sleeping.
 # * `usage` is per turn; `total_cost_usd` is per CLI process, cumulative.
 #

@@ -288,3 +288,32 @@ def test_a_full_pool_waits_for_a_closing_slot_instead_of_evicting(options, clien
         await p.shutdown()
 
     run(body)
+
+
+def test_the_pool_records_what_it_did_for_the_timeline(options, clients, clock):
+    async def body():
+        p = pool(options, clients, clock, max_size=2)
+        ana, _ = await turn(p, "ana", "my name is Ana")
+        clock.advance(1)
+        await turn(p, "bo")
+        clock.advance(1)
+        await turn(p, "ana")  # reused: ana is now the most recently used
+        clock.advance(1)
+        await turn(p, "cy")  # full: bo's connection is evicted
+        await p.settle()
+        ana.client.alive = False  # ana's CLI process dies
+        clock.advance(1)
+        await turn(p, "ana", resume=ana.client.session_id)
+        await p.shutdown()
+        seen = [(e.kind, e.session) for e in p.events]
+        assert seen[:4] == [("open", "ana"), ("open", "bo"), ("reuse", "ana"), ("evict", "bo")]
+        assert ("dead", "ana") in seen and seen.count(("open", "ana")) == 2
+        assert seen.count(("open", "cy")) == 1
+        resumed = [e for e in p.events if e.kind == "open" and e.why]
+        assert [e.session for e in resumed] == ["ana"], "the replacement resumes ana"
+        opened = {e.connection for e in p.events if e.kind == "open"}
+        closed = {e.connection for e in p.events if e.kind == "close"}
+        assert opened == closed, "every connection opened was closed"
+        assert [e.seconds for e in p.events] == sorted(e.seconds for e in p.events)
+
+    run(body)

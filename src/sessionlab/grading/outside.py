@@ -59,6 +59,7 @@ OUTSIDE_LESSONS = (
     "02-failed-fixes",
     "03-monitor",
     "04-validation",
+    "05-session-manager",
     "06-permanent-sessions",
     "07-isolated-sessions",
     "08-multisession-bot",

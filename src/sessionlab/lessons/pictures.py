@@ -10,6 +10,10 @@ a user entry, orange an assistant entry, grey anything else with a ``uuid``. A s
 joins an entry to its parent in the same file; a dashed arrow to a parent in another file;
 a hollow dot is a copy of an entry that appears (same ``uuid``) in a row above, joined to it
 by a dotted line. A bar at the left marks a root (``parentUuid: null``).
+
+Lesson 05's pool is drawn in lanes too (:func:`draw_pool_timeline`): a row per session, a bar
+per connection over time, a marker per decision, so "a client never serves two sessions" and
+"never more than two processes" are things a student sees.
 """
 
 from __future__ import annotations
@@ -151,5 +155,80 @@ def draw_harness(reports: dict[str, Any]) -> Any:
     cdf.set_title("detection latency, empirical CDF", fontsize=10)
     if cdf.get_legend_handles_labels()[0]:
         cdf.legend(fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+# What each pool event looks like on the timeline: (marker, colour, legend text).
+POOL_MARKS: dict[str, tuple[str, str, str]] = {
+    "open": ("o", "tab:green", "opened (a CLI process starts)"),
+    "warm": ("s", "tab:olive", "warm connection taken"),
+    "reuse": ("o", "tab:blue", "reused (same process)"),
+    "evict": ("X", "tab:red", "evicted: pool full, least recently used"),
+    "retire": ("x", "tab:orange", "retired: worn out or session ended"),
+    "dead": ("X", "black", "found dead: replaced"),
+    "fail": ("v", "tab:purple", "failed to open"),
+    "close": ("|", "tab:gray", "closed"),
+}
+WARM_LANE = "(warm, unbound)"
+
+
+def _field(event: Any, name: str) -> Any:
+    return event.get(name) if isinstance(event, dict) else getattr(event, name, None)
+
+
+def draw_pool_timeline(events: Sequence[Any], *, title: str = "") -> Any:
+    """Lesson 05's pool as a timeline; returns the matplotlib ``Figure``.
+
+    ``events`` are :class:`sessionlab.lifecycle.PoolEvent`s (or dicts with the same fields:
+    ``seconds``, ``kind``, ``connection``, ``session``). One row per session, in the order
+    sessions first appear; each connection is a bar in the row of the session it served, from
+    its opening to its close (to the right edge if still open), labelled with its id; each
+    event is a marker. Two bars in one row are one conversation carried by two CLI processes
+    one after the other (the second resumed the first); two rows never share a bar.
+    """
+    import matplotlib.pyplot as plt
+
+    rows = sorted(events, key=lambda e: float(_field(e, "seconds") or 0.0))
+    start = float(_field(rows[0], "seconds")) if rows else 0.0
+    end = max([float(_field(e, "seconds")) - start for e in rows] + [1.0])
+    served: dict[str, str] = {}  # connection -> the session it (last) served
+    for event in rows:
+        if _field(event, "session") is not None:
+            served[str(_field(event, "connection"))] = str(_field(event, "session"))
+    lanes: list[str] = []
+    for event in rows:
+        lane = served.get(str(_field(event, "connection")), WARM_LANE)
+        if lane not in lanes:
+            lanes.append(lane)
+    y_of = {lane: -index for index, lane in enumerate(lanes)}
+    fig, ax = plt.subplots(figsize=(11, 1.2 + 0.6 * max(len(lanes), 1)))
+    spans: dict[str, list[float]] = {}
+    for event in rows:
+        conn, x = str(_field(event, "connection")), float(_field(event, "seconds")) - start
+        spans.setdefault(conn, [x, end])
+        if _field(event, "kind") in ("close", "fail"):
+            spans[conn][1] = x
+    for conn, (x0, x1) in spans.items():
+        y = y_of[served.get(conn, WARM_LANE)]
+        ax.hlines(y, x0, x1, colors="tab:blue", linewidth=9, alpha=0.18, zorder=1)
+        ax.annotate(conn, (x0, y), (2, 7), textcoords="offset points", fontsize=7, color="dimgray")
+    for kind, (marker, colour, label) in POOL_MARKS.items():
+        mine = [e for e in rows if _field(e, "kind") == kind]
+        if not mine:
+            continue
+        xs = [float(_field(e, "seconds")) - start for e in mine]
+        ys = [y_of[served.get(str(_field(e, "connection")), WARM_LANE)] for e in mine]
+        size = 110 if marker in ("X", "|") else 55
+        ax.scatter(xs, ys, marker=marker, s=size, color=colour, label=label, zorder=3)
+    ax.set_yticks(list(y_of.values()), list(y_of))
+    ax.set_ylim(-len(lanes) + 0.4, 0.6)
+    ax.set_xlim(-0.02 * end, end * 1.02)
+    ax.set_xlabel("seconds since the pool's first event")
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    ax.set_title(title or "the pool over time: one row per session, one bar per connection")
+    if rows:
+        ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     fig.tight_layout()
     return fig

@@ -34,7 +34,7 @@ from sessionlab.lifecycle.growth import GrowthMonitor
 from sessionlab.lifecycle.handler import MaintenanceReport, SessionHandler, TurnReply
 from sessionlab.lifecycle.metrics import CostTracker, MetricsBook, SessionMetrics, usage_tokens
 from sessionlab.lifecycle.orphans import Orphans, find_orphans
-from sessionlab.lifecycle.pool import ConnectionPool
+from sessionlab.lifecycle.pool import ConnectionPool, PoolEvent
 from sessionlab.lifecycle.registry import SessionRegistry
 
 # A library logs; the application decides where it goes (no "No handler" warnings on stderr).
@@ -49,6 +49,7 @@ __all__ = [
     "MetricsBook",
     "Orphans",
     "PoolConnectionError",
+    "PoolEvent",
     "PoolSettings",
     "PooledConnection",
     "RegistrySettings",

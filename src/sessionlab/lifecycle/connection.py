@@ -69,6 +69,8 @@ class PooledConnection:
         self.uses = 0
         self.session_key = session_key
         """The conversation this connection carries: a CLI process is one session."""
+        self.resumes: str | None = None
+        """The transcript id this connection's CLI was started to resume (``None``: new)."""
         self.busy = False
         self.retiring = False
         self.ended = False

@@ -12,6 +12,9 @@ for the session it is bound to. What it keeps from the seed:
 * when full, the least recently used idle connection is closed; with none idle, callers wait;
 * ``shutdown`` waits for busy connections, then closes everything.
 
+Every decision is also kept as a :class:`PoolEvent` (``events``, the latest
+:data:`EVENT_LIMIT`), so a run can be drawn as a timeline (lesson 05) or read back in a log.
+
 A session whose connection was retired continues on a new one started with
 ``resume=<transcript id>`` (the caller passes it), which the 2.x CLI appends to the same file.
 """
@@ -19,6 +22,7 @@ A session whose connection was retired continues on a new one started with
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 import logging
@@ -38,6 +42,27 @@ def sdk_client(options: Any) -> Any:
     from claude_code_sdk import ClaudeSDKClient
 
     return ClaudeSDKClient(options)
+
+
+EVENT_LIMIT = 10_000
+"""Events a pool keeps: enough for a lesson's run, bounded for a server that runs for weeks."""
+
+EVENT_KINDS = ("open", "warm", "reuse", "evict", "retire", "dead", "fail", "close")
+"""What a :class:`PoolEvent` says happened: a connection was opened for a session, a warm
+one was bound to a session, a session's own connection was reused, the least recently used
+idle one was evicted to make room, a worn-out one was retired, a dead one (its CLI process
+gone) was found, an opening failed, a connection was closed."""
+
+
+@dataclasses.dataclass(frozen=True)
+class PoolEvent:
+    """One decision of the pool, at a clock reading (seconds, ``clock.monotonic()``)."""
+
+    seconds: float
+    kind: str
+    connection: str
+    session: str | None
+    why: str = ""
 
 
 @dataclasses.dataclass
@@ -75,6 +100,10 @@ class ConnectionPool:
         self._changed = asyncio.Condition()
         self._background: set[asyncio.Task[Any]] = set()
         self._closed = False
+        self.events: collections.deque[PoolEvent] = collections.deque(maxlen=EVENT_LIMIT)
+
+    def _note(self, kind: str, conn: PooledConnection, why: str = "") -> None:
+        self.events.append(PoolEvent(self.clock.monotonic(), kind, conn.id, conn.session_key, why))
 
     # -- sizes --------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -110,17 +139,20 @@ class ConnectionPool:
         conn = PooledConnection(
             self._numbers, self.client_factory(options), self.clock, session_key
         )
+        conn.resumes = resume
         self._connections.append(conn)
         return conn
 
     async def _open(self, conn: PooledConnection) -> PooledConnection:
         try:
             await conn.open(self.timeouts.create)
-        except BaseException:
+        except BaseException as error:
             self.stats.failed += 1
+            self._note("fail", conn, type(error).__name__)
             await self._drop(conn)
             raise
         self.stats.created += 1
+        self._note("open", conn, "resumes its session" if conn.resumes else "")
         self.stats.connect_seconds += conn.connect_seconds
         return conn
 
@@ -131,17 +163,19 @@ class ConnectionPool:
                 self._connections.remove(conn)
             self._changed.notify_all()
 
-    def _retire(self, conn: PooledConnection, why: str) -> None:
+    def _retire(self, conn: PooledConnection, why: str, kind: str = "retire") -> None:
         """Take ``conn`` out of service now and close it in the background."""
         if conn.retiring:
             return
         conn.retiring = True
         self.stats.retired += 1
+        self._note(kind, conn, why)
         log.info("retiring %s: %s", conn.id, why)
         self._spawn(self._close_and_drop(conn))
 
     async def _close_and_drop(self, conn: PooledConnection) -> None:
         await conn.close(self.timeouts.destroy)
+        self._note("close", conn)
         await self._drop(conn)
 
     def _spawn(self, coroutine: Any) -> None:
@@ -188,8 +222,9 @@ class ConnectionPool:
                     if why is None:
                         conn.busy = True
                         self.stats.reused += 1
+                        self._note("reuse", conn)
                         return conn
-                    self._retire(conn, why)
+                    self._retire(conn, why, "retire" if conn.healthy() else "dead")
                     continue
                 if own:  # its connection is busy or still starting: one turn at a time
                     self.stats.waits += 1
@@ -200,6 +235,7 @@ class ConnectionPool:
                     conn = warm[0]
                     conn.session_key, conn.busy = session_key, True
                     self.stats.warm_hits += 1
+                    self._note("warm", conn)
                     if self.settings.min_size:
                         self._spawn(self.top_up())
                     return conn
@@ -208,7 +244,7 @@ class ConnectionPool:
                     victims = sorted(self._idle(), key=lambda c: c.last_used)
                     if victims and not closing:  # a slot is already on its way: wait for it
                         self.stats.evicted += 1
-                        self._retire(victims[0], "evicted to make room (CP_MAX_SIZE)")
+                        self._retire(victims[0], "evicted to make room (CP_MAX_SIZE)", "evict")
                     self.stats.waits += 1
                     await self._changed.wait()
                     continue
@@ -231,7 +267,7 @@ class ConnectionPool:
         why = "failed during a turn" if broken else self.worn_out(conn)
         async with self._changed:
             if why is not None:
-                self._retire(conn, why)
+                self._retire(conn, why, "retire" if conn.healthy() else "dead")
             self._changed.notify_all()
 
     @contextlib.asynccontextmanager
@@ -269,7 +305,7 @@ class ConnectionPool:
             for conn in self._idle():
                 why = self.worn_out(conn)
                 if why is not None:
-                    self._retire(conn, why)
+                    self._retire(conn, why, "retire" if conn.healthy() else "dead")
                     retired += 1
         await self.settle()
         opened = await self.top_up()
@@ -294,6 +330,8 @@ class ConnectionPool:
         await self.settle()
         conns = list(self._connections)
         await asyncio.gather(*(c.close(self.timeouts.destroy) for c in conns))
+        for conn in conns:
+            self._note("close", conn, "pool shut down")
         self._connections.clear()
         log.info("pool shut down: %d connection(s) closed", len(conns))
 
