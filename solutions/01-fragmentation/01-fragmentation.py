@@ -19,7 +19,7 @@
 #
 # **Time budget:** about 1 h 20: 1,524 words to read (10 min at 150 words a minute),
 # 17 code cells to run and read (17 min at 1 min each), 4 exercises worth 9 points (54 min at 6 min a point);
-# the solved notebook runs top to bottom in 29 s on the course's 2-core machine. Counts and run time are measured, the rates are estimates (docs/time-budgets.md).
+# the solved notebook runs top to bottom in 8 s on the course's 2-core machine. Counts and run time are measured, the rates are estimates (docs/time-budgets.md).
 #
 # A chat app built on `claude-code-sdk` usually opens a new `ClaudeSDKClient` connection for
 # every request. It looks harmless. It is not: Claude Code starts a **new session** for every

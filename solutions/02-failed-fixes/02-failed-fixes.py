@@ -13,7 +13,7 @@
 #
 # **Time budget:** about 2 h 15: 2,639 words to read (18 min at 150 words a minute),
 # 32 code cells to run and read (32 min at 1 min each), 6 exercises worth 14 points (1 h 24 at 6 min a point);
-# the solved notebook runs top to bottom in 113 s on the course's 2-core machine. Counts and run time are measured, the rates are estimates (docs/time-budgets.md).
+# the solved notebook runs top to bottom in 31 s on the course's 2-core machine. Counts and run time are measured, the rates are estimates (docs/time-budgets.md).
 #
 # Lesson 1 showed the problem: every SDK connection is a new Claude Code session in a new
 # file, and the model forgets. This lesson tries, for real, the fixes everybody tries first,

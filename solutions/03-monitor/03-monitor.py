@@ -17,9 +17,9 @@
 # %% [markdown]
 # # Lesson 3 · The monitor
 #
-# **Time budget:** about 2 h 35: 2,481 words to read (17 min at 150 words a minute),
+# **Time budget:** about 2 h 30: 2,481 words to read (17 min at 150 words a minute),
 # 21 code cells to run and read (21 min at 1 min each), 6 exercises worth 19 points (1 h 54 at 6 min a point);
-# the solved notebook runs top to bottom in 70 s on the course's 2-core machine. Counts and run time are measured, the rates are estimates (docs/time-budgets.md).
+# the solved notebook runs top to bottom in 36 s on the course's 2-core machine. Counts and run time are measured, the rates are estimates (docs/time-budgets.md).
 #
 # Lessons 1 and 2 showed that we cannot stop Claude Code from starting a new session file on
 # every connection. This lesson changes the paradigm: **instead of preventing the new file,

@@ -19,7 +19,7 @@
 #
 # **Time budget:** about 1 h 30: 1,276 words to read (9 min at 150 words a minute),
 # 15 code cells to run and read (15 min at 1 min each), 5 exercises worth 11 points (1 h 06 at 6 min a point);
-# the solved notebook runs top to bottom in 71 s on the course's 2-core machine. Counts and run time are measured, the rates are estimates (docs/time-budgets.md).
+# the solved notebook runs top to bottom in 37 s on the course's 2-core machine. Counts and run time are measured, the rates are estimates (docs/time-budgets.md).
 #
 # A monitor that rewrites people's conversations needs evidence, not a demo. This lesson turns
 # the lesson's test suite into real tests and adds what it lacked: tests that can **fail**,

@@ -19,7 +19,7 @@
 #
 # **Time budget:** about 1 h 25: 1,630 words to read (11 min at 150 words a minute),
 # 19 code cells to run and read (19 min at 1 min each), 4 exercises worth 9 points (54 min at 6 min a point);
-# the solved notebook runs top to bottom in 44 s on the course's 2-core machine. Counts and run time are measured, the rates are estimates (docs/time-budgets.md).
+# the solved notebook runs top to bottom in 11 s on the course's 2-core machine. Counts and run time are measured, the rates are estimates (docs/time-budgets.md).
 #
 # After lesson 5 a team noticed that conversations "got lost" after 30 minutes of silence,
 # and switched expiry off: the seed system "permanent sessions" sets the idle timeout to 0

@@ -17,9 +17,9 @@
 # %% [markdown]
 # # Lesson 10 · One session with the current SDK
 #
-# **Time budget:** about 2 h: 3,076 words to read (21 min at 150 words a minute),
+# **Time budget:** about 2 h: 3,107 words to read (21 min at 150 words a minute),
 # 33 code cells to run and read (33 min at 1 min each), 2 exercises worth 11 points (1 h 06 at 6 min a point);
-# the solved notebook runs top to bottom in 71 s on the course's 2-core machine. Counts and run time are measured, the rates are estimates (docs/time-budgets.md).
+# the solved notebook runs top to bottom in 18 s on the course's 2-core machine. Counts and run time are measured, the rates are estimates (docs/time-budgets.md).
 #
 # Lessons 1 to 9 ran on `claude-code-sdk` 0.0.25, the SDK the original lesson was written
 # for. It had no `session_id` option, no way to choose a CLI and no way to read a session
