@@ -110,6 +110,28 @@ def source_names(source: str) -> tuple[set[str], set[str]]:
     return bound, read
 
 
+def top_level_names(source: str) -> set[str]:
+    """Names ``source`` binds in its module namespace: what a cell *defines*, without the
+    locals and parameters of its functions (which :func:`source_names` counts as bound)."""
+    try:
+        tree = ast.parse(python_source(source))
+    except SyntaxError:
+        return set()
+    names: set[str] = set()
+    pending: list[ast.AST] = list(tree.body)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)  # its body is another scope
+        elif isinstance(node, ast.alias):
+            names.add((node.asname or node.name).split(".")[0])
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        elif not isinstance(node, ast.Lambda | ast.comprehension):
+            pending.extend(ast.iter_child_nodes(node))
+    return names
+
+
 @dataclass
 class GradingPlan:
     """How to grade one assignment: reduce demonstration cells, or run everything (``full``)."""

@@ -42,6 +42,7 @@ from sessionlab.grading.notebook import (
     prune_imports,
     python_source,
     source_names,
+    top_level_names,
     without_imports,
 )
 from sessionlab.grading.relay import (
@@ -137,6 +138,7 @@ def outside_plan(source_nb: NotebookNode) -> OutsidePlan:
     A constant the notebook's run changes (:func:`kernel_state`) is left out: the test reads
     the kernel's value."""
     answers: set[str] = set()
+    defined: set[str] = set()  # what the answer cells define at top level
     test_reads: set[str] = set()
     for cell in source_nb.cells:
         if cell.cell_type != "code":
@@ -144,6 +146,7 @@ def outside_plan(source_nb: NotebookNode) -> OutsidePlan:
         meta = nbgrader_meta(cell)
         if meta.get("solution"):
             answers |= source_names(cell.source)[0]
+            defined |= top_level_names(cell.source)
         elif meta.get("grade"):
             test_reads |= source_names(cell.source)[1]
     kept: list[str] = []
@@ -161,7 +164,12 @@ def outside_plan(source_nb: NotebookNode) -> OutsidePlan:
             literal = isinstance(node, ast.Assign | ast.AnnAssign)
             if literal and bound & changed:
                 continue
-            if isinstance(node, ast.Import | ast.ImportFrom) or not bound & answers:
+            # A helper a test reads is the instructor's, even when one of its locals shares a
+            # name with something in an answer cell: taken from the kernel, the student's
+            # code could replace it (a ``transcripts_of`` that reports what it likes).
+            names = top_level_names(ast.unparse(node))
+            helper = bool(names & test_reads) and not names & defined
+            if isinstance(node, ast.Import | ast.ImportFrom) or not bound & answers or helper:
                 kept.append(ast.unparse(node))
     code = "\n\n".join(kept)
     if code:
