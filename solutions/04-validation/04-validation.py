@@ -54,7 +54,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from sessionlab.lessons import chat, open_lab
+from sessionlab.lessons import chat, clip, open_lab
 from sessionlab.monitor import NaivePollingMonitor, SessionMonitor
 from sessionlab.monitor.harness import run_harness
 from sessionlab.transcripts import conversation_chain, read_entries
@@ -100,7 +100,7 @@ def run_tests(monitor_cls, tests):
 
 def show_results(label, results):
     for name, error in results.items():
-        print(f"  {label:<10} {name:<36} {'ok' if error is None else 'FAIL  ' + error[:70]}")
+        print(f"  {label:<10} {name:<36} {'ok' if error is None else 'FAIL  ' + clip(error, 70)}")
 
 
 # %% [markdown]

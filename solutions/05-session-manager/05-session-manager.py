@@ -68,7 +68,7 @@ from claude_code_sdk import ClaudeSDKClient, ResultMessage
 
 from sessionlab.clock import FakeClock
 from sessionlab.grading.student_objects import in_student, read_back
-from sessionlab.lessons import chat, open_lab, print_model_turns
+from sessionlab.lessons import chat, open_lab, print_model_turns, short
 from sessionlab.lessons.pictures import draw_pool_timeline
 from sessionlab.lessons.show import clip
 from sessionlab.lifecycle import (
@@ -810,7 +810,11 @@ try:
     reply = await check_pool.ask("bo", "what is my name?")
     assert "Ana" not in reply, f"Bo got Ana's conversation: {reply!r}"
     assert check_pool.open_sessions() == ["ana", "bo"], "least recently used first"
-    files = list(lab.project_dir_for(check_dir).glob("*.jsonl"))
+    deadline = time.monotonic() + 10  # the CLI writes a turn a few ms after it answers
+    while len(files := list(lab.project_dir_for(check_dir).glob("*.jsonl"))) < 2:
+        if time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.1)
     assert len(files) == 2, f"one transcript per session; found {len(files)}"
 finally:
     with contextlib.suppress(Exception):
@@ -1279,7 +1283,7 @@ script = [
 for key, prompt in script:
     reply = await handler.send(key, prompt)
     print(
-        f"{key:<4}{reply.connection_id:<8}{reply.transcript_id[:8]}  {prompt!r} -> {reply.text!r}"
+        f"{key:<4}{reply.connection_id:<8}{short(reply.transcript_id)}  {prompt!r} -> {reply.text!r}"
     )
 health = handler.health_report()
 print()
@@ -1299,8 +1303,8 @@ stray = await chat(lab, ["a request nobody registered"], cwd=app_dir, quiet=True
 cy_file = app_project / f"{handler.registry.get('cy').transcript_id}.jsonl"
 cy_file.unlink()
 known = handler.registry.known_transcripts()  # live sessions and sessions that ended here
-print("known transcript ids:", sorted(t[:8] for t in known))
-print("files on disk:       ", sorted(p.stem[:8] for p in app_project.glob("*.jsonl")))
+print("known transcript ids:", sorted(short(t) for t in known))
+print("files on disk:       ", sorted(short(p.stem) for p in app_project.glob("*.jsonl")))
 
 # %% [markdown]
 # ## ✏️ Exercise 5 · Find the orphans (2 points)

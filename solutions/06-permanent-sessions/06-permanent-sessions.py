@@ -60,7 +60,7 @@ import matplotlib.pyplot as plt
 
 from sessionlab.clock import FakeClock
 from sessionlab.errors import CourseError
-from sessionlab.lessons import open_lab, print_files
+from sessionlab.lessons import open_lab, print_files, short
 from sessionlab.lifecycle import (
     GrowthMonitor,
     PoolSettings,
@@ -298,7 +298,7 @@ for prompt in [
     "what is my name?",
 ]:
     reply = await handler.send("ana", prompt)
-    print(f"{reply.connection_id:<8}{reply.transcript_id[:8]}  {prompt!r} -> {reply.text!r}")
+    print(f"{reply.connection_id:<8}{short(reply.transcript_id)}  {prompt!r} -> {reply.text!r}")
 ana_transcript = handler.registry.get("ana").transcript_id
 await handler.shutdown()
 files = print_files(lab.project_dir, label="after six messages")
@@ -313,7 +313,7 @@ restarted = SessionHandler(lab.options(), config, project_dir=lab.project_dir)
 await restarted.start()
 await restarted.create_session("ana")  # the user is back; the registry is new and empty
 reply = await restarted.send("ana", "what is my name?")
-print(f"{reply.transcript_id[:8]}  'what is my name?' -> {reply.text!r}")
+print(f"{short(reply.transcript_id)}  'what is my name?' -> {reply.text!r}")
 await restarted.shutdown()
 files = print_files(lab.project_dir, label="after the restart")
 
@@ -327,7 +327,7 @@ durable = SessionHandler(lab.options(), config, project_dir=lab.project_dir)
 await durable.start()
 durable.registry.register("ana", transcript_id=ana_transcript)  # restored from storage
 reply = await durable.send("ana", "what is my name?")
-print(f"{reply.transcript_id[:8]}  'what is my name?' -> {reply.text!r}")
+print(f"{short(reply.transcript_id)}  'what is my name?' -> {reply.text!r}")
 await durable.shutdown()
 files = print_files(lab.project_dir, label="after a restart that remembered")
 

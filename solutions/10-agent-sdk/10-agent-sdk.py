@@ -86,7 +86,7 @@ from claude_agent_sdk._cli_version import __cli_version__ as BUNDLED_CLI_VERSION
 from claude_agent_sdk.testing import run_session_store_conformance
 
 from sessionlab import claude_clis
-from sessionlab.lessons import open_lab
+from sessionlab.lessons import open_lab, short
 from sessionlab.monitor import consolidation
 
 lab, sandbox = open_lab("current", "10-agent-sdk")
@@ -138,7 +138,7 @@ async def ask(course_lab, text, *, quiet=False, cwd=None, **options):
             session_id = message.session_id
     reply = "".join(texts)
     if not quiet:
-        print(f"  {text!r} -> {reply!r}   [session {session_id[:8]}]")
+        print(f"  {text!r} -> {reply!r}   [session {short(session_id)}]")
     return reply, session_id
 
 
@@ -268,7 +268,7 @@ def options_for(course_lab, session_id, **options):
 
 def chosen(options):
     """Which of the two options ``options_for`` set."""
-    return {k: getattr(options, k)[:8] for k in ("session_id", "resume") if getattr(options, k)}
+    return {k: short(getattr(options, k)) for k in ("session_id", "resume") if getattr(options, k)}
 
 
 BO = str(uuid.uuid5(uuid.NAMESPACE_URL, "https://chat.example/users/bo"))
@@ -303,7 +303,7 @@ def uuids(path):
 fork_file = lab.project_dir / f"{fork_id}.jsonl"
 shared = set(uuids(ana_file)) & set(uuids(fork_file))
 assert fork_id != ANA and after_fork[ana_file.name] == before[ana_file.name]
-print(f"✓ new id {fork_id[:8]}; Ana's file unchanged at {after_fork[ana_file.name]} lines")
+print(f"✓ new id {short(fork_id)}; Ana's file unchanged at {after_fork[ana_file.name]} lines")
 print(f"  the fork's copied history keeps the original uuids: {len(shared)} shared")
 
 # %% [markdown]
@@ -356,7 +356,7 @@ print("continued the fork:", continued_id == fork_id, "| Ana's main session:", c
 for info in list_sessions(directory=str(lab.workdir)):
     label = "Ana" if info.session_id == ANA else "fork" if info.session_id == fork_id else "?"
     print(
-        f"{info.session_id[:8]}  {label:<5} {info.file_size:>6} bytes  first prompt: {info.first_prompt!r}"
+        f"{short(info.session_id)}  {label:<5} {info.file_size:>6} bytes  first prompt: {info.first_prompt!r}"
     )
 
 # %% [markdown]
@@ -402,7 +402,7 @@ for prompt in ["my name is Ana", "my city is Lisbon", "what is my name?"]:
 fragments = show(app_project, "three connections without resume")
 for sid in fragment_ids:
     print(
-        f"  {sid[:8]}: the reader sees {len(get_session_messages(sid, directory=str(app_dir)))} messages"
+        f"  {short(sid)}: the reader sees {len(get_session_messages(sid, directory=str(app_dir)))} messages"
     )
 
 # %% [markdown]
