@@ -56,6 +56,16 @@ TASK_NAME = "sessionlab.grade_submission"
 PREFIX = "sessionlab:grade"
 REFUSALS = f"{PREFIX}:refusals"  # hash: worker -> JSON {message, lesson_key, grader_key, at}
 GRADED_LOG = f"{PREFIX}:graded"  # list: "<result key> <worker> stored|duplicate", per grading
+# The result and its log line in one step: a worker killed between two commands would leave a
+# stored result that no log line accounts for (seen once under load in the kill -9 test).
+STORE_AND_LOG = """
+local stored = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2])
+local verdict = 'duplicate'
+if stored then verdict = 'stored' end
+redis.call('RPUSH', KEYS[2], ARGV[3] .. ' ' .. verdict)
+if stored then return 1 end
+return 0
+"""
 CLAIM_TTL_S = 30
 RESULT_TTL_S = 3 * 24 * 3600  # long enough for a coordinator to come back
 DEFAULT_VISIBILITY_TIMEOUT_S = 120.0
@@ -214,8 +224,10 @@ def _grade_submission(self: Task, payload: str) -> str:
         raise self.retry(countdown=5, max_retries=None)  # another worker is grading it now
     with _claim_held(client, claim, worker):
         result = _workspace(task).grade(task)
-        stored = client.set(done_key, result.to_json(), nx=True, ex=RESULT_TTL_S)
-        client.rpush(GRADED_LOG, f"{done_key} {worker} {'stored' if stored else 'duplicate'}")
+        client.eval(
+            STORE_AND_LOG, 2, done_key, GRADED_LOG, result.to_json(), RESULT_TTL_S,
+            f"{done_key} {worker}",
+        )  # fmt: skip
     log.info("graded %s: %s/%s in %.1f s", task.student_id, result.score, result.max_score,
              result.seconds)  # fmt: skip
     return "graded"
