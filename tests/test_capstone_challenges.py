@@ -14,7 +14,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from sessionlab.lessons.crash_runs import definitions_source, digest, run_in_child
+from sessionlab.lessons.child_runs import definitions_source, digest, run_in_child
 from sessionlab.lessons.dashboards import bars_match, read_dashboard
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -66,7 +66,7 @@ from IPython.display import HTML, display
 
 from sessionlab.capstone import SingleSessionChatSystem
 from sessionlab.lessons import open_lab
-from sessionlab.lessons.crash_runs import digest, run_in_child
+from sessionlab.lessons.child_runs import digest, run_in_child
 from sessionlab.lessons.dashboards import bars_match, read_dashboard
 from sessionlab.monitor import SessionMonitor
 from sessionlab.transcripts import conversation_chain, read_entries
