@@ -247,35 +247,7 @@ assert len(plain["new_files"]) == 1 and plain["new_files"][0].endswith(".jsonl")
 assert (lab.project_dir / plain["new_files"][0]).is_file(), "a file of lab.project_dir"
 print("visible tests passed")
 ### BEGIN HIDDEN TESTS
-from sessionlab.transcripts import message_text, read_entries  # noqa: E402
-
-
-def _folder(project):
-    return {p.name: p.stat().st_size for p in project.glob("*.jsonl")}
-
-
-async def _observed(attempt):
-    """(what measure_attempt returned, what the grader saw in the folder around it)."""
-    project = lab.project_dir
-    before = _folder(project)
-    got = await measure_attempt(lab, attempt)
-    after = _folder(project)
-    changed = sorted(n for n in after if after[n] != before.get(n))
-    turn = max(changed, key=lambda n: (project / n).stat().st_mtime_ns) if changed else None
-    said = [
-        message_text(e)
-        for e in (read_entries(project / turn) if turn else [])
-        if e.get("type") == "assistant"
-    ]
-    seen = {
-        "files_before": len(before),
-        "files_after": len(after),
-        "new_files": sorted(set(after) - set(before)),
-        "turn_file": turn,
-        "remembered": bool(said) and "Ana" in said[-1],
-    }
-    return (got if isinstance(got, dict) else {}), seen
-
+from sessionlab.lessons.attempts import observe_attempt  # noqa: E402
 
 right, total = 0, 0
 for case, attempt in (
@@ -287,7 +259,7 @@ for case, attempt in (
     keys = ("files_before", "files_after", "new_files")
     total += len(keys)
     try:
-        got, seen = await _observed(attempt)
+        got, seen = await observe_attempt(measure_attempt, lab, attempt)
     except Exception as error:
         print(f"hidden: {case}: measure_attempt raised {type(error).__name__}")
         continue
@@ -315,28 +287,7 @@ else:
 assert resumed["remembered"] is True, "resume sends the history: the model knows"
 print("visible tests passed")
 ### BEGIN HIDDEN TESTS
-
-
-def _folder(project):
-    return {p.name: p.stat().st_size for p in project.glob("*.jsonl")}
-
-
-async def _observed(attempt):
-    """(what measure_attempt returned, what the grader saw in the folder around it)."""
-    project = lab.project_dir
-    before = _folder(project)
-    got = await measure_attempt(lab, attempt)
-    after = _folder(project)
-    changed = sorted(n for n in after if after[n] != before.get(n))
-    turn = max(changed, key=lambda n: (project / n).stat().st_mtime_ns) if changed else None
-    said = [
-        message_text(e)
-        for e in (read_entries(project / turn) if turn else [])
-        if e.get("type") == "assistant"
-    ]
-    seen = {"turn_file": turn, "remembered": bool(said) and "Ana" in said[-1]}
-    return (got if isinstance(got, dict) else {}), seen
-
+from sessionlab.lessons.attempts import observe_attempt  # noqa: E402
 
 right, total = 0, 0
 keys = ("turn_file", "remembered")
@@ -361,7 +312,7 @@ for case, attempt in (
             continue
         attempt = {"resume": fork.removesuffix(".jsonl")}
     try:
-        got, seen = await _observed(attempt)
+        got, seen = await observe_attempt(measure_attempt, lab, attempt)
     except Exception as error:
         print(f"hidden: {case}: measure_attempt raised {type(error).__name__}")
         continue
@@ -551,33 +502,7 @@ assert judge_attempt(made_up([], "a.jsonl", True), "a") == ONE_SESSION
 assert judge_attempt(made_up([], "c.jsonl", False), "a") == OTHER_SESSION
 print("visible tests passed")
 ### BEGIN HIDDEN TESTS
-
-
-def _folder(project):
-    return {p.name: p.stat().st_size for p in project.glob("*.jsonl")}
-
-
-async def _seen(attempt):
-    """What the grader sees in the folder around one run of the student's experiment."""
-    project = lab.project_dir
-    before = _folder(project)
-    await measure_attempt(lab, attempt)
-    after = _folder(project)
-    changed = sorted(n for n in after if after[n] != before.get(n))
-    turn = max(changed, key=lambda n: (project / n).stat().st_mtime_ns) if changed else None
-    said = [
-        message_text(e)
-        for e in (read_entries(project / turn) if turn else [])
-        if e.get("type") == "assistant"
-    ]
-    return {
-        "files_before": len(before),
-        "files_after": len(after),
-        "new_files": sorted(set(after) - set(before)),
-        "turn_file": turn,
-        "remembered": bool(said) and "Ana" in said[-1],
-    }
-
+from sessionlab.lessons.attempts import observe_attempt  # noqa: E402
 
 right, total = 0, 0
 
@@ -605,7 +530,7 @@ for case, attempt, want in (
     ("continue after it", {"continue_conversation": True}, OTHER_SESSION),
 ):
     try:
-        seen = await _seen(attempt)
+        _, seen = await observe_attempt(measure_attempt, lab, attempt)
     except Exception as error:  # the student's experiment is needed to start the run
         print(f"hidden: {case}: your measure_attempt did not run it ({type(error).__name__})")
         total += 1
