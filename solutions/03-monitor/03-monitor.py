@@ -869,97 +869,28 @@ class StudentMonitor:
 # Defined first: the rules cell uses this check even when the basics below fail. It reads
 # the notebook's code as submitted (SUBMITTED_CELLS, given by the grader), never the
 # student's running process: no patch of inspect or sys.modules there can hide a wrapper.
-import ast  # noqa: E402
+# The rule (sessionlab.grading.own_work) follows StudentMonitor and everything it reaches.
+from sessionlab.grading.own_work import DYNAMIC_IMPORTS, OwnWorkRule, own_work_problems  # noqa: E402
+from sessionlab.lessons.child_runs import notebook_cells  # noqa: E402
 
-FORBIDDEN_NAMES = (
-    "SessionMonitor",
-    "MultiProjectMonitor",
-    "LineRewriter",
-    "sessionlab.monitor.engine",
-    "sessionlab.monitor.multi",
-    "sessionlab.monitor.follower",
-    "sessionlab.monitor.merge",
-    "sessionlab.monitor.discovery",
-    "sessionlab.monitor.merge_pipeline",
-    "sessionlab.monitor.stray_finisher",
-    "sessionlab.monitor.ordering",
-    "sessionlab.monitor.options",
-    "sessionlab.monitor.counters",
-    "sessionlab.monitor.lease",
-    "sessionlab.monitor.baseline",
-    "sessionlab.durable.appends",
-)
 # The reference's modules: importing one to read it is allowed, using it in your code is not.
-FORBIDDEN_MODULES = tuple(n for n in FORBIDDEN_NAMES if n.startswith("sessionlab."))
-# Dynamic imports and code built from strings hide what is used: not anywhere in the notebook...
-FORBIDDEN_ANYWHERE = ("import_module", "__import__", "importlib", "sys.modules", "__builtins__")
-# ... and, inside the monitor's own classes, no code built from strings either.
-FORBIDDEN_IN_CODE = ("exec(", "eval(", "compile(", "globals(")
+OWN_WORK = OwnWorkRule(
+    answers=("StudentMonitor",),
+    kind="class",
+    reference_modules=(
+        "sessionlab.monitor.engine", "sessionlab.monitor.multi", "sessionlab.monitor.follower",
+        "sessionlab.monitor.merge", "sessionlab.monitor.discovery",
+        "sessionlab.monitor.merge_pipeline", "sessionlab.monitor.stray_finisher",
+        "sessionlab.monitor.ordering", "sessionlab.monitor.options", "sessionlab.monitor.counters",
+        "sessionlab.monitor.lease", "sessionlab.monitor.baseline", "sessionlab.durable.appends",
+    ),
+    reference_names=("SessionMonitor", "MultiProjectMonitor", "LineRewriter"),
+    forbidden_anywhere=DYNAMIC_IMPORTS,  # imports by a computed name: not anywhere
+)  # fmt: skip
 
 
-def _submitted_cells():
-    """The grader's copy of the notebook's code; in a plain kernel (the lesson's own run),
-    what ran so far, without these test cells."""
-    try:
-        return SUBMITTED_CELLS
-    except NameError:
-        return [c for c in In if "FORBIDDEN_NAMES" not in c]  # noqa: F821  (IPython's)
-
-
-def _reference_aliases(tree):
-    """Names an import binds to the reference (``import ... as R``, ``from ... import engine``)."""
-    aliases = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.module:
-            for name in node.names:
-                full = f"{node.module}.{name.name}"
-                if full.startswith(FORBIDDEN_MODULES) or node.module.startswith(FORBIDDEN_MODULES):
-                    aliases.add(name.asname or name.name)
-        elif isinstance(node, ast.Import):
-            for name in node.names:
-                if name.name.startswith(FORBIDDEN_MODULES) and name.asname:
-                    aliases.add(name.asname)
-    return aliases
-
-
-def _own_work_problems(cells):
-    code = "\n".join(cells)
-    problems = [f"your notebook uses {name}" for name in FORBIDDEN_ANYWHERE if name in code]
-    trees = []
-    for cell in cells:
-        try:
-            trees.append(ast.parse(cell))
-        except SyntaxError:
-            continue
-    aliases = set().union(*(_reference_aliases(tree) for tree in trees))
-    classes, bases = set(), []
-    for tree in trees:
-        for node in ast.walk(tree):
-            if isinstance(node, ast.ClassDef):
-                classes.add(node.name)
-                if node.name == "StudentMonitor":
-                    bases += [ast.unparse(b) for b in node.bases]
-            if isinstance(node, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
-                body = ast.unparse(node)
-                used = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)} & aliases
-                problems += [f"{node.name} uses {name} from the reference" for name in sorted(used)]
-                problems += [
-                    f"{node.name} names {name}" for name in FORBIDDEN_NAMES if name in body
-                ]
-                if node.name in ("StudentMonitor", "LineFollower", "ChainMerger"):
-                    strings = [name for name in FORBIDDEN_IN_CODE if name in body]
-                    problems += [f"{node.name} uses {name}" for name in strings]
-            elif isinstance(node, ast.Assign | ast.AnnAssign | ast.AugAssign):
-                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-                if any(ast.unparse(t) == "StudentMonitor" for t in targets):
-                    problems.append("StudentMonitor is assigned, not written as a class")
-    if "StudentMonitor" in aliases:
-        problems.append("StudentMonitor is imported from the reference, not written")
-    if "StudentMonitor" not in classes:
-        problems.append("no class StudentMonitor in the notebook")
-    allowed = {"object", "NaivePollingMonitor"} | (classes - {"StudentMonitor"})
-    problems += [f"it inherits from {base}" for base in bases if base not in allowed]
-    return sorted(set(problems))
+def _own_work_problems():
+    return own_work_problems(notebook_cells(globals()), OWN_WORK)
 
 
 ### END HIDDEN TESTS
@@ -983,7 +914,7 @@ with tempfile.TemporaryDirectory() as tmp:
     assert stats["corrections"] == 1, stats
 print("visible tests passed")
 ### BEGIN HIDDEN TESTS
-problems = _own_work_problems(_submitted_cells())
+problems = _own_work_problems()
 assert not problems, f"StudentMonitor must be your own code: {'; '.join(problems)}"
 ### END HIDDEN TESTS
 
@@ -994,7 +925,7 @@ assert not problems, f"StudentMonitor must be your own code: {'; '.join(problems
 # from a resume copy, and old sessions left alone.
 print("graded by the course harness (see section 4 for the same run)")
 ### BEGIN HIDDEN TESTS
-problems = _own_work_problems(_submitted_cells())
+problems = _own_work_problems()
 if problems:
     print("StudentMonitor must be your own code; it scores 0 because:")
     for problem in problems:

@@ -645,154 +645,32 @@ class SessionPool:
 ### BEGIN HIDDEN TESTS
 # Defined first: the rules cell uses this check even when the basics below fail. It reads
 # the notebook's code as submitted (SUBMITTED_CELLS, given by the grader), never the
-# student's running process.
-import ast  # noqa: E402
+# student's running process. The rule (sessionlab.grading.own_work) follows SessionPool and
+# everything it reaches: a helper, a parent class, a lesson global such as `handler`.
+from sessionlab.grading.own_work import DYNAMIC_IMPORTS, OwnWorkRule, own_work_problems  # noqa: E402
+from sessionlab.lessons.child_runs import notebook_cells  # noqa: E402
 
 # The reference pool: reading it is allowed, using it in SessionPool is not.
-POOL_REFERENCE = (
-    "ConnectionPool",
-    "PooledConnection",
-    "SessionHandler",
-    "PoolStats",
-    "client_alive",
-    "sdk_client",
-    "run_pool_bench",
-    "reference_pool",
-)
-POOL_MODULES = (
-    "sessionlab.lifecycle.pool",
-    "sessionlab.lifecycle.connection",
-    "sessionlab.lifecycle.handler",
-    "sessionlab.lifecycle.pool_benchmark",
-)
-# Code that hides what it uses: not anywhere in the notebook.
-POOL_HIDING = (
-    "import_module",
-    "__import__",
-    "importlib",
-    "sys.modules",
-    "__builtins__",
-    "__subclasses__",
-    "__globals__",
-    "get_objects",
-    "get_referrers",
-)
-POOL_CALLS = ("exec", "eval", "compile", "globals", "vars", "locals", "breakpoint")
+OWN_WORK = OwnWorkRule(
+    answers=("SessionPool",),
+    kind="class",
+    reference_modules=(
+        "sessionlab.lifecycle.pool", "sessionlab.lifecycle.connection",
+        "sessionlab.lifecycle.handler", "sessionlab.lifecycle.pool_benchmark",
+    ),
+    reference_names=(
+        "ConnectionPool", "PooledConnection", "SessionHandler", "PoolStats", "client_alive",
+        "sdk_client", "run_pool_bench", "reference_pool",
+    ),
+    # Code that hides what it uses: not anywhere in the notebook.
+    forbidden_anywhere=(
+        *DYNAMIC_IMPORTS, "__subclasses__", "__globals__", "get_objects", "get_referrers",
+    ),
+)  # fmt: skip
 
 
-def _pool_cells():
-    """The grader's copy of the notebook's code; in a plain kernel (the lesson's own run),
-    what ran so far, without these test cells."""
-    try:
-        return SUBMITTED_CELLS
-    except NameError:
-        return [c for c in In if "_pool_problems" not in c]  # noqa: F821  (IPython's)
-
-
-def _pool_aliases(tree):
-    """Names bound to the reference pool by imports (``from ... import X as Y``, modules)."""
-    aliases = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.module:
-            for name in node.names:
-                full = f"{node.module}.{name.name}"
-                if (
-                    full.startswith(POOL_MODULES)
-                    or node.module.startswith(POOL_MODULES)
-                    or full == "sessionlab.lifecycle"
-                    or (node.module == "sessionlab.lifecycle" and name.name in POOL_REFERENCE)
-                ):
-                    aliases.add(name.asname or name.name)
-        elif isinstance(node, ast.Import):
-            for name in node.names:
-                if name.name.startswith("sessionlab.lifecycle") and name.asname:
-                    aliases.add(name.asname)
-    return aliases
-
-
-def _pool_tainted(trees, start):
-    """Top-level names whose value comes from the reference (``handler = SessionHandler(...)``)."""
-    tainted, changed = set(start), True
-    while changed:
-        changed = False
-        for tree in trees:
-            for node in tree.body:
-                if isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
-                    used = {n.id for n in ast.walk(node.value) if isinstance(n, ast.Name)}
-                    if used & tainted:
-                        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-                        for target in targets:
-                            for name in ast.walk(target):
-                                if isinstance(name, ast.Name) and name.id not in tainted:
-                                    tainted.add(name.id)
-                                    changed = True
-    return tainted
-
-
-def _pool_reads(node):
-    """Names a class or function reads from the notebook's globals, function by function."""
-    functions = ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda
-    parts = [n for n in ast.walk(node) if isinstance(n, functions)]
-    if isinstance(node, ast.ClassDef):  # bases, decorators and class-level statements
-        parts += [*node.bases, *node.keywords, *node.decorator_list]
-        parts += [s for s in node.body if not isinstance(s, functions)]
-    reads = set()
-    for part in parts:
-        names = [n for n in ast.walk(part) if isinstance(n, ast.Name)]
-        local = {n.id for n in names if not isinstance(n.ctx, ast.Load)}
-        local |= {a.arg for a in ast.walk(part) if isinstance(a, ast.arg)}
-        reads |= {n.id for n in names if isinstance(n.ctx, ast.Load)} - local
-    return reads
-
-
-def _pool_problems(cells):
-    code = "\n".join(cells)
-    problems = [f"your notebook uses {name}" for name in POOL_HIDING if name in code]
-    trees = []
-    for cell in cells:
-        try:
-            trees.append(ast.parse(cell))
-        except SyntaxError:
-            continue
-    aliases = set().union(*(_pool_aliases(tree) for tree in trees))
-    always = aliases | set(POOL_REFERENCE) | {"sessionlab"}  # never used in your pool's code
-    tainted = _pool_tainted(trees, always)  # lesson globals that hold the reference
-    defs = {}
-    for tree in trees:
-        for node in tree.body:
-            if isinstance(node, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
-                defs[node.name] = node
-            elif isinstance(node, ast.Assign | ast.AnnAssign | ast.AugAssign):
-                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-                if any("SessionPool" in ast.unparse(t) for t in targets):
-                    problems.append("SessionPool is assigned, not written as a class")
-    if "SessionPool" in aliases:
-        problems.append("SessionPool is imported from the reference, not written")
-    if not isinstance(defs.get("SessionPool"), ast.ClassDef):
-        problems.append("no class SessionPool in the notebook")
-    # SessionPool, and every class or function of the notebook it uses, in any depth
-    todo, seen = ["SessionPool"], set()
-    while todo:
-        name = todo.pop()
-        if name in seen or name not in defs:
-            continue
-        seen.add(name)
-        node = defs[name]
-        every = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
-        attrs = {n.attr for n in ast.walk(node) if isinstance(n, ast.Attribute)}
-        reads = _pool_reads(node)
-        calls = {
-            n.func.id if isinstance(n.func, ast.Name) else n.func.attr
-            for n in ast.walk(node)
-            if isinstance(n, ast.Call) and isinstance(n.func, ast.Name | ast.Attribute)
-        }
-        used = (
-            (every & always) | (reads & tainted) | (attrs & (set(POOL_REFERENCE) | {"lifecycle"}))
-        )
-        problems += [f"{name} uses {u} from the reference" for u in sorted(used)]
-        problems += [f"{name} calls {c}()" for c in sorted(calls & set(POOL_CALLS))]
-        todo += sorted(reads & set(defs))
-    return sorted(set(problems))
+def _pool_problems():
+    return own_work_problems(notebook_cells(globals()), OWN_WORK)
 
 
 ### END HIDDEN TESTS
@@ -822,7 +700,7 @@ finally:
     end_cli_processes(check_dir)
 print("visible tests passed")
 ### BEGIN HIDDEN TESTS
-problems = _pool_problems(_pool_cells())
+problems = _pool_problems()
 assert not problems, f"SessionPool must be your own code: {'; '.join(problems)}"
 ### END HIDDEN TESTS
 
@@ -974,7 +852,7 @@ async def _grade_rules(pool, folder, project):
 
 
 rules_score = 0.0
-problems = _pool_problems(_pool_cells())
+problems = _pool_problems()
 if problems:
     print("SessionPool must be your own code; it scores 0 because:")
     for problem in problems:

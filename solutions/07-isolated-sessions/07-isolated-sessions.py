@@ -862,110 +862,27 @@ class RedisSessions:
 ### BEGIN HIDDEN TESTS
 # Defined first: the other cells of exercises 5 and 6 use this check too. It reads the
 # notebook's code as submitted (SUBMITTED_CELLS, given by the grader), never the kernel.
-import ast  # noqa: E402
+# The rule (sessionlab.grading.own_work) follows the class and everything it reaches.
+from sessionlab.grading.own_work import DYNAMIC_IMPORTS, OwnWorkRule, own_work_problems  # noqa: E402
 
-OWN_WORK_FORBIDDEN = (
-    "RedisStateStore",
-    "SQLiteStateStore",
-    "StateStore",
-    "TemporarySessionManager",
-    "SessionCache",
-    "SessionFolders",
-    "Cleaner",
-    "sessionlab.isolation",
-)
-OWN_WORK_ANYWHERE = ("import_module", "__import__", "importlib", "sys.modules", "__builtins__")
-OWN_WORK_PACKAGE = "sessionlab.isolation"
-OWN_WORK_ALLOWED = {
-    "TranscriptClient",
-    "TurnError",
-    "TurnWorkers",
-    "send_turn",
-}  # the lesson's parts
+OWN_WORK_ISOLATION = {
+    "kind": "class",
+    "reference_modules": ("sessionlab.isolation",),
+    "reference_names": (
+        "RedisStateStore", "SQLiteStateStore", "StateStore", "TemporarySessionManager",
+        "SessionCache", "SessionFolders", "Cleaner",
+    ),
+    "allowed": ("TranscriptClient", "TurnError", "TurnWorkers", "send_turn"),  # the lesson's parts
+    "forbidden_anywhere": DYNAMIC_IMPORTS,
+}  # fmt: skip
+OWN_WORK_REDIS = OwnWorkRule(answers=("RedisSessions",), **OWN_WORK_ISOLATION)
+OWN_WORK_CLIENTS = OwnWorkRule(answers=("SessionClients",), **OWN_WORK_ISOLATION)
 
 
-def _submitted_cells():
-    """The grader's copy of the notebook's code; in a plain kernel (the lesson's own run),
-    what ran so far, without these test cells."""
-    try:
-        return SUBMITTED_CELLS
-    except NameError:
-        return [c for c in In if "OWN_WORK_FORBIDDEN" not in c]  # noqa: F821  (IPython's)
-
-
-def _reference_aliases(trees):
-    """Names bound to the course's isolation package by an import anywhere in the notebook,
-    and the notebook's functions and classes that use one (a wrapper is still the reference)."""
-    aliases = set()
-    for tree in trees:
-        for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
-                OWN_WORK_PACKAGE
-            ):
-                aliases |= {alias.asname or alias.name for alias in node.names}
-            elif isinstance(node, ast.ImportFrom) and node.module == "sessionlab":
-                aliases |= {a.asname or a.name for a in node.names if a.name == "isolation"}
-            elif isinstance(node, ast.Import):
-                aliases |= {
-                    alias.asname or alias.name.split(".")[0]
-                    for alias in node.names
-                    if alias.name.startswith(OWN_WORK_PACKAGE)
-                }
-    aliases -= OWN_WORK_ALLOWED
-    helpers = [
-        node
-        for tree in trees
-        for node in tree.body
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
-    ]
-    for _ in range(3):  # helpers of helpers
-        for node in helpers:
-            used = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
-            if used & aliases:
-                aliases.add(node.name)
-    return aliases
-
-
-def _own_work_problems(cells, name):
-    """Why class ``name`` is not the student's own code (empty: it is)."""
-    code = "".join(cells)
-    problems = [f"your notebook uses {word}" for word in OWN_WORK_ANYWHERE if word in code]
-    trees = []
-    for cell in cells:
-        try:
-            trees.append(ast.parse(cell))
-        except SyntaxError:
-            continue
-    aliases = _reference_aliases(trees)
-    found = False
-    for tree in trees:
-        for node in ast.walk(tree):
-            if isinstance(node, ast.ClassDef) and node.name == name:
-                found = True
-                body = ast.unparse(node)
-                used = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
-                for word in sorted(used & aliases - {name}):
-                    problems.append(f"{name} uses {word}, which is the course's package")
-                problems += [f"{name} names {word}" for word in OWN_WORK_FORBIDDEN if word in body]
-                bases = [ast.unparse(base) for base in node.bases]
-                problems += [f"{name} inherits from {base}" for base in bases if base != "object"]
-            elif isinstance(node, ast.Assign | ast.AnnAssign):
-                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-                if any(ast.unparse(target) == name for target in targets):
-                    problems.append(f"{name} is assigned, not written as a class")
-            elif isinstance(node, ast.ImportFrom | ast.Import) and any(
-                (alias.asname or alias.name) == name for alias in node.names
-            ):
-                problems.append(f"{name} is imported, not written")
-    if not found:
-        problems.append(f"no class {name} in the notebook")
-    return sorted(set(problems))
-
-
-def _own_work_or_zero(name):
-    problems = _own_work_problems(_submitted_cells(), name)
+def _own_work_or_zero(rule):
+    problems = own_work_problems(notebook_cells(globals()), rule)
     if problems:
-        print(f"{name} must be your own code; this check scores 0 because:")
+        print(f"{rule.answers[0]} must be your own code; this check scores 0 because:")
         for problem in problems:
             print("  -", problem)
     return not problems
@@ -995,7 +912,7 @@ with scratch_redis() as (url, folder):
             raise AssertionError(f"{crafted!r} must be refused with ValueError")
 print("visible tests passed")
 ### BEGIN HIDDEN TESTS
-score = 1.0 if _own_work_or_zero("RedisSessions") else 0.0
+score = 1.0 if _own_work_or_zero(OWN_WORK_REDIS) else 0.0
 if score:
     with scratch_redis() as (url, folder):
         root = folder / "sessions"
@@ -1063,7 +980,7 @@ with scratch_redis() as (url, folder):
     assert not (root / gone_id).exists() and (root / kept_id).is_dir()
 print("visible tests passed")
 ### BEGIN HIDDEN TESTS
-score = 1.0 if _own_work_or_zero("RedisSessions") else 0.0
+score = 1.0 if _own_work_or_zero(OWN_WORK_REDIS) else 0.0
 if score:
     with scratch_redis() as (url, folder):
         root = folder / "sessions"
@@ -1167,7 +1084,7 @@ print("visible tests passed")
 ### BEGIN HIDDEN TESTS
 import random  # noqa: E402
 
-score = 1.0 if _own_work_or_zero("SessionClients") else 0.0
+score = 1.0 if _own_work_or_zero(OWN_WORK_CLIENTS) else 0.0
 if score:
     with scratch_redis() as (url, folder):
         root = folder / "sessions"

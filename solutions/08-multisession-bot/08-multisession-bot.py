@@ -545,89 +545,23 @@ print("visible tests passed")
 ### BEGIN HIDDEN TESTS
 # Defined first: the next exercise's check uses it too. It reads the notebook's code as
 # submitted (SUBMITTED_CELLS, given by the grader), never the student's running process.
-import ast  # noqa: E402
+# The rule (sessionlab.grading.own_work) follows the answers and everything they reach.
 import json  # noqa: E402
 
-BOT_REFERENCE = (
-    "sessionlab.bot.app",
-    "sessionlab.bot.tokens",
-    "sessionlab.bot.history",
-    "sessionlab.bot.rule_breakers",
-    "sessionlab.request_checks",
-)
-BOT_YOURS = ("sessionlab.bot.client", "sessionlab.bot.process", "sessionlab.bot.socket_server")
-BOT_ANSWERS = ("operator_refusal", "sessions_summary", "test_isolation")
-BOT_DYNAMIC = ("import_module", "__import__", "importlib", "sys.modules", "__builtins__")
+from sessionlab.grading.own_work import DYNAMIC_IMPORTS, OwnWorkRule, own_work_problems  # noqa: E402
+from sessionlab.lessons.child_runs import notebook_cells  # noqa: E402
 
+OWN_WORK_BOT = {
+    "kind": "function",
+    "reference_modules": ("sessionlab.bot", "sessionlab.request_checks"),
+    # The lesson's parts, yours to use: the client, the process, the socket server.
+    "allowed": ("sessionlab.bot.client", "sessionlab.bot.process", "sessionlab.bot.socket_server"),
+    "forbidden_anywhere": DYNAMIC_IMPORTS,  # imports by a name computed at run time
+}
+OWN_WORK_PAGE = OwnWorkRule(answers=("operator_refusal", "sessions_summary"), **OWN_WORK_BOT)
+OWN_WORK_TEST = OwnWorkRule(answers=("test_isolation",), **OWN_WORK_BOT)
 
-def _bot_submitted_cells():
-    """The grader's copy of the notebook's code; in a plain kernel (the lesson's own run),
-    what ran so far, without the test cells."""
-    try:
-        return SUBMITTED_CELLS
-    except NameError:
-        marker = "### BEGIN " + "HIDDEN TESTS"  # the test cells, as they ran
-        return [c for c in In if marker not in c]  # noqa: F821  (IPython's)
-
-
-def _is_reference(module: str, name: str) -> bool:
-    """Does ``from module import name`` bind something of the reference bot?"""
-    full = f"{module}.{name}"
-    if module == "sessionlab.bot":  # the package re-exports the stores
-        return full not in BOT_YOURS
-    return module.startswith(BOT_REFERENCE) or full.startswith(BOT_REFERENCE)
-
-
-def _bot_reference_aliases(tree):
-    """Names an import binds to the reference bot (a module, a function, a class)."""
-    aliases = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.module:
-            for name in node.names:
-                if _is_reference(node.module, name.name):
-                    aliases.add(name.asname or name.name)
-        elif isinstance(node, ast.Import):
-            for name in node.names:  # ``import sessionlab.bot.app`` binds ``sessionlab``:
-                if name.asname and name.name.startswith(BOT_REFERENCE):  # caught by its use
-                    aliases.add(name.asname)
-    return aliases
-
-
-def _bot_own_work_problems(cells, required):
-    """What makes ``required`` (the exercise's answers) not the student's own work."""
-    code = "\n".join(cells)
-    problems = [f"your notebook uses {name}" for name in BOT_DYNAMIC if name in code]
-    trees = []
-    for cell in cells:
-        try:
-            trees.append(ast.parse(cell))
-        except SyntaxError:
-            continue
-    aliases = set().union(*(_bot_reference_aliases(tree) for tree in trees))
-    defined = set()
-    for tree in trees:
-        for node in ast.walk(tree):
-            if isinstance(node, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
-                defined.add(node.name)
-                used = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)} & aliases
-                problems += [f"{node.name} uses {name} from the reference" for name in sorted(used)]
-                dotted = {ast.unparse(n) for n in ast.walk(node) if isinstance(n, ast.Attribute)}
-                problems += [
-                    f"{node.name} uses {module}"
-                    for module in BOT_REFERENCE
-                    if any(d.startswith(module) for d in dotted)
-                ]
-            elif isinstance(node, ast.Assign | ast.AnnAssign | ast.AugAssign):
-                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-                for target in targets:
-                    if ast.unparse(target) in BOT_ANSWERS:
-                        problems.append(f"{ast.unparse(target)} is assigned, not written with def")
-    problems += [f"{name} is imported, not written" for name in BOT_ANSWERS if name in aliases]
-    problems += [f"no def {name} in the notebook" for name in required if name not in defined]
-    return sorted(set(problems))
-
-
-problems = _bot_own_work_problems(_bot_submitted_cells(), ("operator_refusal", "sessions_summary"))
+problems = own_work_problems(notebook_cells(globals()), OWN_WORK_PAGE)
 assert not problems, f"the /sessions page must be your own code: {'; '.join(problems)}"
 score = 1.0
 # Who may look: every refusal, and the one acceptance.
@@ -660,7 +594,7 @@ for header, expected in cases.items():
         ok = ok and token not in reason and "not-it" not in reason and token[:-1] not in reason
     if not ok:
         wrong_refusals.append(repr(header)[:24])
-submitted = "\n".join(_bot_submitted_cells())
+submitted = "\n".join(notebook_cells(globals()))
 if "compare_digest" not in submitted:
     wrong_refusals.append("tokens are not compared with hmac.compare_digest")
 if not wrong_refusals:
@@ -898,7 +832,7 @@ print("visible tests passed")
 ### BEGIN HIDDEN TESTS
 import random  # noqa: E402
 
-problems = _bot_own_work_problems(_bot_submitted_cells(), ("test_isolation",))
+problems = own_work_problems(notebook_cells(globals()), OWN_WORK_TEST)
 assert not problems, f"the isolation test must be your own code: {'; '.join(problems)}"
 
 

@@ -262,147 +262,27 @@ class MyChatSystem:
 # Own work is checked on the notebook's code AS SUBMITTED (SUBMITTED_CELLS, given by the
 # grader), never on the student's running kernel: no patch of a module, of inspect or of a
 # global there can hide a wrapper. Reading the reference (importing it, printing its source,
-# running it as section 1 does) is allowed; MyChatSystem and everything it reaches may not use it.
-import ast  # noqa: E402
-import builtins  # noqa: E402
-import symtable  # noqa: E402
+# running it as section 1 does) is allowed; MyChatSystem and everything it reaches may not use
+# it (the rule: sessionlab.grading.own_work).
+from sessionlab.grading.own_work import OwnWorkRule, own_work_problems  # noqa: E402
+from sessionlab.lessons.child_runs import notebook_cells  # noqa: E402
 
-REFERENCE_MODULES = ("sessionlab.capstone", "sessionlab.sdk_turns", "sessionlab.lifecycle.metrics")
-REFERENCE_NAMES = (
-    "SingleSessionChatSystem", "ChatMetrics", "ChatReply", "ChatError", "CostTracker",
-    "collect_turn", "CollectedTurn", "sessionlab.capstone",
-)  # fmt: skip
-# Code built from strings hides what it uses: not in MyChatSystem or anything it reaches.
-HIDDEN_CODE = (
-    "import_module", "__import__", "importlib", "sys.modules", "__builtins__", "eval(",
-    "exec(", "compile(", "globals(", "vars(", "get_ipython", "run_cell", "__dict__",
+OWN_WORK = OwnWorkRule(
+    answers=("MyChatSystem",),
+    kind="class",
+    reference_modules=("sessionlab.capstone", "sessionlab.sdk_turns", "sessionlab.lifecycle.metrics"),
+    reference_names=(
+        "SingleSessionChatSystem", "ChatMetrics", "ChatReply", "ChatError", "CostTracker",
+        "collect_turn", "CollectedTurn", "sessionlab.capstone",
+    ),
+    forbidden_anywhere=(),  # the challenges may use the reference; only MyChatSystem is checked
 )  # fmt: skip
 
 
 def _submitted_cells():
     """The grader's copy of the notebook's code; in a plain kernel (the lesson's own run),
     what ran so far, without these test cells."""
-    try:
-        return list(SUBMITTED_CELLS)
-    except NameError:
-        marker = "### BEGIN " + "HIDDEN TESTS"  # (split: nbgrader reads the whole marker)
-        return [c for c in In if marker not in c]  # noqa: F821  (IPython's)
-
-
-def _trees(cells):
-    try:
-        from IPython.core.inputtransformer2 import TransformerManager
-
-        plain = TransformerManager().transform_cell
-    except ImportError:
-        plain = str
-    trees = []
-    for cell in cells:
-        try:
-            flags = ast.PyCF_ONLY_AST | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
-            trees.append(compile(plain(cell), "<cell>", "exec", flags))
-        except (SyntaxError, ValueError):
-            continue
-    return trees
-
-
-def _reference_import(node, alias):
-    """Does this import bind the reference (a module of it, a name of it, the package)?"""
-    if isinstance(node, ast.ImportFrom):
-        full = f"{node.module or ''}.{alias.name}"
-        module = node.module or ""
-    else:
-        full = module = alias.name
-        if alias.asname is None and full.startswith("sessionlab"):
-            return True  # `import sessionlab.x` binds the whole package, capstone included
-    return (
-        full == "sessionlab"
-        or full.startswith(REFERENCE_MODULES)
-        or module.startswith(REFERENCE_MODULES)
-        or alias.name in REFERENCE_NAMES
-    )
-
-
-def _module_reads(node):
-    """Names ``node`` (a top-level statement) reads from the notebook's top level, scope by
-    scope: a method's parameter ``prompt`` is not the top-level ``prompt`` of a demo loop."""
-    code = ast.unparse(node)
-    try:
-        table = symtable.symtable(code, "<cell>", "exec")
-    except SyntaxError:  # top-level await in a demo: every name it reads, roughly
-        return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
-    names, tables = set(), [(table, True)]
-    while tables:
-        current, top = tables.pop()
-        for symbol in current.get_symbols():
-            if symbol.is_referenced() and (top or symbol.is_global()):
-                names.add(symbol.get_name())
-        tables += [(child, False) for child in current.get_children()]
-    return names
-
-
-def _own_work_problems(cells):
-    trees = _trees(cells)
-    aliases, defs, assigned, bound = set(), {}, {}, set(dir(builtins)) | {"display"}
-    for tree in trees:
-        for node in tree.body:
-            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-                defs[node.name] = node
-            elif not isinstance(node, ast.Import | ast.ImportFrom):
-                for sub in ast.walk(node):
-                    if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
-                        assigned.setdefault(sub.id, []).append(node)
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import | ast.ImportFrom):
-                for alias in node.names:
-                    name = alias.asname or alias.name.split(".")[0]
-                    bound.add(name)
-                    if _reference_import(node, alias):
-                        aliases.add(name)
-            elif isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
-                bound.add(node.id)
-            elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-                bound.add(node.name)
-    changed = True
-    while changed:  # `Engine = SingleSessionChatSystem` makes Engine the reference too
-        changed = False
-        for name, nodes in assigned.items():
-            if name not in aliases and any(_module_reads(node) & aliases for node in nodes):
-                aliases.add(name)
-                changed = True
-    problems = []
-    if not isinstance(defs.get("MyChatSystem"), ast.ClassDef):
-        problems.append("no class MyChatSystem is written in the notebook")
-    if "MyChatSystem" in aliases or "MyChatSystem" in assigned:
-        problems.append("MyChatSystem is assigned or imported, not written as a class")
-    seen, todo = set(), ["MyChatSystem"]
-    while todo:
-        name = todo.pop()
-        if name in seen:
-            continue
-        seen.add(name)
-        nodes = [defs[name]] if name in defs else assigned.get(name, [])
-        for node in nodes:
-            text = ast.unparse(node)
-            used = _module_reads(node)
-            problems += [f"{name} uses {a} (the reference)" for a in sorted(used & aliases)]
-            named = [r for r in REFERENCE_NAMES if re.search(rf"\b{re.escape(r)}\b", text)]
-            problems += [f"{name} names {r}" for r in named]
-            problems += [f"{name} uses {h}" for h in HIDDEN_CODE if h in text]
-            for call in ast.walk(node):
-                dynamic = (
-                    isinstance(call, ast.Call)
-                    and isinstance(call.func, ast.Name)
-                    and call.func.id in ("getattr", "setattr")
-                    and len(call.args) > 1
-                    and not isinstance(call.args[1], ast.Constant)
-                )
-                if dynamic:
-                    problems.append(f"{name} looks up an attribute by a computed name")
-            unknown = sorted(used - bound)
-            problems += [f"{name} uses {u}, which no plain code defines" for u in unknown]
-            todo += sorted(used & (set(defs) | set(assigned)))
-    return sorted(set(problems))
+    return notebook_cells(globals())
 
 
 ### END HIDDEN TESTS
@@ -478,7 +358,7 @@ finally:
         await robust.close()
     except Exception as error:
         print(f"hidden: close() raised {type(error).__name__} after the model-down scenario")
-problems = _own_work_problems(_submitted_cells())
+problems = own_work_problems(_submitted_cells(), OWN_WORK)
 if problems:
     print(f"hidden: MyChatSystem must be your own code, not the reference: {'; '.join(problems)}")
     score = 0.0

@@ -778,120 +778,42 @@ class StudentStore:
 ### BEGIN HIDDEN TESTS
 # The own-work rule reads the notebook's code as submitted (SUBMITTED_CELLS, given by the
 # grader), never the student's running process: no patch there can hide a borrowed store.
-import ast as _ast  # noqa: E402
-
+# It follows StudentStore and everything it reaches (sessionlab.grading.own_work).
 from claude_agent_sdk.testing import run_session_store_conformance as _conformance  # noqa: E402
 
+from sessionlab.grading.own_work import (  # noqa: E402
+    DYNAMIC_IMPORTS,
+    OwnWorkRule,
+    class_methods,
+    own_work_problems,
+)
+from sessionlab.lessons.child_runs import notebook_cells  # noqa: E402
+
 # The stores StudentStore must not use: the SDK's and the course's (reading them is fine).
-_FORBIDDEN_NAMES = ("InMemorySessionStore", "JsonlSessionStore", "SQLiteSessionStore",
-                    "RedisSessionStore")  # fmt: skip
-_FORBIDDEN_MODULES = ("sessionlab.stores", "claude_agent_sdk._internal")
-# Dynamic imports hide what is used: not anywhere in the notebook; nor code built from strings
-# in what StudentStore runs.
-_FORBIDDEN_ANYWHERE = ("import_module", "__import__", "importlib", "sys.modules", "__builtins__")
-_FORBIDDEN_IN_CODE = ("exec(", "eval(", "compile(", "globals(")
+_OWN_WORK = OwnWorkRule(
+    answers=("StudentStore",),
+    kind="class",
+    reference_modules=("sessionlab.stores", "claude_agent_sdk._internal"),
+    reference_names=(
+        "InMemorySessionStore", "JsonlSessionStore", "SQLiteSessionStore", "RedisSessionStore",
+    ),
+    forbidden_anywhere=DYNAMIC_IMPORTS,  # imports by a computed name: not anywhere
+)  # fmt: skip
 _OPTIONAL_METHODS = ("list_sessions", "list_session_summaries", "delete", "list_subkeys")
-
-
-def _submitted_cells():
-    """The grader's copy of the notebook's code; in a plain kernel (the lesson's own run),
-    what ran so far, without these test cells."""
-    try:
-        return SUBMITTED_CELLS
-    except NameError:
-        return [c for c in In if "_FORBIDDEN_NAMES" not in c]  # noqa: F821  (IPython's)
-
-
-def _top_level(cells):
-    """(definitions by name, imported names -> what they import) of the notebook's code."""
-    top, imported = {}, {}
-    for cell in cells:
-        try:
-            tree = _ast.parse(cell)
-        except SyntaxError:
-            continue
-        for node in tree.body:
-            if isinstance(node, _ast.Import | _ast.ImportFrom):
-                for alias in node.names:
-                    full = (
-                        f"{node.module}.{alias.name}"
-                        if isinstance(node, _ast.ImportFrom)
-                        else alias.name
-                    )
-                    imported[(alias.asname or alias.name).split(".")[0]] = full
-                    top.pop(alias.asname or alias.name, None)
-            elif isinstance(node, _ast.FunctionDef | _ast.AsyncFunctionDef | _ast.ClassDef):
-                top[node.name] = node
-                imported.pop(node.name, None)
-            elif isinstance(node, _ast.Assign | _ast.AnnAssign | _ast.AugAssign):
-                targets = node.targets if isinstance(node, _ast.Assign) else [node.target]
-                for name in (n for t in targets for n in _ast.walk(t)):
-                    if isinstance(name, _ast.Name) and isinstance(name.ctx, _ast.Store):
-                        top[name.id] = node
-                        imported.pop(name.id, None)
-    return top, imported
-
-
-def _store_own_work(cells):
-    """(why StudentStore is not the notebook's own code, the methods its classes define).
-
-    Follows every name StudentStore's code reads to the notebook's own definitions, as the
-    code would at run time: a helper function or a global that builds a course store counts."""
-    problems = [f"your notebook uses {n}" for n in _FORBIDDEN_ANYWHERE if n in "\n".join(cells)]
-    top, imported = _top_level(cells)
-    store = top.get("StudentStore")
-    if not isinstance(store, _ast.ClassDef):
-        return [*problems, "StudentStore is not written as a class in this notebook"], set()
-    classes, methods = [store], set()
-    while classes:
-        cls = classes.pop()
-        methods |= {
-            n.name for n in cls.body if isinstance(n, _ast.FunctionDef | _ast.AsyncFunctionDef)
-        }
-        for base in map(_ast.unparse, cls.bases):
-            if isinstance(top.get(base), _ast.ClassDef):
-                classes.append(top[base])
-            elif base not in ("object", "SessionStore"):
-                problems.append(f"it inherits from {base}")
-    seen, todo = set(), ["StudentStore"]
-    while todo:
-        name = todo.pop()
-        if name in seen or name not in top:
-            continue
-        seen.add(name)
-        node = top[name]
-        text = _ast.unparse(node)
-        problems += [f"{name} uses {n}" for n in _FORBIDDEN_IN_CODE if n in text]
-        local = {a.arg for a in _ast.walk(node) if isinstance(a, _ast.arg)} | {
-            n.id
-            for n in _ast.walk(node)
-            if isinstance(n, _ast.Name) and not isinstance(n.ctx, _ast.Load)
-        }
-        for sub in _ast.walk(node):
-            if isinstance(sub, _ast.Attribute) and sub.attr in _FORBIDDEN_NAMES:
-                problems.append(f"{name} uses {sub.attr}")
-            if not isinstance(sub, _ast.Name) or sub.id in local:
-                continue
-            full = imported.get(sub.id, "")
-            if sub.id in _FORBIDDEN_NAMES or full.startswith(_FORBIDDEN_MODULES):
-                problems.append(f"{name} uses {sub.id}")
-            elif full.rsplit(".", 1)[-1] in _FORBIDDEN_NAMES:
-                problems.append(f"{name} uses {sub.id} ({full})")
-            todo.append(sub.id)
-    return sorted(set(problems)), methods
 
 
 async def _graded_part(method, visible_points, contract_points):
     """The score of one part: 0 unless StudentStore is the student's own work; else the
     visible checks' points (they passed to get here) plus the contract points if the SDK's
     suite passes: the required contracts (``method`` None) or one optional method alone."""
-    problems, methods = _store_own_work(_submitted_cells())
+    cells = notebook_cells(globals())
+    problems = own_work_problems(cells, _OWN_WORK)
     if problems:
         print("StudentStore must be your own code; this part scores 0 because:")
         for problem in problems:
             print("  -", problem)
         return 0.0
-    if method is not None and method not in methods:
+    if method is not None and method not in class_methods(cells, "StudentStore"):
         print(f"{method} is not implemented")
         return 0.0
     skip = frozenset(_OPTIONAL_METHODS) - ({method} if method else set())
