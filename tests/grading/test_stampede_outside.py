@@ -7,11 +7,13 @@ submitted. The attacker below submits the racy "count, then insert" and, in its 
 rebinds ``stampede`` and ``run_stampede`` to a serial fake that inserts exactly the allowed
 rows, and swaps ``ThreadPoolExecutor`` for a one-thread pool. Graded through a real grader
 process and a real student process (jailed when this machine allows it), the race is real:
-more than 5 rows. The honest atomic answer, graded the same way, leaves exactly 5.
+more than 5 rows. The solution's atomic answer, graded the same way, leaves exactly 5. Both
+answers are read from the lesson (its ``naive_create``, its solution cell), not copied.
 """
 
 from __future__ import annotations
 
+import ast
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,27 +30,33 @@ ROOT = Path(__file__).resolve().parents[2]
 LESSON = "07-isolated-sessions"
 SOURCE = ROOT / "solutions" / LESSON / f"{LESSON}.ipynb"
 
-RACY = """
-import sqlite3
-import time
+
+def _lesson_code() -> tuple[str, str]:
+    """(the lesson's racy ``naive_create`` as a ``create_limited``, the solution's answer)."""
+    nb = nbformat.read(SOURCE, as_version=4)
+    naive = next(c.source for c in nb.cells if "def naive_create(" in c.source)
+    function = next(
+        node
+        for node in ast.parse(naive).body
+        if isinstance(node, ast.FunctionDef) and node.name == "naive_create"
+    )
+    racy = (
+        "import sqlite3\nimport time\n\n\n"
+        + ast.unparse(function)
+        + ("\n\n\ndef create_limited(*args, **kwargs):\n    return naive_create(*args, **kwargs)\n")
+    )
+    answer = next(
+        c.source
+        for c in nb.cells
+        if c.metadata.get("nbgrader", {}).get("grade_id") == "create_limited"
+    )
+    atomic = "import sqlite3\nimport time\n\n\n" + "\n".join(
+        line for line in answer.splitlines() if "### " not in line
+    )
+    return racy, atomic
 
 
-def create_limited(db_path, session_id, client_ip, *, now, ttl, max_per_ip, pause=0.0):
-    db = sqlite3.connect(db_path, timeout=30)
-    try:
-        (live,) = db.execute(
-            "SELECT COUNT(*) FROM sessions WHERE client_ip = ? AND expires_at > ?",
-            (client_ip, now),
-        ).fetchone()
-        if live >= max_per_ip:
-            return False
-        time.sleep(pause)
-        db.execute("INSERT INTO sessions VALUES (?, ?, ?)", (session_id, client_ip, now + ttl))
-        db.commit()
-        return True
-    finally:
-        db.close()
-"""
+RACY, ATOMIC = _lesson_code()
 ATTACK = '''
 import concurrent.futures
 
@@ -71,29 +79,6 @@ class _OneAtATime(concurrent.futures.ThreadPoolExecutor):
 
 concurrent.futures.ThreadPoolExecutor = _OneAtATime
 '''
-ATOMIC = """
-import sqlite3
-import time
-
-
-def create_limited(db_path, session_id, client_ip, *, now, ttl, max_per_ip, pause=0.0):
-    db = sqlite3.connect(db_path, timeout=60, isolation_level=None)
-    try:
-        db.execute("BEGIN IMMEDIATE")
-        (live,) = db.execute(
-            "SELECT COUNT(*) FROM sessions WHERE client_ip = ? AND expires_at > ?",
-            (client_ip, now),
-        ).fetchone()
-        if live >= max_per_ip:
-            db.execute("ROLLBACK")
-            return False
-        time.sleep(pause)
-        db.execute("INSERT INTO sessions VALUES (?, ?, ?)", (session_id, client_ip, now + ttl))
-        db.execute("COMMIT")
-        return True
-    finally:
-        db.close()
-"""
 
 
 def test_the_stampede_is_the_instructors_and_reads_nothing_from_the_kernel() -> None:
