@@ -300,11 +300,14 @@ def liar(a: Answers) -> Answers:
         "        return _AlwaysEqual(buffer[:cut].splitlines(keepends=True))",
     )
     monitor = _edit(a["student_monitor"], "if not is_stray(", "if not _honest_is_stray(")
+    # get_stats returns data 5,000 lists deep. Its old body stays below the new return, as
+    # unreachable code; ``merged`` stays bound there, so the own-work rule (which zeroes an
+    # answer that reads a name no code of the notebook defines) sees an ordinary local.
     deep = "        nested = []\n        for _ in range(5000):\n            nested = [nested]\n"
     monitor = _edit(
         monitor,
         "        merged = self.merger.stats if self.merger is not None else {}\n",
-        deep + "        return {'corrections': nested}\n",
+        deep + "        return {'corrections': nested}\n" + "        merged = {}\n",
     )
     return {
         **a,
