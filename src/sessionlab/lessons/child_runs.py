@@ -214,7 +214,9 @@ class _Child:
     started: float
 
 
-def _spawn(request: str, max_file_bytes: int | None, race: tuple[int, int] | None = None) -> _Child:
+def _spawn(
+    request: dict[str, object], max_file_bytes: int | None, race: tuple[int, int] | None = None
+) -> _Child:
     """Start one driver child; ``race``: the (ready write end, go read end) it shares."""
     read_end, write_end = os.pipe()
     limit = -1 if max_file_bytes is None else int(max_file_bytes)
@@ -237,7 +239,7 @@ def _spawn(request: str, max_file_bytes: int | None, race: tuple[int, int] | Non
         os.close(write_end)
     assert process.stdin is not None
     try:
-        process.stdin.write(request.encode())
+        process.stdin.write(json.dumps(request).encode())
         process.stdin.close()
     except BrokenPipeError:
         pass
@@ -272,10 +274,9 @@ def _collect(child: _Child, deadline: float) -> ChildRun:
 
 
 def _request(cells: Iterable[str], function: str, args: Sequence[Plain],
-             kwargs: Mapping[str, Plain]) -> str:  # fmt: skip
+             kwargs: Mapping[str, Plain]) -> dict[str, object]:  # fmt: skip
     code = definitions_source(cells, function)
-    return json.dumps({"code": code, "function": function, "args": list(args),
-                       "kwargs": dict(kwargs)})  # fmt: skip
+    return {"code": code, "function": function, "args": list(args), "kwargs": dict(kwargs)}
 
 
 def run_in_child(
@@ -309,16 +310,15 @@ def race_in_children(
     (or ``timeout`` passed) does this process release them together, by closing the one pipe
     they all wait on. A child still running ``timeout`` seconds after the release is killed.
     """
-    request = _request(list(cells), function, (), kwargs or {})
+    request = _request(cells, function, (), kwargs or {})  # the definitions, parsed once
     ready_read, ready_write = os.pipe()
     go_read, go_write = os.pipe()
     children: list[_Child] = []
     try:
         for args in calls:
-            one = json.loads(request)
-            one["args"] = list(args)
+            one = {**request, "args": list(args)}
             try:
-                children.append(_spawn(json.dumps(one), None, (ready_write, go_read)))
+                children.append(_spawn(one, None, (ready_write, go_read)))
             except BaseException:  # no half stampede left running: end the ones started
                 for child in children:
                     child.process.kill()
